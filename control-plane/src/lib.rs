@@ -1,0 +1,2 @@
+//! Wasmline's control plane.
+pub mod store;

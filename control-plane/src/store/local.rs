@@ -1,0 +1,218 @@
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::{ErrorKind, Key, ObjectMeta, ObjectStore, StoreError, StoreResult};
+
+/// Objects as files below a root directory. Writes go to `ROOT/.tmp/` first and are renamed into
+/// place (atomic on one filesystem); conditional creates hard-link the finished temporary file, which
+/// fails if the target exists, so concurrent creators cannot both win.
+#[derive(Debug)]
+pub struct LocalStore {
+    root: PathBuf,
+    tmp: PathBuf,
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl LocalStore {
+    /// Opens (creating if needed) a store rooted at `root`, and checks that it is writable.
+    pub fn open(root: impl AsRef<Path>) -> StoreResult<LocalStore> {
+        let root = root.as_ref();
+        let not_writable = |err: std::io::Error| {
+            StoreError::with_source(
+                ErrorKind::InvalidInput,
+                format!("store root '{}' is not a writable directory: {err}", root.display()),
+                err,
+            )
+        };
+        std::fs::create_dir_all(root).map_err(not_writable)?;
+        let root = root.canonicalize().map_err(not_writable)?;
+        let tmp = root.join(".tmp");
+        std::fs::create_dir_all(&tmp).map_err(not_writable)?;
+        let store = LocalStore { root, tmp };
+        // Directories can be read-only although they exist: prove a write works.
+        let probe = store.tmp_path();
+        std::fs::write(&probe, b"").map_err(not_writable)?;
+        let _ = std::fs::remove_file(&probe);
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file that holds `key`.
+    pub fn path_of(&self, key: &Key) -> PathBuf {
+        self.root.join(key.as_str())
+    }
+
+    fn tmp_path(&self) -> PathBuf {
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        self.tmp.join(format!("{}-{n}", std::process::id()))
+    }
+
+    /// Writes a temporary file with `fill`, then hands its path to `publish`; the temporary file is
+    /// removed whatever happens.
+    async fn via_tmp<F, Fut>(&self, key: &Key, fill: F, publish: fn(&Path, &Path) -> std::io::Result<()>) -> StoreResult<()>
+    where
+        F: FnOnce(PathBuf) -> Fut,
+        Fut: Future<Output = StoreResult<()>>,
+    {
+        let target = self.path_of(key);
+        if let Some(parent) = target.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| StoreError::io(parent.display(), e))?;
+        }
+        let tmp = self.tmp_path();
+        let result = async {
+            fill(tmp.clone()).await?;
+            let (tmp, target) = (tmp.clone(), target.clone());
+            tokio::task::spawn_blocking(move || publish(&tmp, &target))
+                .await
+                .map_err(|e| StoreError::new(ErrorKind::Other, e.to_string()))?
+                .map_err(|e| StoreError::io(key, e))
+        }
+        .await;
+        let _ = tokio::fs::remove_file(&tmp).await;
+        result
+    }
+}
+
+fn not_found(key: &Key) -> StoreError {
+    StoreError::new(ErrorKind::NotFound, format!("object '{key}' not found"))
+}
+
+fn map_read_err(key: &Key, err: std::io::Error) -> StoreError {
+    if err.kind() == std::io::ErrorKind::NotFound {
+        not_found(key)
+    } else {
+        StoreError::io(key, err)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for LocalStore {
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    async fn put(&self, key: &Key, body: Bytes) -> StoreResult<()> {
+        self.via_tmp(
+            key,
+            |tmp| async move { tokio::fs::write(&tmp, &body).await.map_err(|e| StoreError::io(key, e)) },
+            |tmp, target| std::fs::rename(tmp, target),
+        )
+        .await
+    }
+
+    async fn put_file(&self, key: &Key, path: &Path) -> StoreResult<()> {
+        self.via_tmp(
+            key,
+            |tmp| async move {
+                tokio::fs::copy(path, &tmp)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| StoreError::io(path.display(), e))
+            },
+            |tmp, target| std::fs::rename(tmp, target),
+        )
+        .await
+    }
+
+    async fn create_new(&self, key: &Key, body: Bytes) -> StoreResult<()> {
+        self.via_tmp(
+            key,
+            |tmp| async move { tokio::fs::write(&tmp, &body).await.map_err(|e| StoreError::io(key, e)) },
+            |tmp, target| std::fs::hard_link(tmp, target),
+        )
+        .await
+        .map_err(|e| {
+            if e.kind() == ErrorKind::AlreadyExists {
+                StoreError::new(ErrorKind::AlreadyExists, format!("object '{key}' already exists"))
+            } else {
+                e
+            }
+        })
+    }
+
+    async fn get(&self, key: &Key) -> StoreResult<Bytes> {
+        tokio::fs::read(self.path_of(key))
+            .await
+            .map(Bytes::from)
+            .map_err(|e| map_read_err(key, e))
+    }
+
+    async fn get_to_file(&self, key: &Key, path: &Path) -> StoreResult<u64> {
+        tokio::fs::copy(self.path_of(key), path).await.map_err(|e| map_read_err(key, e))
+    }
+
+    async fn head(&self, key: &Key) -> StoreResult<ObjectMeta> {
+        let meta = tokio::fs::metadata(self.path_of(key))
+            .await
+            .map_err(|e| map_read_err(key, e))?;
+        if !meta.is_file() {
+            return Err(not_found(key));
+        }
+        Ok(ObjectMeta {
+            key: key.clone(),
+            size: meta.len(),
+        })
+    }
+
+    async fn list(&self, prefix: &str) -> StoreResult<Vec<ObjectMeta>> {
+        let root = self.root.clone();
+        let prefix = prefix.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            // Only descend into the directory the prefix names, not the whole store.
+            let start = match prefix.rfind('/') {
+                Some(i) => root.join(&prefix[..i]),
+                None => root.clone(),
+            };
+            let mut stack = vec![start];
+            while let Some(dir) = stack.pop() {
+                let entries = match std::fs::read_dir(&dir) {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(StoreError::io(dir.display(), e)),
+                };
+                for entry in entries {
+                    let entry = entry.map_err(|e| StoreError::io(dir.display(), e))?;
+                    let path = entry.path();
+                    let rel = path.strip_prefix(&root).expect("below root");
+                    let Some(rel) = rel.to_str() else { continue };
+                    if rel == ".tmp" {
+                        continue;
+                    }
+                    let ty = entry.file_type().map_err(|e| StoreError::io(path.display(), e))?;
+                    if ty.is_dir() {
+                        if prefix.starts_with(rel) || rel.starts_with(&prefix) {
+                            stack.push(path);
+                        }
+                    } else if ty.is_file() && rel.starts_with(&prefix) {
+                        if let Ok(key) = Key::new(rel) {
+                            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                            out.push(ObjectMeta { key, size });
+                        }
+                    }
+                }
+            }
+            out.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::new(ErrorKind::Other, e.to_string()))?
+    }
+
+    async fn delete(&self, key: &Key) -> StoreResult<()> {
+        match tokio::fs::remove_file(self.path_of(key)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io(key, e)),
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! The control plane's integration tests, one binary.
+
+mod storage;

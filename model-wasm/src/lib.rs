@@ -21,4 +21,4 @@ mod error;
 mod profile;
 
 pub use error::{Error, Result};
-pub use profile::{DriftWindow, FeatureReference, ReferenceProfile, psi, PSI_DRIFT_THRESHOLD};
+pub use profile::{DriftWindow, FeatureReference, PSI_DRIFT_THRESHOLD, ReferenceProfile, psi};

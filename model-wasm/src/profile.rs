@@ -84,10 +84,7 @@ impl FeatureReference {
     }
 
     /// Category frequencies of a categorical feature; missing values (`None`) are ignored.
-    pub fn categorical_from_values<'a>(
-        name: &str,
-        values: impl IntoIterator<Item = Option<&'a str>>,
-    ) -> Result<Self> {
+    pub fn categorical_from_values<'a>(name: &str, values: impl IntoIterator<Item = Option<&'a str>>) -> Result<Self> {
         let mut counts: std::collections::BTreeMap<&str, u64> = Default::default();
         let mut n = 0u64;
         for v in values.into_iter().flatten() {
@@ -240,7 +237,9 @@ mod tests {
     #[test]
     fn quantile_bins_hold_equal_shares() {
         let f = FeatureReference::numeric_from_values("x", &uniform(1000, 0.0, 1.0), 10).unwrap();
-        let FeatureReference::Numeric { edges, proportions, .. } = &f else { panic!() };
+        let FeatureReference::Numeric { edges, proportions, .. } = &f else {
+            panic!()
+        };
         assert_eq!(edges.len(), 9);
         for p in proportions {
             assert!((p - 0.1).abs() < 0.002, "{proportions:?}");
@@ -269,7 +268,9 @@ mod tests {
         assert!(same.psi() < 0.01, "psi {}", same.psi());
 
         let mut shifted = DriftWindow::new(&f);
-        uniform(700, 0.5, 1.5).into_iter().for_each(|v| shifted.observe_number(v));
+        uniform(700, 0.5, 1.5)
+            .into_iter()
+            .for_each(|v| shifted.observe_number(v));
         assert!(shifted.psi() > PSI_DRIFT_THRESHOLD, "psi {}", shifted.psi());
     }
 
@@ -288,7 +289,14 @@ mod tests {
             ["red", "red", "white", "red"].map(Some).into_iter().chain([None]),
         )
         .unwrap();
-        let FeatureReference::Categorical { categories, proportions, .. } = &f else { panic!() };
+        let FeatureReference::Categorical {
+            categories,
+            proportions,
+            ..
+        } = &f
+        else {
+            panic!()
+        };
         assert_eq!(categories, &["red", "white"]);
         assert_eq!(proportions, &[0.75, 0.25]);
         let mut w = DriftWindow::new(&f);

@@ -53,7 +53,9 @@ impl ChildGuard {
     /// Waits until something accepts TCP connections on `addr`, or panics after `deadline` with
     /// the child's log.
     pub fn wait_for_port(&mut self, addr: SocketAddr, deadline: Duration) {
-        self.wait_until(deadline, || TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok());
+        self.wait_until(deadline, || {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        });
     }
 
     /// Polls `ready` every 100 ms until it holds, or panics after `deadline` with the child's log.
@@ -64,7 +66,11 @@ impl ChildGuard {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited with {status} before it was ready:\n{}", self.name, self.log_text());
+                panic!(
+                    "{} exited with {status} before it was ready:\n{}",
+                    self.name,
+                    self.log_text()
+                );
             }
             if start.elapsed() > deadline {
                 panic!("{} was not ready within {deadline:?}:\n{}", self.name, self.log_text());
@@ -85,17 +91,23 @@ impl ChildGuard {
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         // The child leads its own process group: signal the whole group, then reap the leader.
+        // The `--` matters: procps-ng 4.0.2's kill (Debian 12) keeps only the first digit of a
+        // negative pid without it, so `kill -TERM -12345` became `kill(-1, SIGTERM)`: every
+        // process we may signal.
         let pgid = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", &pgid]).status();
+        let _ = Command::new("kill").args(["-TERM", "--", &pgid]).status();
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
             if let Ok(Some(_)) = self.child.try_wait() {
-                let _ = Command::new("kill").args(["-KILL", &pgid]).stderr(Stdio::null()).status();
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &pgid])
+                    .stderr(Stdio::null())
+                    .status();
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("kill").args(["-KILL", &pgid]).status();
+        let _ = Command::new("kill").args(["-KILL", "--", &pgid]).status();
         let _ = self.child.wait();
     }
 }

@@ -1,7 +1,7 @@
 //! Real servers for tests.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -20,8 +20,15 @@ impl HttpServer {
         let port = free_port();
         let logs = tempfile::tempdir().expect("tempdir");
         let mut cmd = Command::new(find_program("python3"));
-        cmd.args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
-            .arg(dir);
+        cmd.args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+            "--directory",
+        ])
+        .arg(dir);
         let mut child = ChildGuard::spawn("python3 -m http.server", cmd, &logs.path().join("http.log"));
         child.wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(20));
         HttpServer {
@@ -29,5 +36,121 @@ impl HttpServer {
             _child: child,
             _logs: logs,
         }
+    }
+}
+
+/// The AWS_* variables a child process (`wasmline`, `dvc`, ...) needs to use an S3 server.
+fn s3_env(endpoint: &str, access_key: &str, secret_key: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_ACCESS_KEY_ID", access_key),
+        ("AWS_SECRET_ACCESS_KEY", secret_key),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ENDPOINT_URL_S3", endpoint),
+        // boto (dvc) must not wait for an instance metadata service that is not there.
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// An S3 server keeping objects as files (`s3s-fs`), with credentials checked and one bucket
+/// created. It does not serialise conditional writes: two racing `If-None-Match: *` puts can both
+/// succeed, so race tests use [`MotoServer`].
+#[derive(Debug)]
+pub struct S3sFs {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// A bucket that exists when `start` returns.
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+    /// The server's root: one directory per bucket, one file per object.
+    pub data_dir: PathBuf,
+    _child: ChildGuard,
+    _data: tempfile::TempDir,
+    _logs: tempfile::TempDir,
+}
+
+impl S3sFs {
+    pub fn start() -> S3sFs {
+        let port = free_port();
+        let data = tempfile::tempdir().expect("tempdir");
+        let logs = tempfile::tempdir().expect("tempdir");
+        let bucket = "wasmline-test".to_owned();
+        std::fs::create_dir(data.path().join(&bucket)).expect("create bucket directory");
+        let (access_key, secret_key) = ("wasmline-test-key".to_owned(), "wasmline-test-secret".to_owned());
+        let mut cmd = Command::new(find_program("s3s-fs"));
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", &access_key, "--secret-key", &secret_key])
+            .arg(data.path());
+        let mut child = ChildGuard::spawn("s3s-fs", cmd, &logs.path().join("s3s-fs.log"));
+        child.wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(20));
+        S3sFs {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            bucket,
+            access_key,
+            secret_key,
+            data_dir: data.path().to_owned(),
+            _child: child,
+            _data: data,
+            _logs: logs,
+        }
+    }
+
+    /// `s3://BUCKET`.
+    pub fn url(&self) -> String {
+        format!("s3://{}", self.bucket)
+    }
+
+    /// The AWS_* variables a child process needs to use this server.
+    pub fn env(&self) -> Vec<(String, String)> {
+        s3_env(&self.endpoint, &self.access_key, &self.secret_key)
+    }
+}
+
+/// moto's S3 (`moto_server`), in memory. It accepts any credentials and starts with no buckets:
+/// create [`MotoServer::bucket`] through the API (`S3Store::ensure_bucket`). Unlike s3s-fs it
+/// serialises conditional writes, so only one of several racing `If-None-Match: *` puts wins.
+#[derive(Debug)]
+pub struct MotoServer {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// The bucket tests should use (not created yet).
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+    _child: ChildGuard,
+    _logs: tempfile::TempDir,
+}
+
+impl MotoServer {
+    pub fn start() -> MotoServer {
+        let port = free_port();
+        let logs = tempfile::tempdir().expect("tempdir");
+        let mut cmd = Command::new(find_program("moto_server"));
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        let mut child = ChildGuard::spawn("moto_server", cmd, &logs.path().join("moto.log"));
+        child.wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(30));
+        MotoServer {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            bucket: "wasmline-test".to_owned(),
+            access_key: "testing".to_owned(),
+            secret_key: "testing".to_owned(),
+            _child: child,
+            _logs: logs,
+        }
+    }
+
+    /// `s3://BUCKET`.
+    pub fn url(&self) -> String {
+        format!("s3://{}", self.bucket)
+    }
+
+    /// The AWS_* variables a child process needs to use this server.
+    pub fn env(&self) -> Vec<(String, String)> {
+        s3_env(&self.endpoint, &self.access_key, &self.secret_key)
     }
 }

@@ -56,7 +56,12 @@ impl LocalStore {
 
     /// Writes a temporary file with `fill`, then hands its path to `publish`; the temporary file is
     /// removed whatever happens.
-    async fn via_tmp<F, Fut>(&self, key: &Key, fill: F, publish: fn(&Path, &Path) -> std::io::Result<()>) -> StoreResult<()>
+    async fn via_tmp<F, Fut>(
+        &self,
+        key: &Key,
+        fill: F,
+        publish: fn(&Path, &Path) -> std::io::Result<()>,
+    ) -> StoreResult<()>
     where
         F: FnOnce(PathBuf) -> Fut,
         Fut: Future<Output = StoreResult<()>>,
@@ -147,7 +152,9 @@ impl ObjectStore for LocalStore {
     }
 
     async fn get_to_file(&self, key: &Key, path: &Path) -> StoreResult<u64> {
-        tokio::fs::copy(self.path_of(key), path).await.map_err(|e| map_read_err(key, e))
+        tokio::fs::copy(self.path_of(key), path)
+            .await
+            .map_err(|e| map_read_err(key, e))
     }
 
     async fn head(&self, key: &Key) -> StoreResult<ObjectMeta> {
@@ -193,11 +200,12 @@ impl ObjectStore for LocalStore {
                         if prefix.starts_with(rel) || rel.starts_with(&prefix) {
                             stack.push(path);
                         }
-                    } else if ty.is_file() && rel.starts_with(&prefix) {
-                        if let Ok(key) = Key::new(rel) {
-                            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                            out.push(ObjectMeta { key, size });
-                        }
+                    } else if ty.is_file()
+                        && rel.starts_with(&prefix)
+                        && let Ok(key) = Key::new(rel)
+                    {
+                        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                        out.push(ObjectMeta { key, size });
                     }
                 }
             }

@@ -1,0 +1,48 @@
+//! Tabular data: column types, the streaming reader that checks rows against a declared schema,
+//! the in-memory [`Table`] the transform step works on, and the sources data is fetched from.
+
+mod error;
+mod read;
+mod source;
+mod table;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::DataError;
+pub use read::{Cell, ReadOptions, ScanStats, scan};
+pub(crate) use read::{parse_bool, parse_integer};
+pub use source::{FetchedSource, fetch_source};
+pub use table::{Column, Table, Values};
+
+/// The type of a column as declared in `pipeline.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    Float,
+    Integer,
+    Boolean,
+    Categorical,
+    String,
+}
+
+impl ColumnType {
+    pub fn is_numeric(self) -> bool {
+        matches!(self, ColumnType::Float | ColumnType::Integer)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ColumnType::Float => "float",
+            ColumnType::Integer => "integer",
+            ColumnType::Boolean => "boolean",
+            ColumnType::Categorical => "categorical",
+            ColumnType::String => "string",
+        }
+    }
+}
+
+impl std::fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

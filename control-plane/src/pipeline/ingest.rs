@@ -1,0 +1,123 @@
+//! ingest: fetch the source, check every row against the declared schema, store the raw bytes
+//! content-addressed (DVC layout).
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+
+use super::{Pipeline, Summary, dvc_key, sha256_hex};
+use crate::config::{ColumnSpec, Format, PipelineConfig};
+use crate::data::{FetchedSource, ReadOptions, fetch_source, scan};
+use crate::progress::Progress;
+
+/// What ingest produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IngestOutput {
+    /// The source as configured (resolved path or URL).
+    pub source: String,
+    pub format: Format,
+    /// MD5 of the raw bytes (the DVC content address).
+    pub md5: String,
+    pub size: u64,
+    pub rows: u64,
+    /// Where the raw bytes are stored.
+    pub raw_key: String,
+    /// The schema the rows were checked against.
+    pub columns: Vec<ColumnSpec>,
+}
+
+impl Summary for IngestOutput {
+    fn summary(&self) -> String {
+        format!("{} rows, {} bytes, md5 {}", self.rows, self.size, self.md5)
+    }
+}
+
+/// Read options for the raw source, from the dataset config.
+pub(crate) fn read_options(config: &PipelineConfig) -> ReadOptions<'_> {
+    let d = &config.dataset;
+    ReadOptions {
+        format: config.format(),
+        delimiter: d.delimiter as u8,
+        missing_values: &d.missing_values,
+        ignore_extra_columns: d.ignore_extra_columns,
+        columns: &d.columns,
+    }
+}
+
+/// The part of the config that decides how the raw data is read.
+pub(crate) fn reading_config(p: &Pipeline<'_>) -> String {
+    let d = &p.config.dataset;
+    serde_json::json!({
+        "format": p.config.format(),
+        "delimiter": d.delimiter,
+        "missing_values": d.missing_values,
+        "ignore_extra_columns": d.ignore_extra_columns,
+        "columns": d.columns,
+    })
+    .to_string()
+}
+
+pub(crate) fn md5_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut md5 = Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        md5.update(&buf[..n]);
+    }
+    Ok(hex::encode(md5.finalize()))
+}
+
+pub(super) async fn prepare(p: &Pipeline<'_>) -> anyhow::Result<(String, (FetchedSource, String))> {
+    let source = fetch_source(&p.config.resolved_source()).await?;
+    let path = source.path.clone();
+    let md5 = tokio::task::spawn_blocking(move || md5_file(&path))
+        .await?
+        .with_context(|| format!("cannot read {}", source.name))?;
+    let digest = sha256_hex(&["ingest", &md5, &reading_config(p)]);
+    Ok((digest, (source, md5)))
+}
+
+pub(super) async fn run(p: &Pipeline<'_>, (source, md5): (FetchedSource, String)) -> anyhow::Result<IngestOutput> {
+    let (config, path, name) = (p.config.clone(), source.path.clone(), source.name.clone());
+    let stats = tokio::task::spawn_blocking(move || {
+        let progress = Progress::bytes("ingest");
+        let stats = scan(&path, &name, &read_options(&config), &progress, |_, _| Ok(()));
+        progress.finish();
+        stats
+    })
+    .await??;
+    if stats.md5 != md5 {
+        bail!(
+            "{} changed while it was being read: run the pipeline again",
+            source.name
+        );
+    }
+    let key = dvc_key(&stats.md5);
+    let stored = match p.store.head(&key).await {
+        Ok(meta) => meta.size == stats.bytes,
+        Err(e) if e.kind() == crate::store::ErrorKind::NotFound => false,
+        Err(e) => return Err(e).context("cannot check the store"),
+    };
+    if !stored {
+        p.store
+            .put_file(&key, &source.path)
+            .await
+            .with_context(|| format!("cannot store the raw data in {}", p.store.describe()))?;
+    }
+    Ok(IngestOutput {
+        source: source.name.clone(),
+        format: p.config.format(),
+        md5: stats.md5,
+        size: stats.bytes,
+        rows: stats.rows,
+        raw_key: key.to_string(),
+        columns: p.config.dataset.columns.clone(),
+    })
+}

@@ -1,0 +1,89 @@
+//! Progress for long steps: a bar on a terminal, a log line every few seconds otherwise.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Debug)]
+pub struct Progress {
+    label: String,
+    bar: Option<ProgressBar>,
+    plain: bool,
+    done: AtomicU64,
+    total: AtomicU64,
+    last_log: Mutex<Instant>,
+}
+
+const LOG_EVERY: Duration = Duration::from_secs(5);
+
+impl Progress {
+    /// Progress over bytes, shown on stderr.
+    pub fn bytes(label: &str) -> Progress {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = terminal.then(|| {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_message(label.to_owned());
+            bar
+        });
+        Progress {
+            label: label.to_owned(),
+            bar,
+            plain: !terminal,
+            done: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            last_log: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Progress that shows nothing (tests, library use).
+    pub fn hidden() -> Progress {
+        Progress {
+            label: String::new(),
+            bar: None,
+            plain: false,
+            done: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            last_log: Mutex::new(Instant::now()),
+        }
+    }
+
+    pub fn set_length(&self, total: Option<u64>) {
+        let total = total.unwrap_or(0);
+        self.total.store(total, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+        }
+    }
+
+    pub fn inc(&self, n: u64) {
+        let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+        } else if self.plain {
+            let mut last = self.last_log.lock().expect("progress lock");
+            if last.elapsed() >= LOG_EVERY {
+                *last = Instant::now();
+                let total = self.total.load(Ordering::Relaxed);
+                if total > 0 {
+                    tracing::info!(step = %self.label, done_bytes = done, total_bytes = total, "{}: {:.0}%", self.label, 100.0 * done as f64 / total as f64);
+                } else {
+                    tracing::info!(step = %self.label, done_bytes = done, "{}: {done} bytes", self.label);
+                }
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -679,7 +679,7 @@ pub(crate) mod tests {
             }
         }
         let json = serde_json::to_string(p).unwrap();
-        assert!(!json.contains("NaN") && !json.contains("inf"), "{json}");
+        // serde_json writes NaN as null, which would not read back into an f64.
         let back: DatasetProfile = serde_json::from_str(&json).expect("profile.json reads back");
         assert!(same(
             &serde_json::to_value(&back).unwrap(),

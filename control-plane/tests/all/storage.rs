@@ -2,7 +2,6 @@
 //! the failure modes users meet: races on conditional creates, wrong credentials, an unreachable
 //! endpoint, a missing bucket, an unusable local root.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -253,6 +252,22 @@ async fn s3s_fs_conformance() {
     // Keys live below the prefix: s3s-fs keeps them as files in the bucket's directory.
     let on_disk = server.data_dir.join(&server.bucket).join("suite/root/round/trip.json");
     assert_eq!(std::fs::read(&on_disk).unwrap(), b"short");
+    // A file above the threshold goes up in parts: s3s-fs records the multipart ETag
+    // (`md5-of-part-md5s-PARTS`) in an `.internal.json` file beside the buckets.
+    let scratch = tempfile::tempdir().unwrap();
+    let file = scratch.path().join("parts.bin");
+    std::fs::write(&file, pattern(11 * MIB as usize, 3)).unwrap();
+    store.put_file(&key("files/parts.bin"), &file).await.unwrap();
+    let etags: Vec<String> = std::fs::read_dir(&server.data_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".internal.json"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(
+        etags.iter().any(|e| e.contains("-3\"")),
+        "no 3-part upload among {etags:?}"
+    );
 }
 
 #[tokio::test]
@@ -318,64 +333,99 @@ async fn wrong_secret_is_unauthorized() {
 #[tokio::test]
 async fn unreachable_endpoint_is_unavailable() {
     let endpoint = format!("http://127.0.0.1:{}", free_port());
+    let k = key("a");
+    // With the default retries: refused connections are retried a few times, with backoff,
+    // not for the whole operation timeout.
     let store = S3Store::connect(s3_config(&endpoint, "bucket", "key", "secret"))
         .await
         .unwrap();
     let start = Instant::now();
-    let k = key("a");
+    let err = store.get(&k).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(
+        err.to_string().contains(&format!("cannot reach S3 at {endpoint}")),
+        "{err}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(30), "took {:?}", start.elapsed());
+    // Every operation says the same; one attempt each keeps the test short.
+    let config = S3Config {
+        max_attempts: 1,
+        ..s3_config(&endpoint, "bucket", "key", "secret")
+    };
+    let store = S3Store::connect(config).await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let file = scratch.path().join("f");
+    std::fs::write(&file, b"body").unwrap();
     for err in [
-        store.get(&k).await.unwrap_err(),
         store.put(&k, Bytes::from_static(b"x")).await.unwrap_err(),
+        store.put_file(&k, &file).await.unwrap_err(),
+        store.create_new(&k, Bytes::from_static(b"x")).await.unwrap_err(),
+        store.head(&k).await.unwrap_err(),
         store.list("").await.unwrap_err(),
+        store.delete(&k).await.unwrap_err(),
+        store.ensure_bucket().await.unwrap_err(),
     ] {
         assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
         assert!(err.to_string().contains(&endpoint), "{err}");
     }
-    // Connection refused is retried a few times, not for the whole operation timeout.
-    assert!(start.elapsed() < Duration::from_secs(30), "took {:?}", start.elapsed());
 }
 
-/// Every operation on a bucket that does not exist is NotFound and names the bucket, until
-/// `ensure_bucket` creates it.
-async fn assert_missing_bucket(endpoint: &str, access_key: &str, secret_key: &str, check_delete: bool) {
-    let config = s3_config(endpoint, "no-such-bucket", access_key, secret_key);
-    let store = S3Store::connect(config).await.unwrap();
+/// Operations on a bucket that does not exist are NotFound and name the bucket. Writes are only
+/// checked when `check_writes`: s3s-fs creates a missing bucket's directory on PutObject.
+async fn assert_missing_bucket(store: &S3Store, check_writes: bool) {
     let k = key("a/b.json");
     let scratch = tempfile::tempdir().unwrap();
     let mut errors = vec![
-        store.put(&k, Bytes::from_static(b"x")).await.unwrap_err(),
-        store.create_new(&k, Bytes::from_static(b"x")).await.unwrap_err(),
         store.get(&k).await.unwrap_err(),
         store.get_to_file(&k, &scratch.path().join("out")).await.unwrap_err(),
         store.head(&k).await.unwrap_err(),
         store.list("").await.unwrap_err(),
+        store.delete(&k).await.unwrap_err(),
     ];
-    if check_delete {
-        errors.push(store.delete(&k).await.unwrap_err());
+    if check_writes {
+        errors.push(store.put(&k, Bytes::from_static(b"x")).await.unwrap_err());
+        errors.push(store.create_new(&k, Bytes::from_static(b"x")).await.unwrap_err());
     }
     for err in errors {
         assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
         assert!(err.to_string().contains("no-such-bucket"), "{err}");
     }
-    // ensure_bucket makes it usable.
-    store.ensure_bucket().await.unwrap();
-    store.put(&k, Bytes::from_static(b"x")).await.unwrap();
-    assert_eq!(store.get(&k).await.unwrap(), Bytes::from_static(b"x"));
+    let err = store.list("").await.unwrap_err();
+    assert!(
+        err.to_string().contains("bucket 'no-such-bucket' does not exist"),
+        "{err}"
+    );
+    assert!(!scratch.path().join("out").exists());
 }
 
 #[tokio::test]
 async fn missing_bucket_is_not_found_on_s3s_fs() {
     let server = S3sFs::start();
-    // s3s-fs answers DeleteObject in a missing bucket with 204, like a missing key, so delete
-    // is checked on moto only.
-    assert_missing_bucket(&server.endpoint, &server.access_key, &server.secret_key, false).await;
+    let config = S3Config {
+        bucket: "no-such-bucket".to_owned(),
+        ..s3_config(&server.endpoint, &server.bucket, &server.access_key, &server.secret_key)
+    };
+    let store = S3Store::connect(config).await.unwrap();
+    assert_missing_bucket(&store, false).await;
+    // s3s-fs's quirk: a put makes the bucket (real S3 and moto answer NoSuchBucket).
+    store.put(&key("a/b.json"), Bytes::from_static(b"x")).await.unwrap();
     assert!(server.data_dir.join("no-such-bucket").is_dir());
 }
 
 #[tokio::test]
 async fn missing_bucket_is_not_found_on_moto() {
     let server = MotoServer::start();
-    assert_missing_bucket(&server.endpoint, &server.access_key, &server.secret_key, true).await;
+    let config = S3Config {
+        bucket: "no-such-bucket".to_owned(),
+        ..s3_config(&server.endpoint, &server.bucket, &server.access_key, &server.secret_key)
+    };
+    let store = S3Store::connect(config).await.unwrap();
+    assert_missing_bucket(&store, true).await;
+    // ensure_bucket makes it usable.
+    store.ensure_bucket().await.unwrap();
+    let k = key("a/b.json");
+    store.put(&k, Bytes::from_static(b"x")).await.unwrap();
+    assert_eq!(store.get(&k).await.unwrap(), Bytes::from_static(b"x"));
 }
 
 #[tokio::test]
@@ -391,5 +441,24 @@ async fn local_store_below_a_file_is_refused() {
         assert!(message.contains(&*root.to_string_lossy()), "{message}");
     }
     assert_eq!(std::fs::read(&file).unwrap(), b"not a directory");
-    assert!(Path::new(&file).is_file());
+    assert!(file.is_file());
+}
+
+#[tokio::test]
+async fn zz_probe() {
+    let server = S3sFs::start();
+    let bad = S3Store::connect(s3_config(&server.endpoint, &server.bucket, &server.access_key, "nope")).await.unwrap();
+    let k = key("a/b");
+    eprintln!("PUT badsecret: {}", bad.put(&k, Bytes::new()).await.unwrap_err());
+    eprintln!("HEAD badsecret: {}", bad.head(&k).await.unwrap_err());
+    let good = s3s_store(&server).await;
+    eprintln!("GET missing: {}", good.get(&k).await.unwrap_err());
+    good.create_new(&k, Bytes::new()).await.unwrap();
+    eprintln!("CREATE twice: {}", good.create_new(&k, Bytes::new()).await.unwrap_err());
+    let nb = S3Store::connect(s3_config(&server.endpoint, "nob", &server.access_key, &server.secret_key)).await.unwrap();
+    eprintln!("LIST nobucket: {}", nb.list("").await.unwrap_err());
+    eprintln!("GET nobucket: {}", nb.get(&k).await.unwrap_err());
+    let endpoint = format!("http://127.0.0.1:{}", free_port());
+    let un = S3Store::connect(S3Config { max_attempts: 1, ..s3_config(&endpoint, "b", "k", "s") }).await.unwrap();
+    eprintln!("GET unreachable: {}", un.get(&k).await.unwrap_err());
 }

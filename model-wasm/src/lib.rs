@@ -7,14 +7,19 @@
 //! and browsers read it from the model manifest and score their recent traffic with the same code.
 //!
 //! ```
-//! use model_wasm::{FeatureReference, DriftWindow};
+//! use model_wasm::{DriftWindow, FeatureReference, PSI_DRIFT_THRESHOLD};
 //!
-//! let reference = FeatureReference::numeric_from_values("alcohol", &[9.4, 9.8, 10.0, 11.2, 12.8], 4).unwrap();
-//! let mut window = DriftWindow::new(&reference);
-//! for v in [9.5, 9.9, 10.1, 11.0, 12.5] {
-//!     window.observe_number(v);
-//! }
-//! assert!(window.psi() < 0.2, "the same distribution does not drift");
+//! // Training data: alcohol between 8 and 15 %.
+//! let train: Vec<f64> = (0..1000).map(|i| 8.0 + 7.0 * i as f64 / 1000.0).collect();
+//! let reference = FeatureReference::numeric_from_values("alcohol", &train, 10).unwrap();
+//!
+//! let mut same = DriftWindow::new(&reference);
+//! (0..200).for_each(|i| same.observe_number(8.0 + 7.0 * i as f64 / 200.0));
+//! assert!(same.psi() < PSI_DRIFT_THRESHOLD, "the same distribution does not drift");
+//!
+//! let mut stronger = DriftWindow::new(&reference);
+//! (0..200).for_each(|i| stronger.observe_number(12.0 + 3.0 * i as f64 / 200.0));
+//! assert!(stronger.psi() >= PSI_DRIFT_THRESHOLD, "stronger wines drift");
 //! ```
 
 mod error;

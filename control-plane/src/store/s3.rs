@@ -17,7 +17,7 @@ use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{BucketLocationConstraint, CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration};
 use bytes::Bytes;
@@ -373,7 +373,7 @@ impl S3Store {
                 .send()
                 .await;
             if let Err(e) = aborted {
-                tracing::warn!(key = %key, upload_id, error = %DisplayErrorContext(&e), "could not abort multipart upload");
+                tracing::warn!(key = %key, upload_id, error = %error_chain(&e), "could not abort multipart upload");
             }
         }
         result
@@ -454,6 +454,21 @@ fn upload_timeout(config: &S3Config, bytes: u64) -> Duration {
     config.operation_timeout + UPLOAD_TIME_PER_MIB * u32::try_from(bytes / MIB).unwrap_or(u32::MAX)
 }
 
+/// An error and its sources, `a: b: c`, without the SDK's debug dump.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
 /// What an operation was about, for messages.
 #[derive(Debug, Clone, Copy)]
 enum Target<'a> {
@@ -487,7 +502,7 @@ where
             let why = if failure.is_timeout() { "timed out" } else { "failed" };
             let message = format!(
                 "cannot reach S3 at {endpoint} ({op} of {subject} {why}): {}",
-                DisplayErrorContext(&err)
+                error_chain(&err)
             );
             return StoreError::with_source(ErrorKind::Unavailable, message, err);
         }
@@ -539,7 +554,7 @@ where
             ErrorKind::Other,
             format!(
                 "S3 at {endpoint}: {op} of {subject} failed ({reason}): {}",
-                DisplayErrorContext(&err)
+                error_chain(&err)
             ),
         ),
     };

@@ -90,24 +90,24 @@ impl ChildGuard {
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
-        // The child leads its own process group: signal the whole group, then reap the leader.
-        // The `--` matters: procps-ng 4.0.2's kill (Debian 12) keeps only the first digit of a
-        // negative pid without it, so `kill -TERM -12345` became `kill(-1, SIGTERM)`: every
-        // process we may signal.
-        let pgid = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &pgid]).status();
+        // The child leads its own process group (spawned with `process_group(0)`): signal the
+        // whole group, so helpers it started die too, then reap the leader. The syscall is called
+        // directly with the group id: an earlier version ran `kill -TERM -PGID`, which procps-ng's
+        // kill read as `kill(-1)`, i.e. every process we may signal.
+        let Some(pgid) = rustix::process::Pid::from_raw(self.child.id() as i32) else {
+            return;
+        };
+        let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::TERM);
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
             if let Ok(Some(_)) = self.child.try_wait() {
-                let _ = Command::new("kill")
-                    .args(["-KILL", "--", &pgid])
-                    .stderr(Stdio::null())
-                    .status();
+                // The leader is gone; stragglers in its group get no second chance.
+                let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("kill").args(["-KILL", "--", &pgid]).status();
+        let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
         let _ = self.child.wait();
     }
 }

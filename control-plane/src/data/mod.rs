@@ -1,6 +1,7 @@
 //! Tabular data: column types, the streaming reader that checks rows against a declared schema,
 //! the in-memory [`Table`] the transform step works on, and the sources data is fetched from.
 
+mod check;
 mod error;
 mod read;
 mod source;
@@ -8,6 +9,7 @@ mod table;
 
 use serde::{Deserialize, Serialize};
 
+pub use check::check;
 pub use error::DataError;
 pub use read::{Cell, ReadOptions, ScanStats, scan};
 pub(crate) use read::{parse_bool, parse_integer};

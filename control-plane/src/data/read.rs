@@ -59,10 +59,30 @@ pub fn scan(
     let total = file.metadata().map(|m| m.len()).ok();
     progress.set_length(total);
 
-    // The reader thread hashes each block and hands it over; a bounded channel keeps memory flat.
+    let (rx, reader) = spawn_reader(file);
+    let blocks = BlockReader {
+        rx,
+        current: Vec::new(),
+        pos: 0,
+        progress,
+    };
+    let rows = match opts.format {
+        Format::Csv => scan_csv(blocks, name, opts, &mut on_row),
+        Format::Jsonl => scan_jsonl(blocks, name, opts, &mut on_row),
+    };
+    // Dropping the receiver (inside scan_*) stops the reader thread early on errors.
+    let (md5, bytes) = reader.join().expect("reader thread");
+    let rows = rows?;
+    Ok(ScanStats { rows, bytes, md5 })
+}
+
+type Blocks = mpsc::Receiver<std::io::Result<Vec<u8>>>;
+
+/// The reader thread: reads 1 MiB blocks, hashes them and hands them over; a bounded channel keeps
+/// memory flat. Joining it gives the MD5 and the byte count.
+pub(super) fn spawn_reader(mut file: std::fs::File) -> (Blocks, std::thread::JoinHandle<(String, u64)>) {
     let (tx, rx) = mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
     let reader = std::thread::spawn(move || {
-        let mut file = file;
         let mut md5 = Md5::new();
         let mut bytes = 0u64;
         loop {
@@ -85,20 +105,7 @@ pub fn scan(
         }
         (hex::encode(md5.finalize()), bytes)
     });
-    let blocks = BlockReader {
-        rx,
-        current: Vec::new(),
-        pos: 0,
-        progress,
-    };
-    let rows = match opts.format {
-        Format::Csv => scan_csv(blocks, name, opts, &mut on_row),
-        Format::Jsonl => scan_jsonl(blocks, name, opts, &mut on_row),
-    };
-    // Dropping the receiver (inside scan_*) stops the reader thread early on errors.
-    let (md5, bytes) = reader.join().expect("reader thread");
-    let rows = rows?;
-    Ok(ScanStats { rows, bytes, md5 })
+    (rx, reader)
 }
 
 fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -141,7 +148,7 @@ impl Read for BlockReader<'_> {
 }
 
 /// Where each declared column sits in the file's header.
-fn map_header(name: &str, header: &[String], opts: &ReadOptions<'_>) -> Result<Vec<usize>, DataError> {
+pub(super) fn map_header(name: &str, header: &[String], opts: &ReadOptions<'_>) -> Result<Vec<usize>, DataError> {
     let mut indices = Vec::with_capacity(opts.columns.len());
     let mut missing = Vec::new();
     for spec in opts.columns {
@@ -266,7 +273,20 @@ fn shown(raw: &[u8]) -> String {
 }
 
 /// Parses one CSV field against its column spec; the error is the message part.
-fn parse_cell<'a>(raw: &'a [u8], spec: &ColumnSpec, missing: &[String]) -> Result<Cell<'a>, String> {
+#[inline]
+pub(super) fn parse_cell<'a>(raw: &'a [u8], spec: &ColumnSpec, missing: &[String]) -> Result<Cell<'a>, String> {
+    // Fast path for the common case, a plain finite number: no UTF-8 pass, no missing-value
+    // comparisons. Anything else (missing markers, NaN, junk) takes the full path below.
+    if spec.ty == ColumnType::Float
+        && let Ok(v) = fast_float2::parse::<f64, _>(raw)
+        && v.is_finite()
+    {
+        return Ok(Cell::Number(v));
+    }
+    parse_cell_slow(raw, spec, missing)
+}
+
+fn parse_cell_slow<'a>(raw: &'a [u8], spec: &ColumnSpec, missing: &[String]) -> Result<Cell<'a>, String> {
     let text = std::str::from_utf8(raw).map_err(|_| format!("'{}' is not valid UTF-8", shown(raw)))?;
     let trimmed = text.trim();
     if missing.iter().any(|m| m == trimmed) {

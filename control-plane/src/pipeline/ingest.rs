@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Pipeline, Summary, dvc_key, sha256_hex};
 use crate::config::{ColumnSpec, Format, PipelineConfig};
-use crate::data::{FetchedSource, ReadOptions, fetch_source, scan};
+use crate::data::{FetchedSource, ReadOptions, ScanStats, check, fetch_source};
 use crate::progress::Progress;
 
 /// What ingest produced.
@@ -74,31 +74,39 @@ pub(crate) fn md5_file(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(md5.finalize()))
 }
 
-pub(super) async fn prepare(p: &Pipeline<'_>) -> anyhow::Result<(String, (FetchedSource, String))> {
+/// One pass over the source: every row is checked and the MD5 computed at the same time (on two
+/// threads). The digest needs the MD5, so the check runs even when the step turns out to be a
+/// no-op; storing the raw bytes is what is skipped.
+pub(super) async fn prepare(p: &Pipeline<'_>) -> anyhow::Result<(String, Scanned)> {
     let source = fetch_source(&p.config.resolved_source()).await?;
-    let path = source.path.clone();
-    let md5 = tokio::task::spawn_blocking(move || md5_file(&path))
-        .await?
-        .with_context(|| format!("cannot read {}", source.name))?;
-    let digest = sha256_hex(&["ingest", &md5, &reading_config(p)]);
-    Ok((digest, (source, md5)))
-}
-
-pub(super) async fn run(p: &Pipeline<'_>, (source, md5): (FetchedSource, String)) -> anyhow::Result<IngestOutput> {
+    let before = fingerprint(&source.path)?;
     let (config, path, name) = (p.config.clone(), source.path.clone(), source.name.clone());
     let stats = tokio::task::spawn_blocking(move || {
         let progress = Progress::bytes("ingest");
-        let stats = scan(&path, &name, &read_options(&config), &progress, |_, _| Ok(()));
+        let stats = check(&path, &name, &read_options(&config), &progress);
         progress.finish();
         stats
     })
     .await??;
-    if stats.md5 != md5 {
-        bail!(
-            "{} changed while it was being read: run the pipeline again",
-            source.name
-        );
-    }
+    let digest = sha256_hex(&["ingest", &stats.md5, &reading_config(p)]);
+    Ok((digest, Scanned { source, stats, before }))
+}
+
+/// What prepare read: the source, its statistics, and its size and modification time then.
+pub(super) struct Scanned {
+    source: FetchedSource,
+    stats: ScanStats,
+    before: (u64, std::time::SystemTime),
+}
+
+/// Size and modification time: how DVC too tells a file changed without reading it.
+fn fingerprint(path: &Path) -> anyhow::Result<(u64, std::time::SystemTime)> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok((meta.len(), meta.modified()?))
+}
+
+pub(super) async fn run(p: &Pipeline<'_>, scanned: Scanned) -> anyhow::Result<IngestOutput> {
+    let Scanned { source, stats, before } = scanned;
     let key = dvc_key(&stats.md5);
     let stored = match p.store.head(&key).await {
         Ok(meta) => meta.size == stats.bytes,
@@ -110,6 +118,15 @@ pub(super) async fn run(p: &Pipeline<'_>, (source, md5): (FetchedSource, String)
             .put_file(&key, &source.path)
             .await
             .with_context(|| format!("cannot store the raw data in {}", p.store.describe()))?;
+        // The object's name is the MD5 of what was scanned: if the file changed since, what was
+        // copied may not match it, so it must go.
+        if fingerprint(&source.path)? != before {
+            p.store.delete(&key).await?;
+            bail!(
+                "{} changed while it was being ingested: run the pipeline again",
+                source.name
+            );
+        }
     }
     Ok(IngestOutput {
         source: source.name.clone(),

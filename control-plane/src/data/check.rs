@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 
 use super::DataError;
-use super::read::{ReadOptions, ScanStats, map_header, parse_cell, scan, spawn_reader};
+use super::read::{ReadOptions, ScanStats, header_names, map_header, parse_cell, scan, spawn_reader};
 use crate::config::Format;
 use crate::progress::Progress;
 
@@ -97,15 +97,7 @@ fn check_csv_parallel(
         let _ = reader.join();
         return Err(DataError::file(name, "the file is empty (no header, no rows)"));
     }
-    let header: Vec<String> = record
-        .iter()
-        .map(|f| {
-            String::from_utf8_lossy(f)
-                .trim_start_matches('\u{feff}')
-                .trim()
-                .to_owned()
-        })
-        .collect();
+    let header = header_names(&record);
     let indices = map_header(name, &header, opts)?;
     let width = header.len();
 

@@ -147,6 +147,19 @@ impl Read for BlockReader<'_> {
     }
 }
 
+/// Column names from a header record (a UTF-8 byte-order mark and surrounding spaces removed).
+pub(super) fn header_names(record: &csv::ByteRecord) -> Vec<String> {
+    record
+        .iter()
+        .map(|f| {
+            String::from_utf8_lossy(f)
+                .trim_start_matches('\u{feff}')
+                .trim()
+                .to_owned()
+        })
+        .collect()
+}
+
 /// Where each declared column sits in the file's header.
 pub(super) fn map_header(name: &str, header: &[String], opts: &ReadOptions<'_>) -> Result<Vec<usize>, DataError> {
     let mut indices = Vec::with_capacity(opts.columns.len());
@@ -207,15 +220,7 @@ fn scan_csv(
     if !reader.read_byte_record(&mut record).map_err(csv_err)? {
         return Err(DataError::file(name, "the file is empty (no header, no rows)"));
     }
-    let header: Vec<String> = record
-        .iter()
-        .map(|f| {
-            String::from_utf8_lossy(f)
-                .trim_start_matches('\u{feff}')
-                .trim()
-                .to_owned()
-        })
-        .collect();
+    let header = header_names(&record);
     let width = header.len();
     let indices = map_header(name, &header, opts)?;
     let mut spare: Vec<Cell<'static>> = Vec::with_capacity(indices.len());
@@ -462,6 +467,11 @@ mod tests {
         Ok((stats, rows))
     }
 
+    /// The error of reading CSV `text`, as shown to users.
+    fn csv_err(text: &str) -> String {
+        read(text, Format::Csv, &cols()).unwrap_err().to_string()
+    }
+
     fn cols() -> Vec<ColumnSpec> {
         vec![
             spec("alcohol", ColumnType::Float, false),
@@ -483,49 +493,35 @@ mod tests {
     #[test]
     fn wrong_type_names_row_line_and_column() {
         let text = "alcohol,quality,colour\n9.4,5,red\nabc,5,red\n";
-        let err = read(text, Format::Csv, &cols()).unwrap_err().to_string();
+        let err = csv_err(text);
         assert_eq!(err, "data.csv: row 2 (line 3), column 'alcohol': 'abc' is not a float");
     }
 
     #[test]
     fn non_finite_and_missing_values_are_refused_where_not_allowed() {
-        let err = read("alcohol,quality,colour\nNaN,5,red\n", Format::Csv, &cols())
-            .unwrap_err()
-            .to_string();
+        let err = csv_err("alcohol,quality,colour\nNaN,5,red\n");
         assert!(err.contains("'NaN' is not a finite number"), "{err}");
-        let err = read("alcohol,quality,colour\ninf,5,red\n", Format::Csv, &cols())
-            .unwrap_err()
-            .to_string();
+        let err = csv_err("alcohol,quality,colour\ninf,5,red\n");
         assert!(err.contains("'inf' is not a finite number"), "{err}");
-        let err = read("alcohol,quality,colour\n,5,red\n", Format::Csv, &cols())
-            .unwrap_err()
-            .to_string();
+        let err = csv_err("alcohol,quality,colour\n,5,red\n");
         assert!(err.contains("column 'alcohol': missing value"), "{err}");
     }
 
     #[test]
     fn ragged_empty_and_header_only_files_are_refused() {
-        let err = read("alcohol,quality,colour\n9.4,5\n", Format::Csv, &cols())
-            .unwrap_err()
-            .to_string();
+        let err = csv_err("alcohol,quality,colour\n9.4,5\n");
         assert_eq!(err, "data.csv: row 1 (line 2): has 2 fields, the header has 3");
-        let err = read("", Format::Csv, &cols()).unwrap_err().to_string();
+        let err = csv_err("");
         assert!(err.contains("empty"), "{err}");
-        let err = read("alcohol,quality,colour\n", Format::Csv, &cols())
-            .unwrap_err()
-            .to_string();
+        let err = csv_err("alcohol,quality,colour\n");
         assert!(err.contains("header but no data rows"), "{err}");
     }
 
     #[test]
     fn header_problems_name_the_column_and_suggest() {
-        let err = read("alcohl,quality,colour\n9.4,5,red\n", Format::Csv, &cols())
-            .unwrap_err()
-            .to_string();
+        let err = csv_err("alcohl,quality,colour\n9.4,5,red\n");
         assert!(err.contains("'alcohol'; did you mean 'alcohl'?"), "{err}");
-        let err = read("alcohol,quality,colour,extra\n9.4,5,red,1\n", Format::Csv, &cols())
-            .unwrap_err()
-            .to_string();
+        let err = csv_err("alcohol,quality,colour,extra\n9.4,5,red,1\n");
         assert!(err.contains("not declared in the schema: 'extra'"), "{err}");
     }
 

@@ -316,6 +316,16 @@ impl S3Store {
     }
 
     /// The full key of `key` in the bucket.
+    async fn get_object(&self, key: &Key) -> StoreResult<aws_sdk_s3::operation::get_object::GetObjectOutput> {
+        self.client
+            .get_object()
+            .bucket(&self.config.bucket)
+            .key(self.object_key(key))
+            .send()
+            .await
+            .map_err(|e| map_error(&self.config, "get", Target::Object(key), e))
+    }
+
     fn object_key(&self, key: &Key) -> String {
         if self.config.prefix.is_empty() {
             key.as_str().to_owned()
@@ -645,14 +655,7 @@ impl ObjectStore for S3Store {
     }
 
     async fn get(&self, key: &Key) -> StoreResult<Bytes> {
-        let output = self
-            .client
-            .get_object()
-            .bucket(&self.config.bucket)
-            .key(self.object_key(key))
-            .send()
-            .await
-            .map_err(|e| map_error(&self.config, "get", Target::Object(key), e))?;
+        let output = self.get_object(key).await?;
         let body = output.body.collect().await.map_err(|e| {
             StoreError::with_source(
                 ErrorKind::Unavailable,
@@ -667,14 +670,7 @@ impl ObjectStore for S3Store {
     }
 
     async fn get_to_file(&self, key: &Key, path: &Path) -> StoreResult<u64> {
-        let mut output = self
-            .client
-            .get_object()
-            .bucket(&self.config.bucket)
-            .key(self.object_key(key))
-            .send()
-            .await
-            .map_err(|e| map_error(&self.config, "get", Target::Object(key), e))?;
+        let mut output = self.get_object(key).await?;
         let write_err = |e: std::io::Error| StoreError::io(path.display(), e);
         let mut file = tokio::fs::File::create(path).await.map_err(write_err)?;
         let mut written = 0u64;

@@ -1,6 +1,6 @@
 //! The pure core of Wasmline: no I/O, no async runtime, builds for `wasm32-unknown-unknown`.
 //!
-//! Today it holds the *reference profile*: what the training data looked like, per feature, in the
+//! It holds the model IR ([`ModelIr`]) with its reference evaluator and checks, and the *reference profile*: what the training data looked like, per feature, in the
 //! form the drift monitor needs (bin edges and proportions for numeric features, category
 //! frequencies for categorical ones), and the population stability index (PSI) that compares a
 //! window of live values against it. The control plane writes the profile at training time; edges
@@ -23,7 +23,11 @@
 //! ```
 
 mod error;
+mod eval;
+pub mod ir;
 mod profile;
 
 pub use error::{Error, Result};
+pub use eval::{sigmoid, softmax};
+pub use ir::{Aggregate, Body, IR_VERSION, Link, ModelIr, Node, Output, Prediction, Preprocess, Tree};
 pub use profile::{DriftWindow, FeatureReference, PSI_DRIFT_THRESHOLD, ReferenceProfile, psi};

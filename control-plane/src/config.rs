@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::data::ColumnType;
+pub use crate::train::Metric;
 
 /// The embedded default: the bundled wine-quality example.
 pub const DEFAULT_CONFIG_PATH: &str = "examples/winequality/pipeline.toml";
@@ -27,6 +28,9 @@ pub struct PipelineConfig {
     pub expectations: Vec<Expectation>,
     #[serde(default)]
     pub profile: ProfileConfig,
+    /// Training; without it the pipeline stops after the data steps.
+    #[serde(default)]
+    pub train: Option<TrainConfig>,
     /// Where the config was read from; relative sources resolve against its directory.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -297,6 +301,89 @@ fn default_high_cardinality() -> usize {
     50
 }
 
+/// How models are trained, selected and promoted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The registered model's name (default: the dataset's name).
+    #[serde(default)]
+    pub model_name: Option<String>,
+    /// Selects the best candidate and gates promotion (default: f1 or rmse).
+    #[serde(default)]
+    pub metric: Option<Metric>,
+    /// Cross-validation folds on the training split.
+    #[serde(default = "default_folds")]
+    pub folds: usize,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// A candidate is promoted when its metric is at most this much worse than production's.
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
+    /// The alias `pipeline run` promotes to.
+    #[serde(default = "default_alias")]
+    pub alias: String,
+    pub models: Vec<ModelSpec>,
+}
+
+fn default_folds() -> usize {
+    5
+}
+
+fn default_tolerance() -> f64 {
+    0.005
+}
+
+fn default_alias() -> String {
+    "production".to_owned()
+}
+
+/// One model family and its hyperparameter grid (every combination is a candidate).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub family: Family,
+    #[serde(default)]
+    pub grid: BTreeMap<String, Vec<toml::Value>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    LinearRegression,
+    ElasticNet,
+    LogisticRegression,
+    DecisionTree,
+    RandomForest,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::LinearRegression => "linear_regression",
+            Family::ElasticNet => "elastic_net",
+            Family::LogisticRegression => "logistic_regression",
+            Family::DecisionTree => "decision_tree",
+            Family::RandomForest => "random_forest",
+        }
+    }
+
+    pub fn task(self) -> TaskKind {
+        match self {
+            Family::LinearRegression | Family::ElasticNet => TaskKind::Regression,
+            Family::LogisticRegression | Family::DecisionTree | Family::RandomForest => TaskKind::Classification,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn metric(&self, task: TaskKind) -> Metric {
+        self.metric.unwrap_or(match task {
+            TaskKind::Classification => Metric::F1,
+            TaskKind::Regression => Metric::Rmse,
+        })
+    }
+}
+
 /// A config error with the file it came from.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
@@ -498,6 +585,40 @@ impl PipelineConfig {
         }
         if self.profile.histogram_bins == 0 || self.profile.reference_bins == 0 {
             return Err("profile: bins must be at least 1".into());
+        }
+        if let Some(train) = &self.train {
+            self.check_train(train)?;
+        }
+        Ok(())
+    }
+
+    fn check_train(&self, train: &TrainConfig) -> Result<(), String> {
+        if let Some(name) = &train.model_name {
+            crate::store::Key::segment(name).map_err(|e| format!("train.model_name: {e}"))?;
+        }
+        crate::store::Key::segment(&train.alias).map_err(|e| format!("train.alias: {e}"))?;
+        if train.models.is_empty() {
+            return Err("train.models: list at least one model family".into());
+        }
+        if train.folds < 2 {
+            return Err(format!("train.folds must be at least 2, not {}", train.folds));
+        }
+        if !(train.tolerance >= 0.0 && train.tolerance.is_finite()) {
+            return Err("train.tolerance must be a non-negative number".into());
+        }
+        let task = self.task.kind;
+        let metric = train.metric(task);
+        if metric.for_classification() != (task == TaskKind::Classification) {
+            return Err(format!("train.metric '{metric}' does not apply to {task:?} (task.kind)").to_lowercase());
+        }
+        for (i, spec) in train.models.iter().enumerate() {
+            let at = format!("train.models[{}] ({})", i + 1, spec.family.name());
+            if spec.family.task() != task {
+                return Err(
+                    format!("{at}: a {:?} family cannot learn a {:?} task", spec.family.task(), task).to_lowercase(),
+                );
+            }
+            crate::train::check_grid(spec).map_err(|e| format!("{at}: {e}"))?;
         }
         Ok(())
     }

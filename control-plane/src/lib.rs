@@ -3,8 +3,11 @@
 //! - [`store`]: the object store (local directory or S3), the control plane's only state.
 //! - [`config`]: `pipeline.toml`, strictly checked.
 //! - [`data`]: column types, the streaming schema-checking reader, the in-memory table.
+//! - [`mlflow`]: experiment tracking and model registry in an MLflow server (optional, never fatal).
+//! - [`onnx`]: the IR written as ONNX, and checked in tract.
 //! - [`pipeline`]: the idempotent steps (ingest, transform, validate, profile, version).
 //! - [`profile`]: data profiles, the offline HTML report and the drift reference profile.
+//! - [`registry`]: signed model manifests, verified artifacts, aliases and the compare gate.
 //! - [`commands`]: the command line.
 //!
 //! ```no_run
@@ -23,7 +26,12 @@
 pub mod commands;
 pub mod config;
 pub mod data;
+pub mod mlflow;
+pub mod onnx;
 pub mod pipeline;
 pub mod profile;
 pub mod progress;
+pub mod registry;
+pub mod rng;
 pub mod store;
+pub mod train;

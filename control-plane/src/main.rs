@@ -1,5 +1,6 @@
 //! `wasmline`: the control plane's command line.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -12,21 +13,23 @@ fn main() -> ExitCode {
             EnvFilter::try_from_env("WASMLINE_LOG").unwrap_or_else(|_| EnvFilter::new("warn,wasmline=info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
     let cli = Cli::parse();
+    let error_exit_code = cli.error_exit_code();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(error_exit_code);
         }
     };
     match runtime.block_on(cli.execute()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(error_exit_code)
         }
     }
 }

@@ -25,6 +25,7 @@
 mod error;
 mod eval;
 pub mod ir;
+pub mod parity;
 mod profile;
 
 pub use error::{Error, Result};

@@ -3,7 +3,7 @@
 #
 #   CACHE          ~/.cache/wasmline (override with WASMLINE_CACHE)
 #   CACHE/tools    cargo-installed binaries (s3s-fs)
-#   CACHE/venv     Python venv with dvc, dvc-s3, moto
+#   CACHE/venv     Python venv with dvc, dvc-s3, moto, mlflow
 #   CACHE/logs     install logs
 
 CACHE=${WASMLINE_CACHE:-$HOME/.cache/wasmline}
@@ -36,7 +36,7 @@ ensure_s3s_fs() {
     --root "$CACHE/tools" >"$CACHE/logs/s3s-fs.log" 2>&1 || { tail -30 "$CACHE/logs/s3s-fs.log" >&2; return 1; }
 }
 
-# dvc, dvc-s3 and moto in a venv, reinstalled only when scripts/requirements-test.txt changes.
+# dvc, dvc-s3, moto and mlflow in a venv, reinstalled only when scripts/requirements-test.txt changes.
 ensure_venv() {
   local want have
   want=$(sha256sum "$ROOT/scripts/requirements-test.txt" | cut -c1-16)
@@ -44,7 +44,7 @@ ensure_venv() {
   if [ "$want" = "$have" ] && [ -x "$CACHE/venv/bin/dvc" ]; then
     return 0
   fi
-  log "installing the Python test tools (dvc, moto) into $CACHE/venv"
+  log "installing the Python test tools (dvc, moto, mlflow) into $CACHE/venv"
   {
     python3 -m venv "$CACHE/venv" &&
       "$CACHE/venv/bin/pip" install -q --upgrade pip &&

@@ -19,17 +19,54 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// Path of a binary built from this workspace (`wasmline`, later `wasmline-edge`), next to the
-/// running test executable. `cargo test --workspace` builds them before any test runs.
+/// running test executable. `cargo test --workspace` builds them before any test runs; a binary
+/// older than the workspace's sources (e.g. after `cargo test -p tests` alone) is refused rather
+/// than tested.
 pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target profile dir");
     let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run the tests with `cargo test --workspace` (scripts/test does)",
-        path.display()
-    );
+    let built = std::fs::metadata(&path).and_then(|m| m.modified()).unwrap_or_else(|_| {
+        panic!(
+            "{} is not built: run the tests with `cargo test --workspace` (scripts/test does)",
+            path.display()
+        )
+    });
+    if let Some(source) = newest_source()
+        && source > built
+    {
+        panic!(
+            "{} is older than the workspace's sources: run `cargo build --workspace` (or `cargo test --workspace`) first",
+            path.display()
+        );
+    }
     path
+}
+
+/// The modification time of the newest Rust source or manifest of the crates binaries are built from.
+fn newest_source() -> Option<std::time::SystemTime> {
+    let root = workspace_root();
+    let mut newest = None;
+    let mut stack: Vec<PathBuf> = ["control-plane/src", "model-wasm/src", "edge-runtime/src"]
+        .iter()
+        .map(|d| root.join(d))
+        .chain(["Cargo.lock", "control-plane/Cargo.toml"].iter().map(|f| root.join(f)))
+        .collect();
+    while let Some(path) = stack.pop() {
+        let Ok(meta) = std::fs::metadata(&path) else { continue };
+        if meta.is_dir() {
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        } else if let Ok(modified) = meta.modified() {
+            newest = newest.max(Some(modified));
+        }
+    }
+    newest
 }
 
 /// The bundled example data and configs.

@@ -154,3 +154,70 @@ impl MotoServer {
         s3_env(&self.endpoint, &self.access_key, &self.secret_key)
     }
 }
+
+/// An MLflow tracking server (`mlflow server`) with a SQLite backend store and proxied artifacts
+/// (`--artifacts-destination`), so runs get `mlflow-artifacts:/...` URIs and clients upload
+/// through the server. Starting it takes 5-60 s (Python imports); share one per test binary.
+///
+/// MLflow's background job runner is off (`MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false`): it starts
+/// seven `huey` processes and leaves a directory in /dev/shm per start. Telemetry is off too.
+#[derive(Debug)]
+pub struct MlflowServer {
+    /// `http://127.0.0.1:PORT`, the tracking URI.
+    pub url: String,
+    /// Where uploaded artifacts land: `{experiment_id}/{run_id}/artifacts/...`.
+    pub artifacts_dir: PathBuf,
+    /// How long the server took to answer `/health`.
+    pub startup: Duration,
+    _child: ChildGuard,
+    _dir: tempfile::TempDir,
+}
+
+impl MlflowServer {
+    pub fn start() -> MlflowServer {
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let artifacts_dir = dir.path().join("artifacts");
+        let mut cmd = Command::new(find_program("mlflow"));
+        cmd.arg("server")
+            .arg("--backend-store-uri")
+            .arg(format!("sqlite:///{}", dir.path().join("mlflow.db").display()))
+            .arg("--artifacts-destination")
+            .arg(&artifacts_dir)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
+            .current_dir(dir.path())
+            .env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+            .env("MLFLOW_DISABLE_TELEMETRY", "true")
+            .env("DO_NOT_TRACK", "true");
+        let started = std::time::Instant::now();
+        let mut child = ChildGuard::spawn("mlflow server", cmd, &dir.path().join("mlflow.log"));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        child.wait_until(Duration::from_secs(120), || http_status(addr, "/health") == Some(200));
+        MlflowServer {
+            url: format!("http://127.0.0.1:{port}"),
+            artifacts_dir,
+            startup: started.elapsed(),
+            _child: child,
+            _dir: dir,
+        }
+    }
+}
+
+/// The status code of `GET path` on `addr` (HTTP/1.1, no body read), or `None` when nothing
+/// answers within a second.
+fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let timeout = Duration::from_secs(1);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    stream.set_write_timeout(Some(timeout)).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    // "HTTP/1.1 200"
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}

@@ -1,12 +1,18 @@
 //! The `wasmline` command line: one subcommand per module, each a struct with `execute()`.
 
+mod compare;
 mod datasets;
+mod models;
 mod pipeline;
+mod predict;
 
 use clap::{Parser, Subcommand};
 
+pub use compare::{COMPARE_ERROR_EXIT_CODE, CompareCommand, CompareOutcome};
 pub use datasets::DatasetsCommand;
+pub use models::ModelsCommand;
 pub use pipeline::PipelineCommand;
+pub use predict::PredictCommand;
 
 /// Wasmline: tabular models from raw data to browsers and edge nodes.
 #[derive(Debug, Parser)]
@@ -29,13 +35,35 @@ pub enum Command {
     /// Inspect versioned datasets.
     #[command(subcommand)]
     Datasets(DatasetsCommand),
+    /// The model registry: list, show, promote, roll back, download.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Compare a candidate model with a baseline on the same test data (the promotion gate).
+    /// Exit code 0: not worse beyond the tolerance (or no baseline yet); 1: worse; 2: error.
+    Compare(CompareCommand),
+    /// Predict a CSV or JSON Lines file with a registered model; JSON out.
+    Predict(PredictCommand),
 }
 
 impl Cli {
-    pub async fn execute(self) -> anyhow::Result<()> {
+    /// Runs the command. `Ok` holds the exit code: 0, unless the command reports an outcome
+    /// through it (`compare`: 1 = worse). On error, `main` prints it and exits with
+    /// [`Cli::error_exit_code`].
+    pub async fn execute(self) -> anyhow::Result<u8> {
         match self.command {
-            Command::Pipeline(c) => c.execute(&self.store).await,
-            Command::Datasets(c) => c.execute(&self.store).await,
+            Command::Pipeline(c) => c.execute(&self.store).await.map(|()| 0),
+            Command::Datasets(c) => c.execute(&self.store).await.map(|()| 0),
+            Command::Models(c) => c.execute(&self.store).await.map(|()| 0),
+            Command::Compare(c) => c.execute(&self.store).await.map(CompareOutcome::exit_code),
+            Command::Predict(c) => c.execute(&self.store).await.map(|()| 0),
+        }
+    }
+
+    /// The exit code when the command fails: 1, or 2 for `compare` (whose 1 means "worse").
+    pub fn error_exit_code(&self) -> u8 {
+        match self.command {
+            Command::Compare(_) => COMPARE_ERROR_EXIT_CODE,
+            _ => 1,
         }
     }
 }

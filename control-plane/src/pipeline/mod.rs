@@ -7,7 +7,11 @@
 //! stores its objects first (content-addressed or under the run) and its record last, so a failed
 //! or interrupted step leaves nothing that a later step would take for finished.
 
+mod evaluate;
+mod export;
 mod ingest;
+mod register;
+mod train_step;
 mod transform;
 mod validate;
 mod version;
@@ -24,8 +28,12 @@ use sha2::{Digest, Sha256};
 use crate::config::PipelineConfig;
 use crate::store::{ErrorKind, Key, ObjectStore};
 
+pub use evaluate::EvaluateOutput;
+pub use export::ExportOutput;
 pub use ingest::IngestOutput;
 pub use profile_step::ProfileOutput;
+pub use register::{CompareOutput, RegisterOutput};
+pub use train_step::{CandidateRun, TrainOutput};
 pub use transform::{TransformOutput, split_indices};
 pub use validate::ValidateOutput;
 pub use validate::{ExpectationResult, ValidationReport};
@@ -40,10 +48,29 @@ pub enum StepName {
     Validate,
     Profile,
     Version,
+    Train,
+    Evaluate,
+    Export,
+    Register,
+    Compare,
 }
 
 impl StepName {
-    pub const ALL: [StepName; 5] = [
+    pub const ALL: [StepName; 10] = [
+        StepName::Ingest,
+        StepName::Transform,
+        StepName::Validate,
+        StepName::Profile,
+        StepName::Version,
+        StepName::Train,
+        StepName::Evaluate,
+        StepName::Export,
+        StepName::Register,
+        StepName::Compare,
+    ];
+
+    /// The data steps: all a config without `[train]` runs.
+    pub const DATA: [StepName; 5] = [
         StepName::Ingest,
         StepName::Transform,
         StepName::Validate,
@@ -58,6 +85,11 @@ impl StepName {
             StepName::Validate => "validate",
             StepName::Profile => "profile",
             StepName::Version => "version",
+            StepName::Train => "train",
+            StepName::Evaluate => "evaluate",
+            StepName::Export => "export",
+            StepName::Register => "register",
+            StepName::Compare => "compare",
         }
     }
 }
@@ -155,6 +187,11 @@ pub fn sha256_hex(parts: &[&str]) -> String {
     hex::encode(h.finalize())
 }
 
+/// Lowercase hex SHA-256 of some bytes (artifact checksums).
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 /// A new run id: UTC time plus random hex, sortable by start time.
 pub fn new_run_id() -> String {
     let now = Utc::now();
@@ -189,7 +226,7 @@ pub(crate) async fn put_json<T: Serialize>(store: &dyn ObjectStore, key: &Key, v
         .with_context(|| format!("cannot write {key} to {}", store.describe()))
 }
 
-fn git_commit() -> Option<String> {
+pub(crate) fn git_commit() -> Option<String> {
     let out = std::process::Command::new("git")
         .args(["rev-parse", "HEAD"])
         .stderr(std::process::Stdio::null())
@@ -292,10 +329,19 @@ impl<'a> Pipeline<'a> {
         }
     }
 
+    /// The steps this config runs: the data steps, then training when `[train]` is there.
+    pub fn steps(&self) -> &'static [StepName] {
+        if self.config.train.is_some() {
+            &StepName::ALL
+        } else {
+            &StepName::DATA
+        }
+    }
+
     /// Runs every step in order; stops at the first failure.
     pub async fn run_all(&self, mut on_step: impl FnMut(&StepReport)) -> anyhow::Result<Vec<StepReport>> {
         let mut reports = Vec::new();
-        for step in StepName::ALL {
+        for &step in self.steps() {
             let report = self.run_step(step).await?;
             on_step(&report);
             reports.push(report);
@@ -321,6 +367,27 @@ impl<'a> Pipeline<'a> {
                     .await
             }
             StepName::Version => self.step(step, version::prepare(self), |p| version::run(self, p)).await,
+            StepName::Train => {
+                self.step(step, train_step::prepare(self), |p| train_step::run(self, p))
+                    .await
+            }
+            StepName::Evaluate => {
+                self.step(step, evaluate::prepare(self), |p| evaluate::run(self, p))
+                    .await
+            }
+            StepName::Export => self.step(step, export::prepare(self), |p| export::run(self, p)).await,
+            StepName::Register => {
+                self.step(step, register::prepare_register(self), |p| {
+                    register::run_register(self, p)
+                })
+                .await
+            }
+            StepName::Compare => {
+                self.step(step, register::prepare_compare(self), |p| {
+                    register::run_compare(self, p)
+                })
+                .await
+            }
         };
         if step == StepName::Version
             && result.is_ok()

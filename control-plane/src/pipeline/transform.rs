@@ -11,6 +11,7 @@ use super::{Pipeline, StepName, Summary, dvc_key, sha256_hex};
 use crate::config::{ColumnSpec, EncodeMethod, FillStrategy, PipelineConfig, TaskKind, TransformStep};
 use crate::data::{Column, ColumnType, Table, Values};
 use crate::progress::Progress;
+use crate::rng::SplitMix64;
 use crate::store::Key;
 
 /// A stored file of the processed data.
@@ -577,27 +578,6 @@ fn fill_text(values: &mut Values, text: &str) -> anyhow::Result<()> {
             .for_each(|slot| *slot = Some(text.to_owned())),
     }
     Ok(())
-}
-
-/// SplitMix64: a tiny, fixed generator, so a seed gives the same split in every version of
-/// Wasmline (library RNGs may change their streams between releases).
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
-            items.swap(i, j);
-        }
-    }
 }
 
 /// Row indices of the train and test parts, each sorted. Stratified: every group (class) is

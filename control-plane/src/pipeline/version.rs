@@ -287,3 +287,38 @@ pub fn write_dvc_file(path: &Path, record: &DatasetRecord) -> anyhow::Result<()>
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
+
+impl DatasetRecord {
+    /// Reads the version's train and test tables from the store.
+    pub async fn load_tables(
+        &self,
+        store: &dyn ObjectStore,
+    ) -> anyhow::Result<(crate::data::Table, crate::data::Table)> {
+        let tmp = tempfile::tempdir()?;
+        let mut tables = Vec::new();
+        for (name, file) in [("train.csv", &self.train), ("test.csv", &self.test)] {
+            let path = tmp.path().join(name);
+            store
+                .get_to_file(&Key::new(file.key.clone())?, &path)
+                .await
+                .with_context(|| format!("cannot read {name} of dataset {}@{}", self.name, self.version))?;
+            let columns = self.columns.clone();
+            tables.push(tokio::task::spawn_blocking(move || crate::data::Table::read_csv(&path, &columns)).await??);
+        }
+        let test = tables.pop().expect("two tables");
+        let train = tables.pop().expect("two tables");
+        Ok((train, test))
+    }
+
+    /// The version's train and test splits as training data (features, target, classes).
+    pub async fn train_data(
+        &self,
+        store: &dyn ObjectStore,
+    ) -> anyhow::Result<(crate::train::TrainData, crate::train::TrainData)> {
+        let (train, test) = self.load_tables(store).await?;
+        let make = |table: &crate::data::Table| {
+            crate::train::TrainData::from_table(table, &self.features, &self.target, self.task, &self.classes)
+        };
+        Ok((make(&train)?, make(&test)?))
+    }
+}

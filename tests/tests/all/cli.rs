@@ -41,15 +41,33 @@ fn assert_nothing_published(s: &Scratch) {
     );
 }
 
+const ALL_STEPS: [&str; 10] = [
+    "ingest",
+    "transform",
+    "validate",
+    "profile",
+    "version",
+    "train",
+    "evaluate",
+    "export",
+    "register",
+    "compare",
+];
+
 #[test]
 fn bundled_default_runs_and_a_rerun_is_a_no_op() {
     let s = Scratch::new();
     let out = s.run(&["pipeline", "run"]).ok();
-    for step in ["ingest", "transform", "validate", "profile", "version"] {
+    for step in ALL_STEPS {
         assert!(out.lines().any(|l| l.starts_with(step)), "{step} reported:\n{out}");
     }
     assert!(out.contains("1599 rows"), "{out}");
     assert!(out.contains("dataset winequality-red version 1"), "{out}");
+    assert!(out.contains("model wine-quality version 1"), "{out}");
+    assert!(
+        out.contains("production -> version 1"),
+        "the first model is promoted:\n{out}"
+    );
     // The raw bytes are stored at their MD5 in DVC's layout.
     let md5 = md5_hex(wine_csv().as_bytes());
     let raw = s.store().join(format!("dvc/files/md5/{}/{}", &md5[..2], &md5[2..]));
@@ -76,7 +94,7 @@ fn bundled_default_runs_and_a_rerun_is_a_no_op() {
     let again = s.run(&["pipeline", "run"]).ok();
     assert_eq!(
         again.matches("up to date").count(),
-        5,
+        10,
         "every step is a no-op:\n{again}"
     );
     assert_eq!(
@@ -93,6 +111,7 @@ fn regression_example_runs() {
     let out = s.run(&["pipeline", "run", "--config", config.to_str().unwrap()]).ok();
     assert!(out.contains("442 rows"), "{out}");
     assert!(out.contains("train 354 / test 88"), "{out}");
+    assert!(out.contains("model diabetes-progression version 1"), "{out}");
     let record = s.run(&["datasets", "show", "diabetes@1"]).ok();
     let record: serde_json::Value = serde_json::from_str(&record).unwrap();
     assert_eq!(record["task"], "regression");
@@ -102,36 +121,47 @@ fn regression_example_runs() {
 #[test]
 fn steps_run_one_by_one_with_a_run_id_and_in_order_only() {
     let s = Scratch::new();
-    let err = s
-        .run(&["pipeline", "step", "transform", "--run-id", "airflow-1"])
-        .fails();
+    let config = s.example_data_config("winequality", &Scratch::example_data("winequality"));
+    let step = |name: &str, run: &str| {
+        s.run(&[
+            "pipeline",
+            "step",
+            name,
+            "--run-id",
+            run,
+            "-c",
+            config.to_str().unwrap(),
+        ])
+    };
+    let err = step("transform", "airflow-1").fails();
     assert!(err.contains("run airflow-1 does not exist"), "{err}");
-    for step in ["ingest", "transform", "validate", "profile", "version"] {
-        let out = s.run(&["pipeline", "step", step, "--run-id", "airflow-1"]).ok();
-        assert!(out.contains(step), "{out}");
+    for name in ["ingest", "transform", "validate", "profile", "version"] {
+        let out = step(name, "airflow-1").ok();
+        assert!(out.contains(name), "{out}");
     }
     let run: serde_json::Value =
         serde_json::from_slice(&std::fs::read(s.store().join("runs/airflow-1/run.json")).unwrap()).unwrap();
-    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["status"], "succeeded", "a config without [train] ends at version");
     assert_eq!(run["steps"].as_array().unwrap().len(), 5);
     // A rerun of a finished step says so and does nothing.
-    let out = s.run(&["pipeline", "step", "transform", "--run-id", "airflow-1"]).ok();
+    let out = step("transform", "airflow-1").ok();
     assert!(out.contains("up to date: inputs unchanged"), "{out}");
     // A step of a run that skipped one fails and names what is missing.
-    s.run(&["pipeline", "step", "ingest", "--run-id", "airflow-2"]).ok();
-    let err = s
-        .run(&["pipeline", "step", "validate", "--run-id", "airflow-2"])
-        .fails();
+    step("ingest", "airflow-2").ok();
+    let err = step("validate", "airflow-2").fails();
     assert!(err.contains("step 'transform' has not run in run airflow-2"), "{err}");
-    let err = s.run(&["pipeline", "step", "ingest", "--run-id", "../x"]).fails();
+    let err = step("ingest", "../x").fails();
     assert!(err.contains("run id"), "{err}");
+    // Training steps need a [train] section.
+    let err = step("train", "airflow-1").fails();
+    assert!(err.contains("no [train] section"), "{err}");
 }
 
 #[test]
 fn http_and_json_lines_sources() {
     let s = Scratch::new();
     let server = HttpServer::start(&examples_dir().join("winequality"));
-    let config = s.example_config("winequality", &format!("{}/winequality-red.csv", server.url));
+    let config = s.example_data_config("winequality", &format!("{}/winequality-red.csv", server.url));
     let out = s.run(&["pipeline", "run", "--config", config.to_str().unwrap()]).ok();
     assert!(out.contains("1599 rows"), "{out}");
 
@@ -151,7 +181,7 @@ fn http_and_json_lines_sources() {
         lines.push('\n');
     }
     s.write("wine.jsonl", &lines);
-    let config = s.example_config("winequality", "wine.jsonl");
+    let config = s.example_data_config("winequality", "wine.jsonl");
     let out = s.run(&["pipeline", "run", "--config", config.to_str().unwrap()]).ok();
     assert!(out.contains("1599 rows"), "{out}");
     let v1: serde_json::Value =
@@ -171,7 +201,7 @@ fn s3_source_and_s3_store() {
     s.env = s3.env();
     std::fs::create_dir_all(s3.data_dir.join(&s3.bucket).join("raw")).unwrap();
     std::fs::write(s3.data_dir.join(&s3.bucket).join("raw/wine.csv"), wine_csv()).unwrap();
-    let config = s.example_config("winequality", &format!("s3://{}/raw/wine.csv", s3.bucket));
+    let config = s.example_data_config("winequality", &format!("s3://{}/raw/wine.csv", s3.bucket));
     let store = format!("s3://{}/team-a", s3.bucket);
     let out = s
         .run_with_store(&store, &["pipeline", "run", "--config", config.to_str().unwrap()])

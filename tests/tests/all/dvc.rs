@@ -38,7 +38,7 @@ fn pull_through_dvc(s: &Scratch, store: &str, remote: &str, settings: &[&[&str]]
     for args in settings {
         sh(&repo, "dvc", args, &env);
     }
-    let config = examples_dir().join("winequality/pipeline.toml");
+    let config = s.example_data_config("winequality", &Scratch::example_data("winequality"));
     let dvc_file = repo.join("data/winequality-red.csv.dvc");
     let out = s
         .run_with_store(
@@ -117,7 +117,8 @@ fn dvc_pull_from_the_s3_store() {
 #[test]
 fn dvc_file_for_an_existing_version() {
     let s = Scratch::new();
-    s.run(&["pipeline", "run"]).ok();
+    let config = s.example_data_config("winequality", &Scratch::example_data("winequality"));
+    s.run(&["pipeline", "run", "-c", config.to_str().unwrap()]).ok();
     let out = s
         .run(&["datasets", "dvc-file", "winequality-red@1", "--out", "wine.csv.dvc"])
         .ok();

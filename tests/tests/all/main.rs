@@ -67,6 +67,27 @@ impl Scratch {
         self.write(&format!("{example}.toml"), &text)
     }
 
+    /// Like [`Scratch::example_config`], without the `[train]` section: the data steps only.
+    pub fn example_data_config(&self, example: &str, source: &str) -> PathBuf {
+        let path = self.example_config(example, source);
+        let text = std::fs::read_to_string(&path).expect("config");
+        let data_only = text.split("\n[train]").next().expect("text").to_owned();
+        std::fs::write(&path, data_only).expect("write config");
+        path
+    }
+
+    /// The bundled example's own data file, as an absolute path.
+    pub fn example_data(example: &str) -> String {
+        let dir = examples_dir().join(example);
+        let csv = std::fs::read_dir(&dir)
+            .expect("example folder")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "csv"))
+            .expect("a csv file");
+        csv.display().to_string()
+    }
+
     /// Every file in the store below `prefix`, relative to the store.
     pub fn store_files(&self, prefix: &str) -> Vec<String> {
         let mut out = Vec::new();

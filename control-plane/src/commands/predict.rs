@@ -1,0 +1,118 @@
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use model_wasm::{ModelIr, Prediction};
+
+use crate::config::{ColumnSpec, Format};
+use crate::data::{ColumnType, ReadOptions, Table, Values};
+use crate::progress::Progress;
+use crate::registry::{self, ModelSelector};
+
+/// Batch prediction with a registered model (the reference evaluator of its IR).
+#[derive(Debug, Args)]
+pub struct PredictCommand {
+    /// NAME, NAME@VERSION or NAME@ALIAS.
+    pub model: ModelSelector,
+    /// A CSV (or .jsonl) file with a column for every feature; other columns are ignored.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Where to write the predictions as JSON (default: standard output).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+impl PredictCommand {
+    pub async fn execute(self, store: &str) -> anyhow::Result<()> {
+        let store = super::open_store(store).await?;
+        let manifest = registry::load_manifest(store.as_ref(), &self.model).await?;
+        let ir: ModelIr =
+            serde_json::from_slice(&registry::load_artifact(store.as_ref(), &manifest, "model.ir.json").await?)
+                .context("model.ir.json is not a model IR")?;
+        ir.validate()?;
+        let columns: Vec<ColumnSpec> = ir
+            .features
+            .iter()
+            .map(|name| ColumnSpec {
+                name: name.clone(),
+                ty: ColumnType::Float,
+                nullable: false,
+                allow_non_finite: false,
+            })
+            .collect();
+        let missing = vec![String::new(), "NA".to_owned()];
+        let format = match self.data.extension().and_then(|e| e.to_str()) {
+            Some("jsonl" | "ndjson") => Format::Jsonl,
+            _ => Format::Csv,
+        };
+        let path = self.data.clone();
+        let name = self.data.display().to_string();
+        let table = tokio::task::spawn_blocking(move || {
+            let opts = ReadOptions {
+                format,
+                delimiter: b',',
+                missing_values: &missing,
+                ignore_extra_columns: true,
+                columns: &columns,
+            };
+            Table::read(&path, &name, &opts, &Progress::hidden())
+        })
+        .await??;
+        let rows: Vec<Vec<f64>> = (0..table.rows())
+            .map(|r| {
+                table
+                    .columns
+                    .iter()
+                    .map(|c| match &c.values {
+                        Values::Number(v) => v[r].unwrap_or(f64::NAN),
+                        _ => f64::NAN,
+                    })
+                    .collect()
+            })
+            .collect();
+        let predictions: Vec<Prediction> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                ir.predict(row)
+                    .with_context(|| format!("{}: row {}", self.data.display(), i + 1))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let mut out = serde_json::json!({
+            "model": manifest.name,
+            "version": manifest.version,
+            "rows": rows,
+        });
+        match ir.classes() {
+            [] => {
+                out["values"] = predictions
+                    .iter()
+                    .map(|p| match p {
+                        Prediction::Value(v) => serde_json::json!(v),
+                        Prediction::Class { .. } => serde_json::Value::Null,
+                    })
+                    .collect();
+            }
+            classes => {
+                out["classes"] = serde_json::json!(classes);
+                let (labels, probabilities): (Vec<serde_json::Value>, Vec<serde_json::Value>) = predictions
+                    .iter()
+                    .map(|p| match p {
+                        Prediction::Class { label, probabilities } => {
+                            (serde_json::json!(label), serde_json::json!(probabilities))
+                        }
+                        Prediction::Value(_) => (serde_json::Value::Null, serde_json::Value::Null),
+                    })
+                    .unzip();
+                out["labels"] = labels.into();
+                out["probabilities"] = probabilities.into();
+            }
+        }
+        let text = serde_json::to_string(&out)?;
+        match &self.output {
+            Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?,
+            None => println!("{text}"),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,496 @@
+//! IR -> ONNX `ModelProto`, encoded with tract-onnx's generated protobuf types.
+
+use model_wasm::{Aggregate, Body, Link, ModelIr, Node, Output, Preprocess, Tree};
+use prost::Message;
+use tract_onnx::pb::attribute_proto::AttributeType;
+use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::pb::tensor_shape_proto::{Dimension, dimension};
+use tract_onnx::pb::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto, type_proto,
+};
+
+use super::{INPUT, LABEL, OnnxError, PROBABILITIES, VALUE};
+
+/// ONNX IR version 8 (ONNX 1.10): read by every runtime that knows opset 13.
+const IR_VERSION: i64 = 8;
+/// The default domain's opset: ArgMax with `select_last_index`, Softmax over one axis.
+const OPSET: i64 = 13;
+const ML_DOMAIN: &str = "ai.onnx.ml";
+const ML_OPSET: i64 = 3;
+/// The symbolic batch dimension.
+const BATCH: &str = "batch";
+/// Tree ensembles always declare at least this many classes: with two or fewer, tract and
+/// onnxruntime each take a "binary" special case that rewrites the scores (see the module doc).
+const MIN_ENSEMBLE_CLASSES: usize = 3;
+/// Leaf indices travel through the ensemble as `f32` weights, exact up to 2^24.
+const MAX_LEAVES: usize = 1 << 24;
+
+/// Writes `ir` as an ONNX model (see the [module documentation](super) for the graphs).
+///
+/// The IR is validated first; `model_name` becomes the graph name.
+pub fn to_onnx(ir: &ModelIr, model_name: &str) -> Result<Vec<u8>, OnnxError> {
+    ir.validate().map_err(OnnxError::InvalidModel)?;
+    let mut g = GraphBuilder::default();
+    let n = ir.n_features();
+
+    let uses_ml = matches!(ir.body, Body::Trees { .. });
+    let outputs = match &ir.body {
+        Body::Linear {
+            weights,
+            intercepts,
+            link,
+        } => {
+            let x = g.cast(INPUT, DataType::Double);
+            let x = scale(&mut g, ir, x);
+            let k = intercepts.len();
+            // MatMul takes the weights as [n_features, n_outputs]: the IR's rows transposed.
+            let w_t: Vec<f64> = (0..n * k).map(|j| weights[(j % k) * n + j / k]).collect();
+            let w = g.initializer_f64("weights", &[n, k], &w_t);
+            let b = g.initializer_f64("intercepts", &[k], intercepts);
+            let xw = g.op("MatMul", &[&x, &w], vec![]);
+            let z = g.op("Add", &[&xw, &b], vec![]);
+            match link {
+                Link::Identity => {
+                    g.op_named("Cast", &[&z], VALUE, vec![attr_int("to", DataType::Float as i64)]);
+                    vec![value_info(VALUE, DataType::Float, Some(1))]
+                }
+                Link::Sigmoid => {
+                    // p = 1 / (1 + exp(-z)) in f64 (tract's Sigmoid op is f32 only), probabilities
+                    // [1 - p, p]. The evaluator uses this form for z >= 0 and exp(z) / (1 + exp(z))
+                    // below, which differs in the last bits of an f64 only.
+                    let one = g.initializer_f64("one", &[], &[1.0]);
+                    let minus_z = g.op("Neg", &[&z], vec![]);
+                    let e = g.op("Exp", &[&minus_z], vec![]);
+                    let denominator = g.op("Add", &[&one, &e], vec![]);
+                    let p = g.op("Div", &[&one, &denominator], vec![]);
+                    let q = g.op("Sub", &[&one, &p], vec![]);
+                    let probabilities = g.op("Concat", &[&q, &p], vec![attr_int("axis", 1)]);
+                    class_outputs(&mut g, &probabilities, ir)
+                }
+                Link::Softmax => {
+                    let probabilities = g.op("Softmax", &[&z], vec![attr_int("axis", 1)]);
+                    class_outputs(&mut g, &probabilities, ir)
+                }
+            }
+        }
+        Body::Trees { trees, aggregate } => {
+            // Thresholds compare with the f32 value of the (scaled) feature, so scaling runs in
+            // f64 and is rounded to f32 once, as in the evaluator.
+            let x = if ir.preprocess.is_empty() {
+                INPUT.to_string()
+            } else {
+                let x = g.cast(INPUT, DataType::Double);
+                let x = scale(&mut g, ir, x);
+                g.cast(&x, DataType::Float)
+            };
+            match aggregate {
+                Aggregate::Vote => {
+                    // Each leaf adds 1 to its class: the scores are vote counts, exact in f32.
+                    let n_classes = ir.n_outputs();
+                    let mut leaves = LeafWeights::default();
+                    for (t, tree) in trees.iter().enumerate() {
+                        for (i, node) in tree.nodes.iter().enumerate() {
+                            if let Node::Leaf { value } = node {
+                                leaves.push(t, i, *value as usize, 1.0);
+                            }
+                        }
+                    }
+                    let slots = n_classes.max(MIN_ENSEMBLE_CLASSES);
+                    let scores = ensemble(&mut g, &x, trees, slots, leaves);
+                    let votes = g.slice_columns(&scores, n_classes);
+                    let n_trees = g.initializer_f32("n_trees", &[], &[trees.len() as f32]);
+                    g.op_named(
+                        "ArgMax",
+                        &[&votes],
+                        LABEL,
+                        vec![
+                            attr_int("axis", 1),
+                            attr_int("keepdims", 0),
+                            attr_int("select_last_index", 0),
+                        ],
+                    );
+                    g.op_named("Div", &[&votes, &n_trees], PROBABILITIES, vec![]);
+                    vec![
+                        value_info(LABEL, DataType::Int64, None),
+                        value_info(PROBABILITIES, DataType::Float, Some(n_classes)),
+                    ]
+                }
+                Aggregate::Average => {
+                    // Tree t puts the global index of the leaf it reaches in score column t; the
+                    // indices pick the leaf values (f64) with Gather, and their mean is taken in
+                    // f64, so the value is the evaluator's mean rounded once to f32.
+                    let mut leaves = LeafWeights::default();
+                    let mut values = Vec::new();
+                    for (t, tree) in trees.iter().enumerate() {
+                        for (i, node) in tree.nodes.iter().enumerate() {
+                            if let Node::Leaf { value } = node {
+                                leaves.push(t, i, t, values.len() as f32);
+                                values.push(*value);
+                            }
+                        }
+                    }
+                    if values.len() > MAX_LEAVES {
+                        return Err(OnnxError::Unsupported(format!(
+                            "{} leaves in the ensemble; at most {MAX_LEAVES} can be exported",
+                            values.len()
+                        )));
+                    }
+                    let slots = trees.len().max(MIN_ENSEMBLE_CLASSES);
+                    let scores = ensemble(&mut g, &x, trees, slots, leaves);
+                    let leaf_ids = g.slice_columns(&scores, trees.len());
+                    let leaf_ids = g.cast(&leaf_ids, DataType::Int64);
+                    let leaf_values = g.initializer_f64("leaf_values", &[values.len()], &values);
+                    let reached = g.op("Gather", &[&leaf_values, &leaf_ids], vec![attr_int("axis", 0)]);
+                    let mean = g.op(
+                        "ReduceMean",
+                        &[&reached],
+                        vec![attr_ints("axes", &[1]), attr_int("keepdims", 1)],
+                    );
+                    g.op_named("Cast", &[&mean], VALUE, vec![attr_int("to", DataType::Float as i64)]);
+                    vec![value_info(VALUE, DataType::Float, Some(1))]
+                }
+            }
+        }
+    };
+
+    let mut metadata = vec![
+        entry(
+            "features",
+            serde_json::to_string(&ir.features).expect("strings serialize"),
+        ),
+        entry("wasmline.ir_version", ir.ir_version.to_string()),
+    ];
+    match &ir.output {
+        Output::Classification { classes } => {
+            metadata.push(entry("task", "classification".into()));
+            metadata.push(entry(
+                "classes",
+                serde_json::to_string(classes).expect("strings serialize"),
+            ));
+        }
+        Output::Regression { target } => {
+            metadata.push(entry("task", "regression".into()));
+            metadata.push(entry("target", target.clone()));
+        }
+    }
+    let doc = match &ir.output {
+        Output::Classification { .. } => {
+            "input: float32 [batch, n_features] in the order of metadata 'features'. \
+             label: int64 [batch], the index of the class in metadata 'classes' (ties go to the lowest index). \
+             probabilities: float32 [batch, n_classes]."
+        }
+        Output::Regression { .. } => {
+            "input: float32 [batch, n_features] in the order of metadata 'features'. value: float32 [batch, 1]."
+        }
+    };
+
+    let mut opset_import = vec![OperatorSetIdProto {
+        domain: String::new(),
+        version: OPSET,
+    }];
+    if uses_ml {
+        opset_import.push(OperatorSetIdProto {
+            domain: ML_DOMAIN.into(),
+            version: ML_OPSET,
+        });
+    }
+    let model = ModelProto {
+        ir_version: IR_VERSION,
+        opset_import,
+        producer_name: "wasmline".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        doc_string: doc.into(),
+        graph: Some(GraphProto {
+            name: model_name.into(),
+            node: g.nodes,
+            initializer: g.initializers,
+            input: vec![value_info(INPUT, DataType::Float, Some(n))],
+            output: outputs,
+            ..Default::default()
+        }),
+        metadata_props: metadata,
+        ..Default::default()
+    };
+    Ok(model.encode_to_vec())
+}
+
+/// Applies the preprocessing steps to `x` (f64).
+fn scale(g: &mut GraphBuilder, ir: &ModelIr, mut x: String) -> String {
+    let n = ir.n_features();
+    for (p, step) in ir.preprocess.iter().enumerate() {
+        match step {
+            Preprocess::Scale { center, scale } => {
+                let c = g.initializer_f64(&format!("scale{p}_center"), &[n], center);
+                let s = g.initializer_f64(&format!("scale{p}_scale"), &[n], scale);
+                let centered = g.op("Sub", &[&x, &c], vec![]);
+                x = g.op("Mul", &[&centered, &s], vec![]);
+            }
+        }
+    }
+    x
+}
+
+/// `label` (ArgMax over the f64 probabilities, ties to the lowest index, like the evaluator) and
+/// `probabilities` rounded to f32.
+fn class_outputs(g: &mut GraphBuilder, probabilities: &str, ir: &ModelIr) -> Vec<ValueInfoProto> {
+    g.op_named(
+        "ArgMax",
+        &[probabilities],
+        LABEL,
+        vec![
+            attr_int("axis", 1),
+            attr_int("keepdims", 0),
+            attr_int("select_last_index", 0),
+        ],
+    );
+    g.op_named(
+        "Cast",
+        &[probabilities],
+        PROBABILITIES,
+        vec![attr_int("to", DataType::Float as i64)],
+    );
+    vec![
+        value_info(LABEL, DataType::Int64, None),
+        value_info(PROBABILITIES, DataType::Float, Some(ir.n_outputs())),
+    ]
+}
+
+/// The `class_*` attributes of a TreeEnsembleClassifier: one weight per leaf.
+#[derive(Default)]
+struct LeafWeights {
+    tree_ids: Vec<i64>,
+    node_ids: Vec<i64>,
+    class_ids: Vec<i64>,
+    weights: Vec<f32>,
+}
+
+impl LeafWeights {
+    fn push(&mut self, tree: usize, node: usize, class: usize, weight: f32) {
+        self.tree_ids.push(tree as i64);
+        self.node_ids.push(node as i64);
+        self.class_ids.push(class as i64);
+        self.weights.push(weight);
+    }
+}
+
+/// An `ai.onnx.ml` TreeEnsembleClassifier over `x` (f32) with `slots` classes (0..slots) and no
+/// post-transform; returns its scores, [batch, slots] f32 (its label output is not used).
+fn ensemble(g: &mut GraphBuilder, x: &str, trees: &[Tree], slots: usize, leaves: LeafWeights) -> String {
+    let mut tree_ids = Vec::new();
+    let mut node_ids = Vec::new();
+    let mut feature_ids = Vec::new();
+    let mut modes = Vec::new();
+    let mut values = Vec::new();
+    let mut true_ids = Vec::new();
+    let mut false_ids = Vec::new();
+    for (t, tree) in trees.iter().enumerate() {
+        for (i, node) in tree.nodes.iter().enumerate() {
+            tree_ids.push(t as i64);
+            node_ids.push(i as i64);
+            match node {
+                Node::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                } => {
+                    feature_ids.push(i64::from(*feature));
+                    modes.push("BRANCH_LT");
+                    values.push(*threshold);
+                    true_ids.push(i64::from(*left));
+                    false_ids.push(i64::from(*right));
+                }
+                Node::Leaf { .. } => {
+                    feature_ids.push(0);
+                    modes.push("LEAF");
+                    values.push(0.0);
+                    true_ids.push(0);
+                    false_ids.push(0);
+                }
+            }
+        }
+    }
+    let labels: Vec<i64> = (0..slots as i64).collect();
+    let unused_label = g.fresh("ensemble_label");
+    let scores = g.fresh("ensemble_scores");
+    let node_name = g.fresh("TreeEnsembleClassifier");
+    g.nodes.push(NodeProto {
+        input: vec![x.into()],
+        output: vec![unused_label, scores.clone()],
+        name: node_name,
+        op_type: "TreeEnsembleClassifier".into(),
+        domain: ML_DOMAIN.into(),
+        attribute: vec![
+            attr_ints("classlabels_int64s", &labels),
+            attr_ints("nodes_treeids", &tree_ids),
+            attr_ints("nodes_nodeids", &node_ids),
+            attr_ints("nodes_featureids", &feature_ids),
+            attr_strings("nodes_modes", &modes),
+            attr_floats("nodes_values", &values),
+            attr_ints("nodes_truenodeids", &true_ids),
+            attr_ints("nodes_falsenodeids", &false_ids),
+            attr_ints("class_treeids", &leaves.tree_ids),
+            attr_ints("class_nodeids", &leaves.node_ids),
+            attr_ints("class_ids", &leaves.class_ids),
+            attr_floats("class_weights", &leaves.weights),
+            attr_string("post_transform", "NONE"),
+        ],
+        ..Default::default()
+    });
+    scores
+}
+
+/// Nodes and initializers, with fresh names for intermediate values.
+#[derive(Default)]
+struct GraphBuilder {
+    nodes: Vec<NodeProto>,
+    initializers: Vec<TensorProto>,
+    counter: usize,
+}
+
+impl GraphBuilder {
+    fn fresh(&mut self, stem: &str) -> String {
+        self.counter += 1;
+        format!("{stem}_{}", self.counter)
+    }
+
+    /// A node of the default domain with one output, named after the op.
+    fn op(&mut self, op_type: &str, inputs: &[&str], attribute: Vec<AttributeProto>) -> String {
+        let output = self.fresh(&op_type.to_lowercase());
+        self.op_named(op_type, inputs, &output, attribute)
+    }
+
+    fn op_named(&mut self, op_type: &str, inputs: &[&str], output: &str, attribute: Vec<AttributeProto>) -> String {
+        let name = self.fresh(op_type);
+        self.nodes.push(NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.into()],
+            name,
+            op_type: op_type.into(),
+            attribute,
+            ..Default::default()
+        });
+        output.into()
+    }
+
+    fn cast(&mut self, x: &str, to: DataType) -> String {
+        self.op("Cast", &[x], vec![attr_int("to", to as i64)])
+    }
+
+    /// Columns `0..n` of a [batch, m] tensor.
+    fn slice_columns(&mut self, x: &str, n: usize) -> String {
+        let starts = self.initializer_i64(&[0]);
+        let ends = self.initializer_i64(&[n as i64]);
+        let axes = self.initializer_i64(&[1]);
+        self.op("Slice", &[x, &starts, &ends, &axes], vec![])
+    }
+
+    fn initializer_f64(&mut self, stem: &str, dims: &[usize], data: &[f64]) -> String {
+        let name = self.fresh(stem);
+        self.initializers.push(TensorProto {
+            name: name.clone(),
+            dims: dims.iter().map(|d| *d as i64).collect(),
+            data_type: DataType::Double as i32,
+            double_data: data.to_vec(),
+            ..Default::default()
+        });
+        name
+    }
+
+    fn initializer_f32(&mut self, stem: &str, dims: &[usize], data: &[f32]) -> String {
+        let name = self.fresh(stem);
+        self.initializers.push(TensorProto {
+            name: name.clone(),
+            dims: dims.iter().map(|d| *d as i64).collect(),
+            data_type: DataType::Float as i32,
+            float_data: data.to_vec(),
+            ..Default::default()
+        });
+        name
+    }
+
+    fn initializer_i64(&mut self, data: &[i64]) -> String {
+        let name = self.fresh("ints");
+        self.initializers.push(TensorProto {
+            name: name.clone(),
+            dims: vec![data.len() as i64],
+            data_type: DataType::Int64 as i32,
+            int64_data: data.to_vec(),
+            ..Default::default()
+        });
+        name
+    }
+}
+
+/// A graph input or output: `[batch]` or `[batch, columns]`.
+fn value_info(name: &str, elem_type: DataType, columns: Option<usize>) -> ValueInfoProto {
+    let mut dim = vec![Dimension {
+        value: Some(dimension::Value::DimParam(BATCH.into())),
+        ..Default::default()
+    }];
+    if let Some(columns) = columns {
+        dim.push(Dimension {
+            value: Some(dimension::Value::DimValue(columns as i64)),
+            ..Default::default()
+        });
+    }
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: elem_type as i32,
+                shape: Some(TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn entry(key: &str, value: String) -> StringStringEntryProto {
+    StringStringEntryProto { key: key.into(), value }
+}
+
+fn attr(name: &str, r#type: AttributeType) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: r#type as i32,
+        ..Default::default()
+    }
+}
+
+fn attr_int(name: &str, i: i64) -> AttributeProto {
+    AttributeProto {
+        i,
+        ..attr(name, AttributeType::Int)
+    }
+}
+
+fn attr_ints(name: &str, ints: &[i64]) -> AttributeProto {
+    AttributeProto {
+        ints: ints.to_vec(),
+        ..attr(name, AttributeType::Ints)
+    }
+}
+
+fn attr_floats(name: &str, floats: &[f32]) -> AttributeProto {
+    AttributeProto {
+        floats: floats.to_vec(),
+        ..attr(name, AttributeType::Floats)
+    }
+}
+
+fn attr_string(name: &str, s: &str) -> AttributeProto {
+    AttributeProto {
+        s: s.as_bytes().to_vec(),
+        ..attr(name, AttributeType::String)
+    }
+}
+
+fn attr_strings(name: &str, strings: &[&str]) -> AttributeProto {
+    AttributeProto {
+        strings: strings.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        ..attr(name, AttributeType::Strings)
+    }
+}

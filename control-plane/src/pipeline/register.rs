@@ -1,0 +1,271 @@
+//! register: the model's artifacts and signed manifest go to the registry
+//! (`models/{name}/{version}/`), and to MLflow when `MLFLOW_TRACKING_URI` is set.
+//! compare: the new version against the one behind the alias (production), on the same held-out
+//! data; the alias moves only when the gating metric is not worse beyond the tolerance (the first
+//! model always moves it). A worse candidate is not an error: production stays, the report says why.
+
+use anyhow::Context;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::evaluate::EvaluateOutput;
+use super::export::ExportOutput;
+use super::train_step::{TrainOutput, train_config};
+use super::version::DatasetRecord;
+use super::{Pipeline, StepName, Summary, sha256_hex};
+use crate::mlflow::{TrackedRun, Tracker};
+use crate::registry::{self, ManifestDraft, Verdict};
+use crate::store::Key;
+
+/// What register produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegisterOutput {
+    pub name: String,
+    pub version: u64,
+    pub manifest_key: String,
+    /// The MLflow run and model version, when tracking was on and reachable.
+    #[serde(default)]
+    pub mlflow_run_id: Option<String>,
+    #[serde(default)]
+    pub mlflow_version: Option<String>,
+}
+
+impl Summary for RegisterOutput {
+    fn summary(&self) -> String {
+        let mlflow = match (&self.mlflow_run_id, &self.mlflow_version) {
+            (Some(run), Some(v)) => format!("; MLflow run {run}, model version {v}"),
+            (Some(run), None) => format!("; MLflow run {run}"),
+            _ => String::new(),
+        };
+        format!(
+            "model {} version {} ({}){mlflow}",
+            self.name, self.version, self.manifest_key
+        )
+    }
+}
+
+pub(super) struct RegisterInputs {
+    train: TrainOutput,
+    evaluate: EvaluateOutput,
+    export: ExportOutput,
+    dataset: DatasetRecord,
+}
+
+pub(super) async fn prepare_register(p: &Pipeline<'_>) -> anyhow::Result<(String, RegisterInputs)> {
+    let inputs = RegisterInputs {
+        train: p.outputs_of(StepName::Train).await?,
+        evaluate: p.outputs_of(StepName::Evaluate).await?,
+        export: p.outputs_of(StepName::Export).await?,
+        dataset: p.outputs_of(StepName::Version).await?,
+    };
+    let digest = sha256_hex(&[
+        "register",
+        &inputs.train.model_name,
+        &inputs.train.ir_sha256,
+        &inputs.export.onnx_sha256,
+        &serde_json::to_string(&inputs.evaluate.metrics)?,
+    ]);
+    Ok((digest, inputs))
+}
+
+pub(super) async fn run_register(p: &Pipeline<'_>, inputs: RegisterInputs) -> anyhow::Result<RegisterOutput> {
+    let RegisterInputs {
+        train,
+        evaluate,
+        export,
+        dataset,
+    } = inputs;
+    let (train_data, test_data) = dataset.train_data(p.store).await?;
+    let mut draft = ManifestDraft::from_dataset(p.store, &train.model_name, &dataset, &train_data, &test_data).await?;
+    draft.family = train.best.family.name().to_owned();
+    draft.params = train.best.params.clone();
+    draft.metrics = evaluate.metrics.scalars();
+    draft.selection_metric = train.metric;
+    draft.run_id = p.run_id.clone();
+    let mut artifacts = Vec::new();
+    for (name, key) in [
+        ("model.ir.json", &train.ir_key),
+        ("model.onnx", &export.onnx_key),
+        ("metrics.json", &evaluate.metrics_json),
+        ("report.html", &evaluate.report_html),
+    ] {
+        let bytes = p
+            .store
+            .get(&Key::new(key.clone())?)
+            .await
+            .with_context(|| format!("cannot read {key}"))?;
+        artifacts.push((name.to_owned(), bytes));
+    }
+    let manifest = registry::register(p.store, draft, artifacts.clone()).await?;
+    let manifest_key = format!("models/{}/{}/manifest.json", manifest.name, manifest.version);
+
+    // MLflow mirrors the run and the version; it never fails the pipeline.
+    let tracker = Tracker::from_env();
+    let (mut mlflow_run_id, mut mlflow_version) = (None, None);
+    if tracker.is_enabled() {
+        let mut run_artifacts: Vec<(String, Bytes)> = artifacts
+            .into_iter()
+            .filter(|(name, _)| name != "model.ir.json")
+            .collect();
+        run_artifacts.push((
+            "manifest.json".into(),
+            Bytes::from(serde_json::to_vec_pretty(&manifest)?),
+        ));
+        let run = TrackedRun {
+            name: format!("{}-v{}", manifest.name, manifest.version),
+            run_id: p.run_id.clone(),
+            dataset: Some(dataset.name.clone()),
+            dataset_version: Some(dataset.version.to_string()),
+            git_commit: super::git_commit(),
+            tags: vec![
+                ("wasmline.model".into(), manifest.name.clone()),
+                ("wasmline.model_version".into(), manifest.version.to_string()),
+                ("wasmline.family".into(), manifest.family.clone()),
+            ],
+            params: train
+                .best
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .chain([("family".to_owned(), manifest.family.clone())])
+                .collect(),
+            metrics: evaluate
+                .metrics
+                .scalars()
+                .into_iter()
+                .chain([(format!("cv_{}", train.metric), train.best_cv.mean)])
+                .collect(),
+            artifacts: run_artifacts,
+        };
+        match tracker.track_run_async(run).await {
+            Ok(id) => mlflow_run_id = id,
+            Err(e) => eprintln!("warning: MLflow tracking skipped: {e}"),
+        }
+        if let Some(run_id) = &mlflow_run_id {
+            let source = format!("runs:/{run_id}/model.onnx");
+            match tracker
+                .register_model_async(manifest.name.clone(), source, Some(run_id.clone()), None)
+                .await
+            {
+                Ok(v) => mlflow_version = v,
+                Err(e) => eprintln!("warning: MLflow model registration skipped: {e}"),
+            }
+        }
+    }
+    Ok(RegisterOutput {
+        name: manifest.name.clone(),
+        version: manifest.version,
+        manifest_key,
+        mlflow_run_id,
+        mlflow_version,
+    })
+}
+
+/// What compare produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompareOutput {
+    pub name: String,
+    pub version: u64,
+    pub alias: String,
+    /// The version behind the alias before (None: this was the first model).
+    pub baseline_version: Option<u64>,
+    /// None without a baseline.
+    pub verdict: Option<Verdict>,
+    pub promoted: bool,
+    pub reason: String,
+    pub report_md: String,
+}
+
+impl Summary for CompareOutput {
+    fn summary(&self) -> String {
+        let moved = if self.promoted {
+            format!("{} -> version {}", self.alias, self.version)
+        } else {
+            format!(
+                "{} stays at version {}",
+                self.alias,
+                self.baseline_version.unwrap_or_default()
+            )
+        };
+        format!("{moved}: {}; report {}", self.reason, self.report_md)
+    }
+}
+
+pub(super) async fn prepare_compare(p: &Pipeline<'_>) -> anyhow::Result<(String, RegisterOutput)> {
+    let registered: RegisterOutput = p.outputs_of(StepName::Register).await?;
+    let config = train_config(p)?;
+    // Where the alias points now is deliberately not an input: rerunning a finished pipeline must
+    // not decide again (and, after a manual rollback, must not promote this version again).
+    let digest = sha256_hex(&[
+        "compare",
+        &registered.name,
+        &registered.version.to_string(),
+        &config.alias,
+        &config.tolerance.to_string(),
+    ]);
+    Ok((digest, registered))
+}
+
+pub(super) async fn run_compare(p: &Pipeline<'_>, registered: RegisterOutput) -> anyhow::Result<CompareOutput> {
+    let config = train_config(p)?.clone();
+    let (name, version, alias) = (registered.name.clone(), registered.version, config.alias.clone());
+    let candidate = registry::load_version(p.store, &name, version).await?;
+    let current = registry::get_alias(p.store, &name, &alias).await?;
+    let by = format!("pipeline run {}", p.run_id);
+    let (verdict, baseline_version, report, reason) = match &current {
+        None => {
+            let reason = format!("no model behind '{alias}' yet: the first model is promoted");
+            (None, None, format!("# {name} version {version}\n\n{reason}.\n"), reason)
+        }
+        Some(a) if a.version == version => {
+            let reason = format!("version {version} is already '{alias}'");
+            (
+                Some(Verdict::NotWorse),
+                Some(a.version),
+                format!("# {name} version {version}\n\n{reason}.\n"),
+                reason,
+            )
+        }
+        Some(a) => {
+            let baseline = registry::load_version(p.store, &name, a.version).await?;
+            let metric = candidate.selection_metric;
+            let comparison = registry::compare(p.store, &candidate, &baseline, metric, config.tolerance).await?;
+            (
+                Some(comparison.verdict),
+                Some(a.version),
+                registry::markdown_report(&comparison),
+                comparison.reason.clone(),
+            )
+        }
+    };
+    let promoted = verdict != Some(Verdict::Worse) && current.as_ref().is_none_or(|a| a.version != version);
+    let report_key = p.artifact_key(StepName::Compare, "report.md");
+    p.store.put(&report_key, Bytes::from(report)).await?;
+    if promoted {
+        registry::set_alias(p.store, &name, &alias, version, &by).await?;
+        if let Some(mlflow_version) = &registered.mlflow_version {
+            let tracker = Tracker::from_env();
+            let result = match tracker.client() {
+                Some(client) => {
+                    let (client, name, alias, v) =
+                        (client.clone(), name.clone(), alias.clone(), mlflow_version.clone());
+                    tokio::task::spawn_blocking(move || client.set_registered_model_alias(&name, &alias, &v)).await?
+                }
+                None => Ok(()),
+            };
+            if let Err(e) = result {
+                eprintln!("warning: MLflow alias not moved: {e}");
+            }
+        }
+    }
+    Ok(CompareOutput {
+        name,
+        version,
+        alias,
+        baseline_version,
+        verdict,
+        promoted,
+        reason,
+        report_md: report_key.to_string(),
+    })
+}

@@ -50,7 +50,11 @@ fn newest_source() -> Option<std::time::SystemTime> {
     let mut stack: Vec<PathBuf> = ["control-plane/src", "model-wasm/src", "edge-runtime/src"]
         .iter()
         .map(|d| root.join(d))
-        .chain(["Cargo.lock", "control-plane/Cargo.toml"].iter().map(|f| root.join(f)))
+        .chain(
+            ["control-plane/Cargo.toml", "model-wasm/Cargo.toml"]
+                .iter()
+                .map(|f| root.join(f)),
+        )
         .collect();
     while let Some(path) = stack.pop() {
         let Ok(meta) = std::fs::metadata(&path) else { continue };

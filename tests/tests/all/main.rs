@@ -2,6 +2,7 @@
 
 mod cli;
 mod dvc;
+mod train;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,8 +1,90 @@
-//! Wasmline's edge runtime.
+//! Wasmline's edge runtime: the wasmtime host that runs generated model modules.
 //!
-//! Not built yet: this crate will host the generated model modules in wasmtime, serve them over the
-//! Open Inference Protocol and report telemetry (see `docs/ARCHITECTURE.md`, Step 4 of the plan).
-//! Today it only re-exports the drift types it will use, so the dependency arrow
-//! edge-runtime -> model-wasm is in place and checked by the build.
+//! A library first (the control plane reuses it for server-side inference); serving and
+//! telemetry come next (see `docs/ARCHITECTURE.md`, Step 4 of the plan). It knows nothing of the
+//! control plane: it takes module bytes and rows, and gives predictions or a [`HostError`].
+//!
+//! - [`Runtime`], one per process: a wasmtime engine for untrusted code (Cranelift, epoch
+//!   interruption advanced by a 1 ms ticker thread, the pooling allocator, no WASI, no imports).
+//! - [`ModelModule::load`] compiles a module and holds it to `docs/MODULE_ABI.md` before it
+//!   runs anything: no imports, every export with its type, ABI version 1, buffers inside its
+//!   memory, memory within the limit. [`ModelModule::metadata`] is its `wasmline.manifest`
+//!   section.
+//! - [`ModelModule::predict`] (rows to [`Prediction`]s) and [`ModelModule::predict_flat`] (a
+//!   row-major tensor to raw outputs, no per-row allocation) split batches into `max_rows`
+//!   chunks and call the module under the [`ModuleLimits`]: an epoch deadline per call and a
+//!   memory limit.
+//!
+//! Instances: each call runs in an instance with its own store, taken from a small per-module
+//! list of idle ones (a `Mutex<Vec<_>>`, [`ModuleLimits::idle_instances`]) or instantiated from
+//! the `InstancePre` when the list is empty. An instance goes back to the list after a call that
+//! returned predictions or an input error, and is dropped after a trap, a timeout or a limit.
+//! Reuse is what makes batch-1 calls cheap: writing a row and calling `predict` costs well under
+//! a microsecond, instantiating (even pooled) costs several.
+//!
+//! Errors are kinds a server maps to responses: [`HostError::Input`] (the caller's row: 400,
+//! with the row and feature index), [`HostError::InvalidModule`] (refuse the module, keep the
+//! previous one), [`HostError::Timeout`], [`HostError::Trap`], [`HostError::Limits`].
+//!
+//! ```
+//! use edge_runtime::{HostError, ModelModule, ModuleLimits, Prediction, Runtime, RuntimeConfig};
+//!
+//! // y = 2 * x0 + x1, written by hand to the module ABI (a generated module also rejects NaN).
+//! let wasm = wat::parse_str(r#"(module
+//!   (memory (export "memory") 1)
+//!   (func (export "wasmline_abi_version") (result i32) i32.const 1)
+//!   (func (export "n_features") (result i32) i32.const 2)
+//!   (func (export "n_outputs") (result i32) i32.const 1)
+//!   (func (export "output_stride") (result i32) i32.const 1)
+//!   (func (export "max_rows") (result i32) i32.const 16)
+//!   (func (export "input_ptr") (result i32) i32.const 0)
+//!   (func (export "output_ptr") (result i32) i32.const 256)
+//!   (func (export "error_row") (result i32) i32.const 0)
+//!   (func (export "error_feature") (result i32) i32.const 0)
+//!   (func (export "last_error_ptr") (result i32) i32.const 0)
+//!   (func (export "last_error_len") (result i32) i32.const 0)
+//!   (func (export "predict") (param $n i32) (result i32) (local $r i32)
+//!     (loop $rows (if (i32.lt_s (local.get $r) (local.get $n)) (then
+//!       (f64.store offset=256 (i32.shl (local.get $r) (i32.const 3))
+//!         (f64.add (f64.mul (f64.const 2) (f64.load (i32.shl (local.get $r) (i32.const 4))))
+//!                  (f64.load offset=8 (i32.shl (local.get $r) (i32.const 4)))))
+//!       (local.set $r (i32.add (local.get $r) (i32.const 1)))
+//!       (br $rows))))
+//!     i32.const 0))"#)?;
+//!
+//! let runtime = Runtime::new(RuntimeConfig::default())?;
+//! let model = ModelModule::load(&runtime, &wasm, ModuleLimits::default())?;
+//! assert_eq!(model.n_features(), 2);
+//!
+//! // 40 rows: three calls into the module (max_rows is 16).
+//! let rows: Vec<[f64; 2]> = (0..40).map(|i| [i as f64, 1.0]).collect();
+//! let predictions = model.predict(&rows)?;
+//! assert_eq!(predictions[3], Prediction::Value(7.0));
+//! assert_eq!(predictions.len(), 40);
+//!
+//! // The batch fast path: a row-major tensor in, output_stride values per row out.
+//! let mut outputs = Vec::new();
+//! model.predict_flat(&[1.0, 2.0, 3.0, 4.0], &mut outputs)?;
+//! assert_eq!(outputs, [4.0, 10.0]);
+//!
+//! // A row of the wrong width is the caller's error.
+//! let error = model.predict(&[vec![1.0]]).unwrap_err();
+//! assert!(matches!(error, HostError::Input { row: 0, feature: None, .. }));
+//!
+//! // A module importing anything is refused.
+//! let importing = wat::parse_str(r#"(module (import "env" "now" (func)))"#)?;
+//! let error = ModelModule::load(&runtime, &importing, ModuleLimits::default()).unwrap_err();
+//! assert_eq!(error.to_string(), "invalid model module: imports are not allowed: env.now");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
-pub use model_wasm::{DriftWindow, ReferenceProfile};
+mod abi;
+mod error;
+mod module;
+mod runtime;
+
+pub use abi::{ABI_VERSION, MANIFEST_SECTION};
+pub use error::{HostError, Result};
+pub use model_wasm::{DriftWindow, Prediction, ReferenceProfile};
+pub use module::{ModelModule, ModuleLimits, Task};
+pub use runtime::{Runtime, RuntimeConfig};

@@ -10,6 +10,24 @@ pub enum Error {
     /// An input row that cannot be predicted (the feature is empty when the row as a whole is wrong).
     #[error("{}{reason}", if feature.is_empty() { String::new() } else { format!("feature '{feature}': ") })]
     InvalidInput { feature: String, reason: String },
+    /// A row of a batch that cannot be predicted: `rows[2]: feature 'pH' is missing`. Rows are
+    /// numbered from 0, as the caller's array indexes them.
+    #[error("rows[{row}]: {}{reason}", feature.as_deref().map(|f| format!("feature '{f}' ")).unwrap_or_default())]
+    InvalidRow {
+        row: usize,
+        feature: Option<String>,
+        reason: String,
+    },
+    /// A manifest that cannot be read, or that contradicts itself.
+    #[error("invalid manifest: {0}")]
+    InvalidManifest(String),
+    /// An artifact whose bytes are not the ones the manifest lists (size or sha256).
+    #[error("{file} does not match the manifest: {reason}")]
+    ArtifactMismatch { file: String, reason: String },
+    /// A compiled model module that does not follow the module ABI (docs/MODULE_ABI.md), or that
+    /// does not fit its manifest.
+    #[error("invalid model module: {0}")]
+    InvalidModule(String),
 }
 
 /// Result alias for this crate.

@@ -6,6 +6,13 @@
 //! window of live values against it. The control plane writes the profile at training time; edges
 //! and browsers read it from the model manifest and score their recent traffic with the same code.
 //!
+//! What every runtime of a compiled model shares lives here too, so edges (natively) and browsers
+//! (through the SDK) apply one set of rules: [`abi`] (the generated module's contract),
+//! [`manifest`] (the view of `manifest.json` runtimes read, artifact digests), [`schema`] (rows
+//! checked by feature name) and [`telemetry`] (counts, latency histogram, drift windows). With
+//! the `browser` feature the crate is also the browser SDK (`wasm-pack build --target web`):
+//! `loadModel(baseUrl)` and a `Model` with `predict`, `driftSnapshot` and `telemetry`.
+//!
 //! ```
 //! use model_wasm::{DriftWindow, FeatureReference, PSI_DRIFT_THRESHOLD};
 //!
@@ -22,11 +29,18 @@
 //! assert!(stronger.psi() >= PSI_DRIFT_THRESHOLD, "stronger wines drift");
 //! ```
 
+pub mod abi;
+#[cfg(feature = "browser")]
+mod browser;
+pub mod codegen;
 mod error;
 mod eval;
 pub mod ir;
+pub mod manifest;
 pub mod parity;
 mod profile;
+pub mod schema;
+pub mod telemetry;
 
 pub use error::{Error, Result};
 pub use eval::{sigmoid, softmax};

@@ -1,5 +1,7 @@
 //! Reference profiles and the population stability index.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -169,7 +171,7 @@ pub fn psi(reference: &[f64], observed: &[u64]) -> f64 {
 /// Counts of recent values of one feature, binned like its reference.
 #[derive(Debug, Clone)]
 pub struct DriftWindow<'a> {
-    reference: &'a FeatureReference,
+    reference: Cow<'a, FeatureReference>,
     counts: Vec<u64>,
     missing: u64,
 }
@@ -177,10 +179,29 @@ pub struct DriftWindow<'a> {
 impl<'a> DriftWindow<'a> {
     pub fn new(reference: &'a FeatureReference) -> Self {
         DriftWindow {
-            reference,
             counts: vec![0; reference.bins()],
+            reference: Cow::Borrowed(reference),
             missing: 0,
         }
+    }
+
+    /// A window that owns its reference, for a monitor that lives as long as its model.
+    pub fn owned(reference: FeatureReference) -> DriftWindow<'static> {
+        DriftWindow {
+            counts: vec![0; reference.bins()],
+            reference: Cow::Owned(reference),
+            missing: 0,
+        }
+    }
+
+    pub fn reference(&self) -> &FeatureReference {
+        &self.reference
+    }
+
+    /// Forgets every value counted so far (a new window starts).
+    pub fn clear(&mut self) {
+        self.counts.iter_mut().for_each(|c| *c = 0);
+        self.missing = 0;
     }
 
     /// Counts a numeric value; non-finite values count as missing. A categorical feature counts it
@@ -190,7 +211,7 @@ impl<'a> DriftWindow<'a> {
             self.missing += 1;
             return;
         }
-        let bin = match self.reference {
+        let bin = match self.reference.as_ref() {
             FeatureReference::Numeric { edges, .. } => numeric_bin(edges, v),
             FeatureReference::Categorical { categories, .. } => categories.len(),
         };
@@ -200,7 +221,7 @@ impl<'a> DriftWindow<'a> {
     /// Counts a categorical value; unseen categories go to the "other" bin. A numeric feature
     /// counts a parseable value as a number and anything else as missing.
     pub fn observe_category(&mut self, v: &str) {
-        match self.reference {
+        match self.reference.as_ref() {
             FeatureReference::Categorical { categories, .. } => {
                 let bin = categories.iter().position(|c| c == v).unwrap_or(categories.len());
                 self.counts[bin] += 1;

@@ -2,13 +2,15 @@
 # the benchmark scripts. Every install is skipped when the right version is already there.
 #
 #   CACHE          ~/.cache/wasmline (override with WASMLINE_CACHE)
-#   CACHE/tools    cargo-installed binaries (s3s-fs)
+#   CACHE/tools    cargo-installed binaries (s3s-fs, wasm-bindgen, wasm-pack)
 #   CACHE/venv     Python venv with dvc, dvc-s3, moto, mlflow
+#   CACHE/node     npm packages of tests/browser/package-lock.json (playwright-core, binaryen's wasm-opt)
 #   CACHE/logs     install logs
 
 CACHE=${WASMLINE_CACHE:-$HOME/.cache/wasmline}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 S3S_FS_VERSION=0.17.0
+WASM_PACK_VERSION=0.15.1
 mkdir -p "$CACHE/tools" "$CACHE/logs"
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -19,6 +21,10 @@ ensure_apt() {
   command -v git >/dev/null || missing+=(git)
   command -v python3 >/dev/null || missing+=(python3 python3-venv)
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+  # The browser tests: Debian's Chromium (driven by playwright-core, which downloads no browser).
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
   if [ ${#missing[@]} -gt 0 ]; then
     log "apt-get install ${missing[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -53,12 +59,81 @@ ensure_venv() {
   } >"$CACHE/logs/venv.log" 2>&1 || { tail -30 "$CACHE/logs/venv.log" >&2; return 1; }
 }
 
-# Rust components and targets the build needs.
+# Rust components and targets the build needs (wasm32 for the browser SDK).
 ensure_rust() {
   cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
   cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+  rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+}
+
+# The `wasm-bindgen = "=X"` pin of the workspace's Cargo.toml: the CLI must be exactly that version.
+wasm_bindgen_version() {
+  sed -n 's/^wasm-bindgen = .*"=\([0-9][0-9.]*\)".*/\1/p' "$ROOT/Cargo.toml"
+}
+
+# `cargo install NAME --version VERSION [ARGS]` into CACHE/tools unless that version is there.
+# Built in a target directory of its own: the workspace's (CARGO_TARGET_DIR) is locked by the
+# build it overlaps.
+cargo_install_once() {
+  local name=$1 version=$2
+  shift 2
+  if cargo install --list --root "$CACHE/tools" 2>/dev/null | grep -q "^$name v$version:"; then
+    return 0
+  fi
+  log "installing $name $version (a few minutes, once)"
+  cargo install "$name" --version "$version" "$@" --root "$CACHE/tools" \
+    --target-dir "$CACHE/install-target/$name" >"$CACHE/logs/$name.log" 2>&1 ||
+    { tail -30 "$CACHE/logs/$name.log" >&2; return 1; }
+  rm -rf "$CACHE/install-target/$name"
+}
+
+# The browser SDK's build tools. wasm-pack uses the wasm-bindgen on PATH only when its version is
+# the crate's exactly, and otherwise downloads one from GitHub, which this network refuses.
+ensure_wasm_tools() {
+  local bindgen
+  bindgen=$(wasm_bindgen_version)
+  [ -n "$bindgen" ] || { log "Cargo.toml has no exact wasm-bindgen pin (wasm-bindgen = \"=X\")"; return 1; }
+  # Not --locked: wasm-bindgen-cli 0.2.130's lock file names webpki-roots 1.0.11, which the
+  # registry here does not offer.
+  cargo_install_once wasm-bindgen-cli "$bindgen" &&
+    cargo_install_once wasm-pack "$WASM_PACK_VERSION" --locked
+}
+
+# playwright-core (drives Debian's Chromium) and binaryen (wasm-opt for wasm-pack, as a Node.js
+# program: Debian's binaryen is too old for wasm-bindgen's output), exactly as locked in
+# tests/browser/package-lock.json; reinstalled only when the lock file changes.
+ensure_node_modules() {
+  local want have
+  want=$(cat "$ROOT/tests/browser/package.json" "$ROOT/tests/browser/package-lock.json" | sha256sum | cut -c1-16)
+  have=$(cat "$CACHE/node/.lock" 2>/dev/null || true)
+  if [ "$want" = "$have" ] && [ -d "$CACHE/node/node_modules/playwright-core" ]; then
+    return 0
+  fi
+  log "installing the browser test's npm packages into $CACHE/node"
+  {
+    mkdir -p "$CACHE/node" &&
+      cp "$ROOT/tests/browser/package.json" "$ROOT/tests/browser/package-lock.json" "$CACHE/node/" &&
+      npm ci --prefix "$CACHE/node" --no-audit --no-fund &&
+      echo "$want" >"$CACHE/node/.lock"
+  } >"$CACHE/logs/node.log" 2>&1 || { tail -30 "$CACHE/logs/node.log" >&2; return 1; }
 }
 
 tools_path() {
-  export PATH="$CACHE/tools/bin:$CACHE/venv/bin:$PATH"
+  export PATH="$CACHE/tools/bin:$CACHE/venv/bin:$CACHE/node/node_modules/.bin:$PATH"
+  # parity.mjs imports playwright-core from here.
+  export NODE_PATH="$CACHE/node/node_modules"
+}
+
+# Builds the browser SDK (model-wasm with the `browser` feature) with wasm-pack into
+# CARGO_TARGET_DIR/pkg, and exports its path as WASMLINE_SDK_PKG for the browser tests.
+build_sdk() {
+  local out="$CARGO_TARGET_DIR/pkg"
+  log "wasm-pack build model-wasm (browser SDK) -> $out"
+  # wasm-pack asks crates.io's web API for its latest version unless its stamp (beside the binary)
+  # is under a day old; that API is not reachable here, so the stamp is kept fresh.
+  printf 'created %s\nversion %s\n' "$(date --iso-8601=seconds)" "$WASM_PACK_VERSION" \
+    >"$CACHE/tools/bin/wasm-pack.stamp"
+  wasm-pack --log-level warn build "$ROOT/model-wasm" --profile sdk --target web --no-pack --out-dir "$out" \
+    -- --locked --features browser
+  export WASMLINE_SDK_PKG=$out
 }

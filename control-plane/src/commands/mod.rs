@@ -2,6 +2,7 @@
 
 mod compare;
 mod datasets;
+mod import_onnx;
 mod models;
 mod pipeline;
 mod predict;
@@ -10,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 pub use compare::{COMPARE_ERROR_EXIT_CODE, CompareCommand, CompareOutcome};
 pub use datasets::DatasetsCommand;
+pub use import_onnx::ImportOnnxCommand;
 pub use models::ModelsCommand;
 pub use pipeline::PipelineCommand;
 pub use predict::PredictCommand;
@@ -43,6 +45,8 @@ pub enum Command {
     Compare(CompareCommand),
     /// Predict a CSV or JSON Lines file with a registered model; JSON out.
     Predict(PredictCommand),
+    /// Turn an ONNX model made elsewhere (scikit-learn via skl2onnx) into a model IR (JSON).
+    ImportOnnx(ImportOnnxCommand),
 }
 
 impl Cli {
@@ -56,6 +60,7 @@ impl Cli {
             Command::Models(c) => c.execute(&self.store).await.map(|()| 0),
             Command::Compare(c) => c.execute(&self.store).await.map(CompareOutcome::exit_code),
             Command::Predict(c) => c.execute(&self.store).await.map(|()| 0),
+            Command::ImportOnnx(c) => c.execute().map(|()| 0),
         }
     }
 

@@ -1,4 +1,5 @@
-//! ONNX export of the model IR ([`to_onnx`]) and its check in tract ([`check_with_tract`]).
+//! ONNX export of the model IR ([`to_onnx`]), its check in tract ([`check_with_tract`]), and the
+//! import of ONNX models made elsewhere ([`import_onnx`]; scikit-learn via skl2onnx).
 //!
 //! Every file has one input, `input`: float32 `[batch, n_features]`, features in the order of
 //! the metadata entry `features` (a JSON array). Classifiers output `label` (int64 `[batch]`,
@@ -53,9 +54,11 @@
 
 mod check;
 mod export;
+mod import;
 
 pub use check::{Mismatch, ParityReport, SCALE_FLOOR, TOLERANCE, check_with_tract, scaled_difference};
 pub use export::to_onnx;
+pub use import::{ImportError, ImportOptions, Imported, SUPPORTED_OPS, import_onnx, import_onnx_with};
 
 /// The input's name.
 pub const INPUT: &str = "input";

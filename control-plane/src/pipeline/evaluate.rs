@@ -191,9 +191,12 @@ fn confusion_svg(classes: &[String], confusion: &[Vec<u64>]) -> String {
     }
     write!(
         svg,
-        r#"<text x="{}" y="14" text-anchor="middle" font-size="12">predicted</text><text x="14" y="{}" font-size="12" transform="rotate(-90 14 {})" text-anchor="middle">true</text></svg>"#,
+        r#"<text x="{}" y="{}" text-anchor="middle" font-size="12">predicted</text><text x="{}" y="{}" font-size="12" transform="rotate(-90 {} {})" text-anchor="middle">true</text></svg>"#,
         pad + cell * k as f64 / 2.0,
+        pad - 30.0,
+        pad - 60.0,
         pad + cell * k as f64 / 2.0,
+        pad - 60.0,
         pad + cell * k as f64 / 2.0
     )
     .expect("write to string");

@@ -7,6 +7,7 @@
 //! stores its objects first (content-addressed or under the run) and its record last, so a failed
 //! or interrupted step leaves nothing that a later step would take for finished.
 
+mod compile;
 mod evaluate;
 mod export;
 mod ingest;
@@ -28,6 +29,7 @@ use sha2::{Digest, Sha256};
 use crate::config::PipelineConfig;
 use crate::store::{ErrorKind, Key, ObjectStore};
 
+pub use compile::{CompileOutput, module_metadata};
 pub use evaluate::EvaluateOutput;
 pub use export::ExportOutput;
 pub use ingest::IngestOutput;
@@ -51,12 +53,13 @@ pub enum StepName {
     Train,
     Evaluate,
     Export,
+    Compile,
     Register,
     Compare,
 }
 
 impl StepName {
-    pub const ALL: [StepName; 10] = [
+    pub const ALL: [StepName; 11] = [
         StepName::Ingest,
         StepName::Transform,
         StepName::Validate,
@@ -65,6 +68,7 @@ impl StepName {
         StepName::Train,
         StepName::Evaluate,
         StepName::Export,
+        StepName::Compile,
         StepName::Register,
         StepName::Compare,
     ];
@@ -88,6 +92,7 @@ impl StepName {
             StepName::Train => "train",
             StepName::Evaluate => "evaluate",
             StepName::Export => "export",
+            StepName::Compile => "compile",
             StepName::Register => "register",
             StepName::Compare => "compare",
         }
@@ -376,6 +381,7 @@ impl<'a> Pipeline<'a> {
                     .await
             }
             StepName::Export => self.step(step, export::prepare(self), |p| export::run(self, p)).await,
+            StepName::Compile => self.step(step, compile::prepare(self), |p| compile::run(self, p)).await,
             StepName::Register => {
                 self.step(step, register::prepare_register(self), |p| {
                     register::run_register(self, p)

@@ -8,6 +8,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::compile::CompileOutput;
 use super::evaluate::EvaluateOutput;
 use super::export::ExportOutput;
 use super::train_step::{TrainOutput, train_config};
@@ -48,6 +49,7 @@ pub(super) struct RegisterInputs {
     train: TrainOutput,
     evaluate: EvaluateOutput,
     export: ExportOutput,
+    compile: CompileOutput,
     dataset: DatasetRecord,
 }
 
@@ -56,6 +58,7 @@ pub(super) async fn prepare_register(p: &Pipeline<'_>) -> anyhow::Result<(String
         train: p.outputs_of(StepName::Train).await?,
         evaluate: p.outputs_of(StepName::Evaluate).await?,
         export: p.outputs_of(StepName::Export).await?,
+        compile: p.outputs_of(StepName::Compile).await?,
         dataset: p.outputs_of(StepName::Version).await?,
     };
     let digest = sha256_hex(&[
@@ -63,6 +66,7 @@ pub(super) async fn prepare_register(p: &Pipeline<'_>) -> anyhow::Result<(String
         &inputs.train.model_name,
         &inputs.train.ir_sha256,
         &inputs.export.onnx_sha256,
+        &inputs.compile.wasm_sha256,
         &serde_json::to_string(&inputs.evaluate.metrics)?,
     ]);
     Ok((digest, inputs))
@@ -73,6 +77,7 @@ pub(super) async fn run_register(p: &Pipeline<'_>, inputs: RegisterInputs) -> an
         train,
         evaluate,
         export,
+        compile,
         dataset,
     } = inputs;
     let (train_data, test_data) = dataset.train_data(p.store).await?;
@@ -86,6 +91,7 @@ pub(super) async fn run_register(p: &Pipeline<'_>, inputs: RegisterInputs) -> an
     for (name, key) in [
         ("model.ir.json", &train.ir_key),
         ("model.onnx", &export.onnx_key),
+        ("model.wasm", &compile.wasm_key),
         ("metrics.json", &evaluate.metrics_json),
         ("report.html", &evaluate.report_html),
     ] {

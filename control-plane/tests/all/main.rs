@@ -1,5 +1,6 @@
 //! The control plane's integration tests, one binary.
 
+mod import_onnx;
 mod mlflow;
 mod onnx;
 mod storage;

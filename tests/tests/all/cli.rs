@@ -41,7 +41,7 @@ fn assert_nothing_published(s: &Scratch) {
     );
 }
 
-const ALL_STEPS: [&str; 10] = [
+const ALL_STEPS: [&str; 11] = [
     "ingest",
     "transform",
     "validate",
@@ -50,6 +50,7 @@ const ALL_STEPS: [&str; 10] = [
     "train",
     "evaluate",
     "export",
+    "compile",
     "register",
     "compare",
 ];
@@ -68,6 +69,9 @@ fn bundled_default_runs_and_a_rerun_is_a_no_op() {
         out.contains("production -> version 1"),
         "the first model is promoted:\n{out}"
     );
+    assert!(out.contains("wasmtime = IR on 320 test rows"), "{out}");
+    let wasm = std::fs::read(s.store().join("models/wine-quality/1/model.wasm")).unwrap();
+    assert_eq!(&wasm[..4], b"\0asm", "the registry holds the module");
     // The raw bytes are stored at their MD5 in DVC's layout.
     let md5 = md5_hex(wine_csv().as_bytes());
     let raw = s.store().join(format!("dvc/files/md5/{}/{}", &md5[..2], &md5[2..]));
@@ -94,7 +98,7 @@ fn bundled_default_runs_and_a_rerun_is_a_no_op() {
     let again = s.run(&["pipeline", "run"]).ok();
     assert_eq!(
         again.matches("up to date").count(),
-        10,
+        11,
         "every step is a no-op:\n{again}"
     );
     assert_eq!(

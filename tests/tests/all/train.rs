@@ -12,7 +12,7 @@ use tests::workspace_root;
 use crate::Scratch;
 
 /// The example's config with its `[train]` section replaced by `train`.
-fn with_training(s: &Scratch, example: &str, name: &str, train: &str) -> PathBuf {
+pub(crate) fn with_training(s: &Scratch, example: &str, name: &str, train: &str) -> PathBuf {
     let path = s.example_data_config(example, &Scratch::example_data(example));
     let text = std::fs::read_to_string(&path).unwrap();
     let path = s.path().join(format!("{name}.toml"));
@@ -20,14 +20,14 @@ fn with_training(s: &Scratch, example: &str, name: &str, train: &str) -> PathBuf
     path
 }
 
-fn train_section(model: &str, metric: &str, family: &str, grid: &str) -> String {
+pub(crate) fn train_section(model: &str, metric: &str, family: &str, grid: &str) -> String {
     format!(
         "[train]\nmodel_name = \"{model}\"\nmetric = \"{metric}\"\nfolds = 3\n\n[[train.models]]\nfamily = \"{family}\"\ngrid = {{ {grid} }}\n"
     )
 }
 
 /// The test split of the latest version of `dataset`, as a file path in the store.
-fn test_split(s: &Scratch, dataset: &str) -> PathBuf {
+pub(crate) fn test_split(s: &Scratch, dataset: &str) -> PathBuf {
     let record = s.run(&["datasets", "show", dataset]).ok();
     let record: serde_json::Value = serde_json::from_str(&record).unwrap();
     s.store().join(record["test"]["key"].as_str().unwrap())
@@ -82,6 +82,7 @@ fn every_family_exports_an_onnx_file_that_onnxruntime_agrees_with() {
         let out = s.run(&["pipeline", "run", "-c", config.to_str().unwrap()]).ok();
         assert!(out.contains(&format!("model {model} version 1")), "{out}");
         assert!(out.contains("tract = IR = linfa"), "{out}");
+        assert!(out.contains("wasmtime = IR"), "{out}");
         let dir = s.path().join("download");
         s.run(&["models", "download", &model, "--out", dir.to_str().unwrap()])
             .ok();

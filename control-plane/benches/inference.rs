@@ -1,0 +1,142 @@
+//! Inference benchmark (a bench binary): for each model, the generated module's size, wasmtime's
+//! compile time, and per-row prediction times at batch 1 and 1000 in wasmtime and in native tract
+//! on the same ONNX file. Writes each model's `.onnx`, `.wasm` and 1000 rows into OUT_DIR for
+//! `scripts/bench-infer` (which adds onnxruntime and gzip sizes) and prints one JSON object per model.
+//!
+//! Usage: `cargo bench -p control-plane --bench inference -- STORE OUT_DIR`
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use edge_runtime::{ModelModule, ModuleLimits, Runtime, RuntimeConfig};
+use tract_onnx::prelude::*;
+use wasmline::config::{Family, ModelSpec};
+use wasmline::pipeline::load_dataset;
+use wasmline::store::LocalStore;
+use wasmline::train::{self, TrainData};
+
+/// (name, dataset, family, grid)
+const MODELS: &[(&str, &str, Family, &str)] = &[
+    (
+        "wine-logistic",
+        "winequality-red",
+        Family::LogisticRegression,
+        "alpha = [1.0]",
+    ),
+    (
+        "wine-tree-d6",
+        "winequality-red",
+        Family::DecisionTree,
+        "max_depth = [6]",
+    ),
+    (
+        "wine-forest-20x6",
+        "winequality-red",
+        Family::RandomForest,
+        "n_trees = [20]\nmax_depth = [6]",
+    ),
+    (
+        "wine-forest-100x8",
+        "winequality-red",
+        Family::RandomForest,
+        "n_trees = [100]\nmax_depth = [8]",
+    ),
+    ("diabetes-linear", "diabetes", Family::LinearRegression, ""),
+];
+
+/// Median time of `f`, run `repeats` times.
+fn median(repeats: usize, mut f: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..repeats)
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn rows_of(test: &TrainData, n: usize) -> Vec<Vec<f64>> {
+    let rows = test.row_vecs();
+    (0..n).map(|i| rows[i % rows.len()].clone()).collect()
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let [store, out] = args.as_slice() else {
+        anyhow::bail!("usage: inference STORE OUT_DIR");
+    };
+    let out = Path::new(out);
+    let tokio = tokio::runtime::Runtime::new()?;
+    let store = LocalStore::open(store)?;
+    let runtime = Runtime::new(RuntimeConfig::default())?;
+    for (name, dataset, family, grid) in MODELS {
+        let record = tokio.block_on(load_dataset(&store, dataset, None))?;
+        let (train_data, test_data) = tokio.block_on(record.train_data(&store))?;
+        let spec = ModelSpec {
+            family: *family,
+            grid: toml::from_str(grid)?,
+        };
+        let candidate = train::candidates(&spec).map_err(anyhow::Error::msg)?.remove(0);
+        let ir = train::fit(&candidate, &train_data, 42)?.ir;
+        let onnx = wasmline::onnx::to_onnx(&ir, name)?;
+        let wasm = model_wasm::codegen::compile(&ir, b"{}")?;
+        std::fs::write(out.join(format!("{name}.onnx")), &onnx)?;
+        std::fs::write(out.join(format!("{name}.wasm")), &wasm)?;
+        let rows = rows_of(&test_data, 1000);
+        std::fs::write(
+            out.join(format!("{name}.rows.json")),
+            serde_json::to_vec(&serde_json::json!({ "rows": rows }))?,
+        )?;
+
+        // wasmtime: compile (+ instance pre), then calls.
+        let started = Instant::now();
+        let module = ModelModule::load(&runtime, &wasm, ModuleLimits::default())?;
+        let compile = started.elapsed();
+        let one = &rows[..1];
+        for _ in 0..200 {
+            module.predict(one)?;
+        }
+        let wasm_batch1 = median(2000, || {
+            module.predict(one).expect("predict");
+        });
+        let wasm_batch1000 = median(50, || {
+            module.predict(&rows).expect("predict");
+        });
+
+        // tract, native, on the ONNX file.
+        let model = tract_onnx::onnx()
+            .model_for_read(&mut std::io::Cursor::new(&onnx))?
+            .into_optimized()?
+            .into_runnable()?;
+        let tensor = |rows: &[Vec<f64>]| -> anyhow::Result<Tensor> {
+            let flat: Vec<f32> = rows.iter().flatten().map(|v| *v as f32).collect();
+            Ok(tract_ndarray::Array2::from_shape_vec((rows.len(), ir.n_features()), flat)?.into_tensor())
+        };
+        let (t1, t1000) = (tensor(one)?, tensor(&rows)?);
+        for _ in 0..50 {
+            model.run(tvec!(t1.clone().into()))?;
+        }
+        let tract_batch1 = median(500, || {
+            model.run(tvec!(t1.clone().into())).expect("tract");
+        });
+        let tract_batch1000 = median(20, || {
+            model.run(tvec!(t1000.clone().into())).expect("tract");
+        });
+        println!(
+            "{}",
+            serde_json::json!({
+                "model": name,
+                "wasm_bytes": wasm.len(),
+                "onnx_bytes": onnx.len(),
+                "wasmtime_compile_seconds": compile.as_secs_f64(),
+                "wasm_batch1_seconds": wasm_batch1.as_secs_f64(),
+                "wasm_batch1000_per_row_seconds": wasm_batch1000.as_secs_f64() / 1000.0,
+                "tract_batch1_seconds": tract_batch1.as_secs_f64(),
+                "tract_batch1000_per_row_seconds": tract_batch1000.as_secs_f64() / 1000.0,
+            })
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,625 @@
+//! Hand-made ONNX graphs for each rule of the importer (the scikit-learn files are tested in
+//! `tests/all/import_onnx.rs`).
+
+use model_wasm::{Aggregate, Body, Link, Prediction};
+use prost::Message;
+use tract_onnx::pb::attribute_proto::AttributeType;
+use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::pb::tensor_shape_proto::{Dimension, dimension};
+use tract_onnx::pb::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorShapeProto,
+    TypeProto, ValueInfoProto, type_proto,
+};
+
+use super::*;
+
+fn attr(name: &str, r#type: AttributeType) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: r#type as i32,
+        ..Default::default()
+    }
+}
+
+fn a_int(name: &str, i: i64) -> AttributeProto {
+    AttributeProto {
+        i,
+        ..attr(name, AttributeType::Int)
+    }
+}
+
+fn a_ints(name: &str, ints: &[i64]) -> AttributeProto {
+    AttributeProto {
+        ints: ints.to_vec(),
+        ..attr(name, AttributeType::Ints)
+    }
+}
+
+fn a_floats(name: &str, floats: &[f32]) -> AttributeProto {
+    AttributeProto {
+        floats: floats.to_vec(),
+        ..attr(name, AttributeType::Floats)
+    }
+}
+
+fn a_string(name: &str, s: &str) -> AttributeProto {
+    AttributeProto {
+        s: s.as_bytes().to_vec(),
+        ..attr(name, AttributeType::String)
+    }
+}
+
+fn a_strings(name: &str, strings: &[&str]) -> AttributeProto {
+    AttributeProto {
+        strings: strings.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        ..attr(name, AttributeType::Strings)
+    }
+}
+
+fn node(domain: &str, op: &str, inputs: &[&str], outputs: &[&str], attribute: Vec<AttributeProto>) -> NodeProto {
+    NodeProto {
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: outputs.iter().map(|s| s.to_string()).collect(),
+        name: format!("{op}_{}", outputs.first().unwrap_or(&"")),
+        op_type: op.into(),
+        domain: domain.into(),
+        attribute,
+        ..Default::default()
+    }
+}
+
+fn ml(op: &str, inputs: &[&str], outputs: &[&str], attribute: Vec<AttributeProto>) -> NodeProto {
+    node("ai.onnx.ml", op, inputs, outputs, attribute)
+}
+
+fn tensor_input(name: &str, elem: DataType, n: i64) -> ValueInfoProto {
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: elem as i32,
+                shape: Some(TensorShapeProto {
+                    dim: vec![
+                        Dimension {
+                            value: Some(dimension::Value::DimParam("N".into())),
+                            ..Default::default()
+                        },
+                        Dimension {
+                            value: Some(dimension::Value::DimValue(n)),
+                            ..Default::default()
+                        },
+                    ],
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn output(name: &str) -> ValueInfoProto {
+    ValueInfoProto {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+/// A model with input `X` (float [N, n]) and the given nodes and outputs.
+fn model(n: i64, nodes: Vec<NodeProto>, outputs: &[&str]) -> ModelProto {
+    ModelProto {
+        ir_version: 7,
+        producer_name: "handmade".into(),
+        producer_version: "1".into(),
+        opset_import: vec![
+            OperatorSetIdProto {
+                domain: String::new(),
+                version: 13,
+            },
+            OperatorSetIdProto {
+                domain: "ai.onnx.ml".into(),
+                version: 1,
+            },
+        ],
+        graph: Some(GraphProto {
+            name: "g".into(),
+            node: nodes,
+            input: vec![tensor_input("X", DataType::Float, n)],
+            output: outputs.iter().map(|o| output(o)).collect(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn import(model: &ModelProto) -> Result<Imported> {
+    import_onnx(&model.encode_to_vec())
+}
+
+fn import_labels_only(model: &ModelProto) -> Result<Imported> {
+    import_onnx_with(&model.encode_to_vec(), ImportOptions { labels_only: true })
+}
+
+fn error(model: &ModelProto) -> String {
+    import(model).unwrap_err().to_string()
+}
+
+/// skl2onnx's classifier tail: label cast to int64, probabilities through a ZipMap.
+fn classifier_tail(labels: &[i64]) -> Vec<NodeProto> {
+    vec![
+        node("", "Cast", &["label"], &["output_label"], vec![a_int("to", 7)]),
+        ml(
+            "ZipMap",
+            &["probabilities"],
+            &["output_probability"],
+            vec![a_ints("classlabels_int64s", labels)],
+        ),
+    ]
+}
+
+fn linear_regression() -> ModelProto {
+    model(
+        2,
+        vec![ml(
+            "LinearRegressor",
+            &["X"],
+            &["variable"],
+            vec![a_floats("coefficients", &[2.0, -1.0]), a_floats("intercepts", &[0.5])],
+        )],
+        &["variable"],
+    )
+}
+
+fn linear_classifier(coefficients: &[f32], intercepts: &[f32], labels: &[i64], post: &str) -> Vec<NodeProto> {
+    let mut nodes = vec![ml(
+        "LinearClassifier",
+        &["X"],
+        &["label", "probabilities"],
+        vec![
+            a_ints("classlabels_ints", labels),
+            a_floats("coefficients", coefficients),
+            a_floats("intercepts", intercepts),
+            a_string("post_transform", post),
+        ],
+    )];
+    nodes.extend(classifier_tail(labels));
+    nodes
+}
+
+fn value(ir: &ModelIr, row: &[f64]) -> f64 {
+    match ir.predict(row).unwrap() {
+        Prediction::Value(v) => v,
+        p => panic!("{p:?}"),
+    }
+}
+
+fn class(ir: &ModelIr, row: &[f64]) -> (usize, Vec<f64>) {
+    match ir.predict(row).unwrap() {
+        Prediction::Class { label, probabilities } => (label, probabilities),
+        p => panic!("{p:?}"),
+    }
+}
+
+#[test]
+fn a_linear_regressor_becomes_an_identity_link_and_reports_what_it_found() {
+    let imported = import(&linear_regression()).unwrap();
+    assert_eq!(imported.producer, "handmade 1");
+    assert_eq!(imported.onnx_ir_version, 7);
+    assert_eq!(
+        imported.opsets,
+        [("ai.onnx".to_string(), 13), ("ai.onnx.ml".to_string(), 1)]
+    );
+    assert_eq!(imported.ops, ["ai.onnx.ml.LinearRegressor"]);
+    assert_eq!(imported.ir.features, ["f0", "f1"]);
+    assert_eq!(
+        imported.ir.output,
+        Output::Regression {
+            target: "target".into()
+        }
+    );
+    assert_eq!(value(&imported.ir, &[1.0, 3.0]), -0.5);
+    assert!(imported.notes.is_empty());
+}
+
+#[test]
+fn metadata_names_the_features_and_the_target() {
+    let mut m = linear_regression();
+    m.metadata_props = vec![
+        StringStringEntryProto {
+            key: "features".into(),
+            value: r#"["a", "b"]"#.into(),
+        },
+        StringStringEntryProto {
+            key: "target".into(),
+            value: "quality".into(),
+        },
+    ];
+    let ir = import(&m).unwrap().ir;
+    assert_eq!(ir.features, ["a", "b"]);
+    assert_eq!(
+        ir.output,
+        Output::Regression {
+            target: "quality".into()
+        }
+    );
+    m.metadata_props[0].value = r#"["a"]"#.into();
+    let imported = import(&m).unwrap();
+    assert_eq!(imported.ir.features, ["f0", "f1"]);
+    assert!(imported.notes[0].contains("names 1 features, the model takes 2"));
+}
+
+#[test]
+fn scalers_chain_before_the_model_and_broadcast_one_value() {
+    let mut m = linear_regression();
+    let graph = m.graph.as_mut().unwrap();
+    graph.node[0].input = vec!["scaled2".into()];
+    graph.node.insert(
+        0,
+        ml(
+            "Scaler",
+            &["X"],
+            &["scaled"],
+            vec![a_floats("offset", &[1.0, 2.0]), a_floats("scale", &[0.5, 4.0])],
+        ),
+    );
+    graph
+        .node
+        .insert(1, node("", "Cast", &["scaled"], &["cast"], vec![a_int("to", 1)]));
+    graph.node.insert(
+        2,
+        ml("Scaler", &["cast"], &["scaled2"], vec![a_floats("scale", &[2.0])]),
+    );
+    let imported = import(&m).unwrap();
+    assert_eq!(
+        imported.ir.preprocess,
+        [
+            Preprocess::Scale {
+                center: vec![1.0, 2.0],
+                scale: vec![0.5, 4.0]
+            },
+            Preprocess::Scale {
+                center: vec![0.0, 0.0],
+                scale: vec![2.0, 2.0]
+            },
+        ]
+    );
+    // x = [3, 3] -> [1, 4] -> [2, 8] -> 0.5 + 4 - 8
+    assert_eq!(value(&imported.ir, &[3.0, 3.0]), -3.5);
+}
+
+#[test]
+fn binary_logistic_forms_become_a_sigmoid() {
+    // skl2onnx: two rows, the first the negation of the second.
+    let m = model(
+        2,
+        linear_classifier(&[-1.0, -2.0, 1.0, 2.0], &[0.5, -0.5], &[0, 1], "LOGISTIC"),
+        &["output_label", "output_probability"],
+    );
+    let imported = import(&m).unwrap();
+    assert_eq!(
+        imported.ir.body,
+        Body::Linear {
+            weights: vec![1.0, 2.0],
+            intercepts: vec![-0.5],
+            link: Link::Sigmoid
+        }
+    );
+    assert_eq!(imported.ir.classes(), ["0", "1"]);
+    assert_eq!(
+        imported.ops,
+        ["ai.onnx.ml.LinearClassifier", "ai.onnx.Cast", "ai.onnx.ml.ZipMap"]
+    );
+    // One row for two classes is the same model.
+    let m = model(
+        2,
+        linear_classifier(&[1.0, 2.0], &[-0.5], &[0, 1], "LOGISTIC"),
+        &["output_label", "output_probability"],
+    );
+    assert_eq!(import(&m).unwrap().ir.body, imported.ir.body);
+    // Two rows that are not each other's negation give sigmoids that do not sum to one.
+    let m = model(
+        2,
+        linear_classifier(&[1.0, 2.0, 1.0, 2.0], &[0.0, 0.0], &[0, 1], "LOGISTIC"),
+        &["output_label", "output_probability"],
+    );
+    assert!(error(&m).contains("one-vs-rest probabilities"), "{}", error(&m));
+}
+
+#[test]
+fn softmax_scores_and_their_l1_normalizer_become_a_softmax() {
+    let mut nodes = linear_classifier(&[1.0, 0.0, 0.0, 1.0, 0.0, 0.0], &[0.0, 0.0, 1.0], &[3, 5, 7], "SOFTMAX");
+    // skl2onnx's multinomial tail: Normalizer L1 between the scores and the ZipMap.
+    nodes[0].output[1] = "probability_tensor".into();
+    nodes.push(ml(
+        "Normalizer",
+        &["probability_tensor"],
+        &["probabilities"],
+        vec![a_string("norm", "L1")],
+    ));
+    let ir = import(&model(2, nodes.clone(), &["output_label", "output_probability"]))
+        .unwrap()
+        .ir;
+    assert_eq!(ir.classes(), ["3", "5", "7"]);
+    let (label, p) = class(&ir, &[0.0, 0.0]);
+    assert_eq!(label, 2);
+    assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+
+    // Raw scores followed by a Softmax op are the same model.
+    nodes[0].attribute[3] = a_string("post_transform", "NONE");
+    nodes[3] = node(
+        "",
+        "Softmax",
+        &["probability_tensor"],
+        &["probabilities"],
+        vec![a_int("axis", 1)],
+    );
+    assert_eq!(
+        import(&model(2, nodes, &["output_label", "output_probability"]))
+            .unwrap()
+            .ir,
+        ir
+    );
+}
+
+#[test]
+fn one_vs_rest_and_raw_scores_need_labels_only() {
+    for post in ["LOGISTIC", "NONE"] {
+        let m = model(
+            2,
+            linear_classifier(&[1.0, 0.0, 0.0, 1.0, 1.0, 1.0], &[0.0, 0.0, 0.0], &[0, 1, 2], post),
+            &["output_label", "output_probability"],
+        );
+        let err = error(&m);
+        assert!(err.contains("--labels-only"), "{err}");
+        let imported = import_labels_only(&m).unwrap();
+        assert!(
+            matches!(
+                imported.ir.body,
+                Body::Linear {
+                    link: Link::Softmax,
+                    ..
+                }
+            ),
+            "{post}"
+        );
+        assert!(
+            imported.notes[0].contains("the labels are the same"),
+            "{:?}",
+            imported.notes
+        );
+        assert_eq!(class(&imported.ir, &[2.0, 1.0]).0, 2);
+    }
+}
+
+/// One tree: `x[0] {mode} threshold` goes to node 1 (class 1 / value 10), else node 2 (class 0
+/// / value 20), node ids scrambled so that the root is not node 0.
+fn stump(op: &str, mode: &str, threshold: f32) -> ModelProto {
+    let mut attributes = vec![
+        a_ints("nodes_treeids", &[0, 0, 0]),
+        a_ints("nodes_nodeids", &[7, 3, 5]),
+        a_ints("nodes_featureids", &[0, 0, 0]),
+        a_strings("nodes_modes", &[mode, "LEAF", "LEAF"]),
+        a_floats("nodes_values", &[threshold, 0.0, 0.0]),
+        a_ints("nodes_truenodeids", &[3, 0, 0]),
+        a_ints("nodes_falsenodeids", &[5, 0, 0]),
+        a_string("post_transform", "NONE"),
+    ];
+    if op == "TreeEnsembleClassifier" {
+        attributes.extend([
+            a_ints("classlabels_int64s", &[0, 1]),
+            a_ints("class_treeids", &[0, 0]),
+            a_ints("class_nodeids", &[3, 5]),
+            a_ints("class_ids", &[1, 0]),
+            a_floats("class_weights", &[1.0, 1.0]),
+        ]);
+        let mut nodes = vec![ml(op, &["X"], &["label", "probabilities"], attributes)];
+        nodes.extend(classifier_tail(&[0, 1]));
+        model(1, nodes, &["output_label", "output_probability"])
+    } else {
+        attributes.extend([
+            a_ints("target_treeids", &[0, 0]),
+            a_ints("target_nodeids", &[3, 5]),
+            a_ints("target_ids", &[0, 0]),
+            a_floats("target_weights", &[10.0, 20.0]),
+        ]);
+        model(1, vec![ml(op, &["X"], &["variable"], attributes)], &["variable"])
+    }
+}
+
+#[test]
+fn split_modes_convert_exactly_at_the_f32_threshold() {
+    let t = 0.1f32;
+    let at = f64::from(t);
+    let below = f64::from(t.next_down());
+    let above = f64::from(t.next_up());
+    // (mode, whether below, at and above the threshold take the "true" branch)
+    let cases = [
+        ("BRANCH_LEQ", [true, true, false]),
+        ("BRANCH_LT", [true, false, false]),
+        ("BRANCH_GTE", [false, true, true]),
+        ("BRANCH_GT", [false, false, true]),
+    ];
+    for (mode, expected) in cases {
+        let ir = import(&stump("TreeEnsembleRegressor", mode, t)).unwrap().ir;
+        for (x, yes) in [below, at, above].into_iter().zip(expected) {
+            let want = if yes { 10.0 } else { 20.0 };
+            assert_eq!(value(&ir, &[x]), want, "{mode} at {x}");
+        }
+        // 0.1 in f64 rounds to the f32 threshold, and goes where the f32 does.
+        assert_eq!(value(&ir, &[0.1]), value(&ir, &[at]), "{mode}");
+        let ir = import(&stump("TreeEnsembleClassifier", mode, t)).unwrap().ir;
+        for (x, yes) in [below, at, above].into_iter().zip(expected) {
+            assert_eq!(
+                class(&ir, &[x]),
+                if yes { (1, vec![0.0, 1.0]) } else { (0, vec![1.0, 0.0]) }
+            );
+        }
+    }
+    let err = error(&stump("TreeEnsembleRegressor", "BRANCH_EQ", t));
+    assert!(err.contains("split mode BRANCH_EQ"), "{err}");
+    let err = error(&stump("TreeEnsembleRegressor", "BRANCH_LEQ", f32::MAX));
+    assert!(err.contains("no finite f32 above it"), "{err}");
+}
+
+#[test]
+fn regressor_sums_average_and_base_values() {
+    let mut m = stump("TreeEnsembleRegressor", "BRANCH_LEQ", 1.0);
+    let attributes = &mut m.graph.as_mut().unwrap().node[0].attribute;
+    attributes.push(a_floats("base_values", &[0.5]));
+    attributes.push(a_string("aggregate_function", "AVERAGE"));
+    let ir = import(&m).unwrap().ir;
+    assert_eq!(value(&ir, &[0.0]), 10.5);
+    let attributes = &mut m.graph.as_mut().unwrap().node[0].attribute;
+    attributes.pop();
+    attributes.push(a_string("aggregate_function", "MAX"));
+    assert!(error(&m).contains("aggregate_function MAX"));
+}
+
+/// Two trees (or one) splitting on x[0] at 0.5, binary classes in skl2onnx's form: one class id,
+/// the weight is class 1's share.
+fn binary_forest(trees: usize, weights_left: f32, weights_right: f32) -> ModelProto {
+    let mut tree_ids = Vec::new();
+    let mut node_ids = Vec::new();
+    let mut modes = Vec::new();
+    let mut class_trees = Vec::new();
+    let mut class_nodes = Vec::new();
+    for t in 0..trees as i64 {
+        tree_ids.extend([t; 3]);
+        node_ids.extend([0, 1, 2]);
+        modes.extend(["BRANCH_LEQ", "LEAF", "LEAF"]);
+        class_trees.extend([t, t]);
+        class_nodes.extend([1, 2]);
+    }
+    let mut nodes = vec![ml(
+        "TreeEnsembleClassifier",
+        &["X"],
+        &["label", "probabilities"],
+        vec![
+            a_ints("classlabels_int64s", &[0, 1]),
+            a_ints("nodes_treeids", &tree_ids),
+            a_ints("nodes_nodeids", &node_ids),
+            a_ints("nodes_featureids", &vec![0; 3 * trees]),
+            a_strings("nodes_modes", &modes),
+            a_floats("nodes_values", &[0.5, 0.0, 0.0].repeat(trees)),
+            a_ints("nodes_truenodeids", &[1, 0, 0].repeat(trees)),
+            a_ints("nodes_falsenodeids", &[2, 0, 0].repeat(trees)),
+            a_ints("class_treeids", &class_trees),
+            a_ints("class_nodeids", &class_nodes),
+            a_ints("class_ids", &vec![0; 2 * trees]),
+            a_floats("class_weights", &[weights_left, weights_right].repeat(trees)),
+            a_string("post_transform", "NONE"),
+        ],
+    )];
+    nodes.extend(classifier_tail(&[0, 1]));
+    model(1, nodes, &["output_label", "output_probability"])
+}
+
+#[test]
+fn forests_of_pure_leaves_vote_and_soft_voting_forests_are_refused() {
+    let third = 1.0f32 / 3.0;
+    // Three trees, each leaf all class 0 (weight 0) or all class 1 (weight 1/3).
+    let ir = import(&binary_forest(3, 0.0, third)).unwrap().ir;
+    assert!(matches!(
+        ir.body,
+        Body::Trees {
+            aggregate: Aggregate::Vote,
+            ..
+        }
+    ));
+    assert_eq!(class(&ir, &[0.0]), (0, vec![1.0, 0.0]));
+    assert_eq!(class(&ir, &[1.0]), (1, vec![0.0, 1.0]));
+
+    let soft = binary_forest(3, 0.1, 0.2);
+    let err = error(&soft);
+    assert!(
+        err.starts_with("unsupported: soft-voting forests (leaf class distributions): 6 of the 6 leaves"),
+        "{err}"
+    );
+    // Labels-only does not help: the forest's labels could differ too.
+    assert!(import_labels_only(&soft).is_err());
+}
+
+#[test]
+fn a_single_tree_with_class_fractions_needs_labels_only() {
+    // Left leaf: 40% class 1; right leaf: 50% (a tie goes to class 0, as in scikit-learn).
+    let m = binary_forest(1, 0.4, 0.5);
+    let err = error(&m);
+    assert!(err.contains("leaves hold class distributions"), "{err}");
+    assert!(err.contains("the label (the majority class) is exact"), "{err}");
+    assert!(err.contains("--labels-only"), "{err}");
+    let imported = import_labels_only(&m).unwrap();
+    assert_eq!(class(&imported.ir, &[0.0]).0, 0);
+    assert_eq!(class(&imported.ir, &[1.0]).0, 0);
+    let m = binary_forest(1, 0.75, 0.0);
+    let imported = import_labels_only(&m).unwrap();
+    assert_eq!(class(&imported.ir, &[0.0]), (1, vec![0.0, 1.0]));
+    assert_eq!(class(&imported.ir, &[1.0]), (0, vec![1.0, 0.0]));
+    assert!(imported.notes[0].contains("majority class"));
+}
+
+#[test]
+fn bytes_that_are_not_onnx_are_refused() {
+    for bytes in [
+        &b"this is a CSV file, not a model\n1,2,3\n"[..],
+        &[0xff; 64][..],
+        &[][..],
+    ] {
+        let err = import_onnx(bytes).unwrap_err();
+        assert!(matches!(err, ImportError::NotOnnx(_)), "{err}");
+        assert!(err.to_string().starts_with("not an ONNX model: "), "{err}");
+    }
+}
+
+#[test]
+fn a_truncated_file_is_refused() {
+    let bytes = linear_regression().encode_to_vec();
+    for cut in [bytes.len() / 2, bytes.len() - 1, 10] {
+        let err = import_onnx(&bytes[..cut]).unwrap_err();
+        assert!(matches!(err, ImportError::NotOnnx(_)), "cut at {cut}: {err}");
+    }
+}
+
+#[test]
+fn unsupported_ops_are_named_all_at_once() {
+    let m = model(
+        2,
+        vec![
+            ml("SVMClassifier", &["X"], &["label", "scores"], vec![]),
+            node("", "Cast", &["scores"], &["probabilities"], vec![a_int("to", 1)]),
+            node("", "Mul", &["probabilities", "probabilities"], &["squared"], vec![]),
+        ],
+        &["label", "squared"],
+    );
+    assert_eq!(
+        error(&m),
+        "unsupported ONNX op(s): ai.onnx.ml.SVMClassifier, ai.onnx.Mul"
+    );
+}
+
+#[test]
+fn two_inputs_are_refused() {
+    let mut m = linear_regression();
+    m.graph
+        .as_mut()
+        .unwrap()
+        .input
+        .push(tensor_input("Y", DataType::Float, 2));
+    assert_eq!(
+        error(&m),
+        "unsupported: the model has 2 inputs (X, Y); only models with one float tensor input [N, n_features] can be imported"
+    );
+}
+
+#[test]
+fn a_double_input_and_a_branching_graph_are_refused() {
+    let mut m = linear_regression();
+    m.graph.as_mut().unwrap().input[0] = tensor_input("X", DataType::Double, 2);
+    assert!(error(&m).contains("holds Double values"), "{}", error(&m));
+
+    let mut m = linear_regression();
+    m.graph
+        .as_mut()
+        .unwrap()
+        .node
+        .push(node("", "Identity", &["X"], &["copy"], vec![]));
+    assert!(error(&m).contains("'X' is read by 2 nodes"), "{}", error(&m));
+}

@@ -1,0 +1,75 @@
+//! Small helpers over `wasm-encoder`: a function body that allocates its own locals, and the
+//! memory operands the generated code uses.
+
+use wasm_encoder::{Function, InstructionSink, MemArg, MemArgTarget, ValType};
+
+/// A function body under construction: parameters, locals allocated on demand, and the code.
+///
+/// Invariant: local indices handed out by [`FunctionBody::local`] follow the parameters, in the
+/// order they were asked for, so the code written with them stays valid in [`FunctionBody::finish`].
+#[derive(Debug)]
+pub(super) struct FunctionBody {
+    n_params: u32,
+    locals: Vec<ValType>,
+    code: Vec<u8>,
+}
+
+impl FunctionBody {
+    /// A body for a function with `n_params` parameters (locals `0..n_params`).
+    pub(super) fn new(n_params: u32) -> Self {
+        FunctionBody {
+            n_params,
+            locals: Vec::new(),
+            code: Vec::new(),
+        }
+    }
+
+    /// A new local of type `ty`; its index.
+    pub(super) fn local(&mut self, ty: ValType) -> u32 {
+        self.locals.push(ty);
+        self.n_params + self.locals.len() as u32 - 1
+    }
+
+    /// Where instructions go.
+    pub(super) fn code(&mut self) -> InstructionSink<'_> {
+        InstructionSink::new(&mut self.code)
+    }
+
+    /// The finished function: `prologue` (raw instructions that run first), the code, `end`.
+    pub(super) fn finish_with_prologue(self, prologue: &[u8]) -> Function {
+        let mut function = Function::new_with_locals_types(self.locals);
+        function.raw(prologue.iter().copied());
+        function.raw(self.code);
+        function.instructions().end();
+        function
+    }
+
+    /// The finished function: the code, then `end`.
+    pub(super) fn finish(self) -> Function {
+        self.finish_with_prologue(&[])
+    }
+}
+
+/// An aligned `f64` access at `offset` bytes past the address operand.
+pub(super) fn f64_at(offset: u32) -> MemArg {
+    mem(offset, 3)
+}
+
+/// An aligned `f32` access at `offset` bytes past the address operand.
+pub(super) fn f32_at(offset: u32) -> MemArg {
+    mem(offset, 2)
+}
+
+/// An aligned `i32` access at `offset` bytes past the address operand.
+pub(super) fn i32_at(offset: u32) -> MemArg {
+    mem(offset, 2)
+}
+
+fn mem(offset: u32, align: u32) -> MemArg {
+    MemArg {
+        offset: u64::from(offset),
+        align,
+        target: MemArgTarget::Memory(0),
+        ordering: None,
+    }
+}

@@ -1,0 +1,109 @@
+//! Where the module keeps things in its one memory.
+//!
+//! ```text
+//! 0               error messages (the data segment)
+//! features_f32    n_features f32: the current row, scaled, as the trees compare it
+//! votes           n_outputs i32: the current row's votes per class
+//! input           max_rows * n_features f64 (the caller writes rows here)
+//! output          max_rows * output_stride f64 (predict writes here)
+//! ```
+//! Invariants: every region is 8-byte aligned, no two overlap, and the memory (whose size is
+//! fixed: minimum = maximum) holds all of them, so no access the code makes can trap.
+
+use super::MAX_ROWS;
+use crate::ir::{ModelIr, Output};
+use crate::{Error, Result};
+
+/// The message for status 1.
+const BAD_ROWS: &str = "n_rows is outside 0..=max_rows";
+/// The message for status 2.
+const NOT_FINITE: &str = "a feature value is NaN or infinite (see error_row and error_feature)";
+
+/// The largest memory a module may ask for: 2 GiB, which every engine grants.
+const MAX_MEMORY_BYTES: u64 = 1 << 31;
+const PAGE_BYTES: u64 = 1 << 16;
+
+/// A UTF-8 message in the data segment.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Message {
+    pub ptr: u32,
+    pub len: u32,
+}
+
+#[derive(Debug)]
+pub(super) struct Layout {
+    pub n_features: u32,
+    /// f64 slots per output row.
+    pub output_stride: u32,
+    /// The data segment's bytes, placed at address 0.
+    pub messages: Vec<u8>,
+    pub bad_rows: Message,
+    pub not_finite: Message,
+    pub features_f32: u32,
+    pub votes: u32,
+    pub input: u32,
+    pub output: u32,
+    /// Memory size in 64 KiB pages.
+    pub pages: u64,
+}
+
+impl Layout {
+    pub(super) fn new(ir: &ModelIr) -> Result<Self> {
+        let n_features = ir.n_features() as u64;
+        let output_stride = match ir.output {
+            Output::Classification { .. } => 1 + ir.n_outputs() as u64,
+            Output::Regression { .. } => 1,
+        };
+        let mut messages = Vec::new();
+        let mut message = |text: &str| {
+            let ptr = messages.len() as u32;
+            messages.extend_from_slice(text.as_bytes());
+            Message {
+                ptr,
+                len: text.len() as u32,
+            }
+        };
+        let bad_rows = message(BAD_ROWS);
+        let not_finite = message(NOT_FINITE);
+
+        let mut end = 0u64;
+        let mut region = |bytes: u64| {
+            let start = end.next_multiple_of(8);
+            end = start + bytes;
+            start
+        };
+        region(messages.len() as u64);
+        let features_f32 = region(4 * n_features);
+        let votes = region(4 * ir.n_outputs() as u64);
+        let input = region(8 * MAX_ROWS as u64 * n_features);
+        let output = region(8 * MAX_ROWS as u64 * output_stride);
+        if end > MAX_MEMORY_BYTES {
+            return Err(Error::InvalidModel(format!(
+                "{n_features} features need {end} bytes of buffers for {MAX_ROWS} rows, over the \
+                 {MAX_MEMORY_BYTES} a module may use"
+            )));
+        }
+        Ok(Layout {
+            n_features: n_features as u32,
+            output_stride: output_stride as u32,
+            messages,
+            bad_rows,
+            not_finite,
+            features_f32: features_f32 as u32,
+            votes: votes as u32,
+            input: input as u32,
+            output: output as u32,
+            pages: end.div_ceil(PAGE_BYTES),
+        })
+    }
+
+    /// Bytes of one input row.
+    pub(super) fn input_row_bytes(&self) -> u32 {
+        8 * self.n_features
+    }
+
+    /// Bytes of one output row.
+    pub(super) fn output_row_bytes(&self) -> u32 {
+        8 * self.output_stride
+    }
+}

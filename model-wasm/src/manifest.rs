@@ -1,0 +1,293 @@
+//! What a runtime reads of a model's `manifest.json`: the feature schema, the output, the digest
+//! of every artifact and the reference profile for drift.
+//!
+//! The control plane writes the full manifest (`control-plane/src/registry/manifest.rs`); this is
+//! a view of the members a browser or an edge needs, and it ignores the others, so a reader keeps
+//! working when the writer adds members. The signature is not checked here.
+//!
+//! ```
+//! use model_wasm::manifest::ManifestView;
+//!
+//! let json = r#"{
+//!   "schema_version": 1, "name": "wine", "version": 3,
+//!   "features": [{"name": "alcohol", "type": "float", "min": 8.4, "max": 14.9}],
+//!   "output": {"target": "good", "classes": ["0", "1"]},
+//!   "artifacts": {"model.wasm": {"size": 3, "sha256":
+//!     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}},
+//!   "reference_profile": {"rows": 1, "features": []}
+//! }"#;
+//! let manifest = ManifestView::from_json(json.as_bytes()).unwrap();
+//! assert_eq!(manifest.feature_names(), ["alcohol"]);
+//! manifest.verify_artifact("model.wasm", b"abc").unwrap();
+//! let err = manifest.verify_artifact("model.wasm", b"abd").unwrap_err();
+//! assert!(err.to_string().starts_with("model.wasm does not match the manifest: sha256"));
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{Error, ReferenceProfile, Result};
+
+/// The manifest schema version this view reads.
+pub const MANIFEST_SCHEMA_VERSION: u32 = 1;
+
+/// The members of `manifest.json` that runtimes use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestView {
+    pub schema_version: u32,
+    pub name: String,
+    pub version: u64,
+    /// The model's inputs, in the order the model takes them.
+    pub features: Vec<FeatureView>,
+    pub output: OutputView,
+    /// Every artifact stored beside the manifest, by file name.
+    #[serde(default)]
+    pub artifacts: BTreeMap<String, ArtifactView>,
+    /// What the training data looked like, for drift detection.
+    pub reference_profile: ReferenceProfile,
+    /// A few test rows, in feature order.
+    #[serde(default)]
+    pub sample_rows: Vec<Vec<f64>>,
+}
+
+/// One input of the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureView {
+    pub name: String,
+    /// The smallest and largest value seen in the training data.
+    pub min: f64,
+    pub max: f64,
+    /// For an ordinal-encoded column: the category of each code (value `k` is `categories[k]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
+}
+
+/// What the model predicts: the target column, and for a classifier its classes in index order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputView {
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
+}
+
+/// Size and digest of a stored artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactView {
+    pub size: u64,
+    /// Lowercase hex.
+    pub sha256: String,
+}
+
+impl ManifestView {
+    /// Parses and checks a manifest: a schema version this view reads, at least one feature,
+    /// unique feature names, and two or more classes for a classifier.
+    pub fn from_json(bytes: &[u8]) -> Result<ManifestView> {
+        let manifest: ManifestView =
+            serde_json::from_slice(bytes).map_err(|e| Error::InvalidManifest(format!("not a model manifest: {e}")))?;
+        manifest.check()?;
+        Ok(manifest)
+    }
+
+    fn check(&self) -> Result<()> {
+        let invalid = |m: String| Err(Error::InvalidManifest(m));
+        if self.schema_version != MANIFEST_SCHEMA_VERSION {
+            return invalid(format!(
+                "schema version {} is not supported (expected {MANIFEST_SCHEMA_VERSION})",
+                self.schema_version
+            ));
+        }
+        if self.features.is_empty() {
+            return invalid("the model has no features".to_owned());
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(f) = self.features.iter().find(|f| !seen.insert(f.name.as_str())) {
+            return invalid(format!("feature '{}' is listed twice", f.name));
+        }
+        if let Some(classes) = &self.output.classes
+            && classes.len() < 2
+        {
+            return invalid(format!("a classifier needs two classes or more, not {}", classes.len()));
+        }
+        Ok(())
+    }
+
+    /// `name@version`.
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+
+    /// The feature names, in model input order.
+    pub fn feature_names(&self) -> Vec<String> {
+        self.features.iter().map(|f| f.name.clone()).collect()
+    }
+
+    /// The classes in index order; empty for a regressor.
+    pub fn classes(&self) -> &[String] {
+        self.output.classes.as_deref().unwrap_or_default()
+    }
+
+    /// Checks that `bytes` are the artifact `file` the manifest lists: same size, same sha256.
+    pub fn verify_artifact(&self, file: &str, bytes: &[u8]) -> Result<()> {
+        let mismatch = |reason: String| {
+            Err(Error::ArtifactMismatch {
+                file: file.to_owned(),
+                reason,
+            })
+        };
+        let Some(expected) = self.artifacts.get(file) else {
+            return mismatch(format!("the manifest of {} lists no {file}", self.id()));
+        };
+        let actual = sha256_hex(bytes);
+        if !actual.eq_ignore_ascii_case(&expected.sha256) {
+            return mismatch(format!(
+                "sha256 is {actual}, the manifest of {} says {} (refusing to run it)",
+                self.id(),
+                expected.sha256
+            ));
+        }
+        if bytes.len() as u64 != expected.size {
+            return mismatch(format!(
+                "{} bytes, the manifest of {} says {}",
+                bytes.len(),
+                self.id(),
+                expected.size
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The sha256 of `bytes`, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::FeatureReference;
+
+    /// A manifest over `features` (numeric references from a few values), with `model.wasm`
+    /// listed as `wasm`.
+    pub(crate) fn manifest(features: &[&str], classes: Option<&[&str]>, wasm: &[u8]) -> ManifestView {
+        ManifestView {
+            schema_version: MANIFEST_SCHEMA_VERSION,
+            name: "wine".into(),
+            version: 2,
+            features: features
+                .iter()
+                .map(|f| FeatureView {
+                    name: (*f).into(),
+                    min: 0.0,
+                    max: 10.0,
+                    categories: None,
+                })
+                .collect(),
+            output: OutputView {
+                target: "quality".into(),
+                classes: classes.map(|c| c.iter().map(|s| (*s).to_owned()).collect()),
+            },
+            artifacts: BTreeMap::from([(
+                "model.wasm".to_owned(),
+                ArtifactView {
+                    size: wasm.len() as u64,
+                    sha256: sha256_hex(wasm),
+                },
+            )]),
+            reference_profile: ReferenceProfile {
+                rows: 10,
+                features: features
+                    .iter()
+                    .map(|f| {
+                        let values: Vec<f64> = (0..10).map(f64::from).collect();
+                        FeatureReference::numeric_from_values(f, &values, 5).unwrap()
+                    })
+                    .collect(),
+            },
+            sample_rows: vec![features.iter().map(|_| 1.0).collect()],
+        }
+    }
+
+    #[test]
+    fn reads_what_the_control_plane_writes_and_ignores_the_rest() {
+        let json = serde_json::json!({
+            "schema_version": 1, "name": "wine", "version": 7, "created_at": "2026-11-28T08:00:00Z",
+            "task": "classification", "family": "random_forest", "params": {"n_trees": 20},
+            "metrics": {"f1": 0.8}, "selection_metric": "f1", "dataset": {"name": "w", "version": 1},
+            "run_id": "r1", "signature": null,
+            "features": [
+                {"name": "alcohol", "type": "float", "min": 8.4, "max": 14.9},
+                {"name": "colour", "type": "float", "min": 0.0, "max": 1.0, "categories": ["red", "white"]}
+            ],
+            "output": {"target": "good", "classes": ["0", "1"]},
+            "artifacts": {"model.onnx": {"size": 1, "sha256": "00"}},
+            "reference_profile": {"rows": 5, "features": [
+                {"kind": "numeric", "name": "alcohol", "edges": [10.0], "proportions": [0.5, 0.5]}
+            ]},
+            "sample_rows": [[9.0, 1.0]]
+        });
+        let m = ManifestView::from_json(json.to_string().as_bytes()).unwrap();
+        assert_eq!(m.id(), "wine@7");
+        assert_eq!(m.feature_names(), ["alcohol", "colour"]);
+        assert_eq!(m.classes(), ["0", "1"]);
+        assert_eq!(
+            m.features[1].categories.as_deref(),
+            Some(&["red".to_owned(), "white".to_owned()][..])
+        );
+        assert_eq!(m.reference_profile.features.len(), 1);
+    }
+
+    #[test]
+    fn bad_manifests_are_refused_with_the_reason() {
+        let base = manifest(&["a", "b"], Some(&["x", "y"][..]), b"wasm");
+        let check = |edit: &dyn Fn(&mut serde_json::Value), expected: &str| {
+            let mut v = serde_json::to_value(&base).unwrap();
+            edit(&mut v);
+            let err = ManifestView::from_json(v.to_string().as_bytes()).unwrap_err();
+            assert!(err.to_string().contains(expected), "{err}");
+        };
+        check(&|v| v["schema_version"] = 2.into(), "schema version 2 is not supported");
+        check(&|v| v["features"] = serde_json::json!([]), "the model has no features");
+        check(
+            &|v| v["features"][1]["name"] = "a".into(),
+            "feature 'a' is listed twice",
+        );
+        check(
+            &|v| v["output"]["classes"] = serde_json::json!(["x"]),
+            "two classes or more",
+        );
+        check(
+            &|v| v.as_object_mut().unwrap().retain(|k, _| k != "reference_profile"),
+            "missing field `reference_profile`",
+        );
+        let err = ManifestView::from_json(b"<html>").unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid manifest: not a model manifest"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn artifacts_are_verified_by_digest_and_size() {
+        let m = manifest(&["a"], None, b"\0asm module");
+        m.verify_artifact("model.wasm", b"\0asm module").unwrap();
+        let err = m.verify_artifact("model.wasm", b"\0asm modulf").unwrap_err();
+        assert!(
+            matches!(&err, Error::ArtifactMismatch { file, .. } if file == "model.wasm"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("sha256 is "), "{err}");
+        assert!(err.to_string().contains("the manifest of wine@2 says"), "{err}");
+        let err = m.verify_artifact("model.onnx", b"").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "model.onnx does not match the manifest: the manifest of wine@2 lists no model.onnx"
+        );
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

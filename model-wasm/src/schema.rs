@@ -1,0 +1,299 @@
+//! Turning caller rows into the model's feature vectors, refusing anything that would give a
+//! silent wrong answer: a missing or unknown feature, a value that is not a number, NaN or an
+//! infinity. Every error names the row (`rows[i]`, as the caller's array indexes it) and the
+//! feature.
+//!
+//! The browser SDK feeds it JavaScript values and the edge JSON values, through [`Cell`], so both
+//! refuse the same rows with the same words.
+//!
+//! ```
+//! use model_wasm::schema::InputSchema;
+//!
+//! let schema = InputSchema::new(vec!["alcohol".into(), "pH".into()]).unwrap();
+//! let rows = serde_json::json!([{"pH": 3.2, "alcohol": 11.0}, [12.5, 3.4], {"alcohol": 9.0}]);
+//! let mut x = vec![0.0; 2];
+//! schema.json_row(0, &rows[0], &mut x).unwrap();
+//! assert_eq!(x, [11.0, 3.2]);
+//! schema.json_row(1, &rows[1], &mut x).unwrap();
+//! assert_eq!(x, [12.5, 3.4]);
+//! let err = schema.json_row(2, &rows[2], &mut x).unwrap_err();
+//! assert_eq!(err.to_string(), "rows[2]: feature 'pH' is missing");
+//! ```
+
+use std::collections::BTreeMap;
+
+use crate::{Error, Result};
+
+/// One value of a caller's row, as the schema check sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Number(f64),
+    /// Absent (or JavaScript's `undefined`).
+    Missing,
+    /// Anything else, described for the error message: `a string ("3.2")`, `null`, ...
+    Other(String),
+}
+
+/// The model's features, in input order, and the checks a row must pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputSchema {
+    names: Vec<String>,
+    index: BTreeMap<String, usize>,
+}
+
+impl InputSchema {
+    /// A schema over `names` (the model's input order); names must be unique.
+    pub fn new(names: Vec<String>) -> Result<InputSchema> {
+        let mut index = BTreeMap::new();
+        for (i, name) in names.iter().enumerate() {
+            if index.insert(name.clone(), i).is_some() {
+                return Err(Error::InvalidManifest(format!("feature '{name}' is listed twice")));
+            }
+        }
+        Ok(InputSchema { names, index })
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The position of a feature in the input order.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// Fills `out` (one slot per feature) from row `row` given by name: `keys` are every name
+    /// the row carries, `get` gives the value of a feature. Unknown names are reported first (a
+    /// misspelt name is then not reported as a missing feature).
+    pub fn named_row<K: AsRef<str>>(
+        &self,
+        row: usize,
+        keys: impl IntoIterator<Item = K>,
+        mut get: impl FnMut(&str) -> Cell,
+        out: &mut [f64],
+    ) -> Result<()> {
+        assert_eq!(out.len(), self.len(), "one output slot per feature");
+        for key in keys {
+            let key = key.as_ref();
+            if !self.index.contains_key(key) {
+                return Err(Error::InvalidRow {
+                    row,
+                    feature: Some(key.to_owned()),
+                    reason: format!("is not one of the model's features ({})", self.listing()),
+                });
+            }
+        }
+        for (slot, name) in out.iter_mut().zip(&self.names) {
+            *slot = self.number(row, name, get(name))?;
+        }
+        Ok(())
+    }
+
+    /// Fills `out` from row `row` given as values in feature order.
+    pub fn positional_row(&self, row: usize, cells: &[Cell], out: &mut [f64]) -> Result<()> {
+        assert_eq!(out.len(), self.len(), "one output slot per feature");
+        if cells.len() != self.len() {
+            return Err(Error::InvalidRow {
+                row,
+                feature: None,
+                reason: format!(
+                    "{} value{} for {} features (in order: {})",
+                    cells.len(),
+                    if cells.len() == 1 { "" } else { "s" },
+                    self.len(),
+                    self.listing()
+                ),
+            });
+        }
+        for ((slot, name), cell) in out.iter_mut().zip(&self.names).zip(cells) {
+            *slot = self.number(row, name, cell.clone())?;
+        }
+        Ok(())
+    }
+
+    /// Fills `out` from a JSON row: an object `{feature: number}` or an array in feature order.
+    pub fn json_row(&self, row: usize, value: &serde_json::Value, out: &mut [f64]) -> Result<()> {
+        match value {
+            serde_json::Value::Object(map) => self.named_row(
+                row,
+                map.keys(),
+                |name| map.get(name).map_or(Cell::Missing, json_cell),
+                out,
+            ),
+            serde_json::Value::Array(items) => {
+                let cells: Vec<Cell> = items.iter().map(json_cell).collect();
+                self.positional_row(row, &cells, out)
+            }
+            other => Err(Error::InvalidRow {
+                row,
+                feature: None,
+                reason: format!(
+                    "is {}, not an object {{feature: number}} or an array in feature order",
+                    describe_json(other)
+                ),
+            }),
+        }
+    }
+
+    fn number(&self, row: usize, name: &str, cell: Cell) -> Result<f64> {
+        let reason = match cell {
+            Cell::Number(v) if v.is_finite() => return Ok(v),
+            Cell::Number(v) if v.is_nan() => "is NaN, not a finite number".to_owned(),
+            Cell::Number(v) => format!(
+                "is {}, not a finite number",
+                if v > 0.0 { "Infinity" } else { "-Infinity" }
+            ),
+            Cell::Missing => "is missing".to_owned(),
+            Cell::Other(what) => format!("is {what}, not a number"),
+        };
+        Err(Error::InvalidRow {
+            row,
+            feature: Some(name.to_owned()),
+            reason,
+        })
+    }
+
+    /// The feature names for a message, shortened past a dozen.
+    fn listing(&self) -> String {
+        const SHOWN: usize = 12;
+        let mut s = self.names.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+        if self.len() > SHOWN {
+            s.push_str(&format!(", ... {} more", self.len() - SHOWN));
+        }
+        s
+    }
+}
+
+fn json_cell(value: &serde_json::Value) -> Cell {
+    match value.as_f64() {
+        Some(v) => Cell::Number(v),
+        None => Cell::Other(describe_json(value)),
+    }
+}
+
+fn describe_json(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "null".to_owned(),
+        serde_json::Value::Bool(b) => format!("a boolean ({b})"),
+        serde_json::Value::Number(n) => format!("the number {n}"),
+        serde_json::Value::String(s) => describe_string(s),
+        serde_json::Value::Array(_) => "an array".to_owned(),
+        serde_json::Value::Object(_) => "an object".to_owned(),
+    }
+}
+
+/// `a string ("3.2")`, cut after 20 characters.
+pub fn describe_string(s: &str) -> String {
+    const SHOWN: usize = 20;
+    if s.chars().count() > SHOWN {
+        let head: String = s.chars().take(SHOWN).collect();
+        format!("a string ({head:?}...)")
+    } else {
+        format!("a string ({s:?})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn schema() -> InputSchema {
+        InputSchema::new(vec!["alcohol".into(), "pH".into(), "sulphates".into()]).unwrap()
+    }
+
+    fn row_error(value: serde_json::Value) -> String {
+        let mut out = [0.0; 3];
+        schema().json_row(4, &value, &mut out).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn named_and_positional_rows_give_the_feature_order() {
+        let s = schema();
+        let mut out = [0.0; 3];
+        s.json_row(0, &json!({"sulphates": 0.5, "alcohol": 11, "pH": 3.25}), &mut out)
+            .unwrap();
+        assert_eq!(out, [11.0, 3.25, 0.5]);
+        s.json_row(1, &json!([1, 2.5, -3e-9]), &mut out).unwrap();
+        assert_eq!(out, [1.0, 2.5, -3e-9]);
+        assert_eq!(s.position("pH"), Some(1));
+        assert_eq!(s.position("ph"), None);
+    }
+
+    #[test]
+    fn every_bad_value_is_named_with_its_row_and_feature() {
+        assert_eq!(
+            row_error(json!({"alcohol": 11, "pH": 3.2})),
+            "rows[4]: feature 'sulphates' is missing"
+        );
+        assert_eq!(
+            row_error(json!({"alcohol": 11, "ph": 3.2, "sulphates": 1})),
+            "rows[4]: feature 'ph' is not one of the model's features (alcohol, pH, sulphates)"
+        );
+        assert_eq!(
+            row_error(json!({"alcohol": "11.5", "pH": 3.2, "sulphates": 1})),
+            "rows[4]: feature 'alcohol' is a string (\"11.5\"), not a number"
+        );
+        assert_eq!(
+            row_error(json!({"alcohol": 11, "pH": null, "sulphates": 1})),
+            "rows[4]: feature 'pH' is null, not a number"
+        );
+        assert_eq!(
+            row_error(json!([1, true, 2])),
+            "rows[4]: feature 'pH' is a boolean (true), not a number"
+        );
+        assert_eq!(
+            row_error(json!([1, 2])),
+            "rows[4]: 2 values for 3 features (in order: alcohol, pH, sulphates)"
+        );
+        assert_eq!(
+            row_error(json!(12)),
+            "rows[4]: is the number 12, not an object {feature: number} or an array in feature order"
+        );
+    }
+
+    #[test]
+    fn nan_and_infinities_are_refused() {
+        let s = schema();
+        let mut out = [0.0; 3];
+        let cells = |v: f64| [Cell::Number(1.0), Cell::Number(v), Cell::Number(2.0)];
+        for (v, word) in [
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+        ] {
+            let err = s.positional_row(9, &cells(v), &mut out).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("rows[9]: feature 'pH' is {word}, not a finite number")
+            );
+            assert!(matches!(err, Error::InvalidRow { row: 9, feature: Some(ref f), .. } if f == "pH"));
+        }
+        let err = s
+            .named_row(0, ["alcohol", "pH", "sulphates"], |_| Cell::Missing, &mut out)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "rows[0]: feature 'alcohol' is missing");
+    }
+
+    #[test]
+    fn long_strings_and_feature_lists_are_shortened() {
+        assert_eq!(
+            describe_string("abcdefghijklmnopqrstuvwxyz"),
+            "a string (\"abcdefghijklmnopqrst\"...)"
+        );
+        let many = InputSchema::new((0..15).map(|i| format!("f{i}")).collect()).unwrap();
+        let mut out = vec![0.0; 15];
+        let err = many.json_row(0, &json!({"x": 1}), &mut out).unwrap_err().to_string();
+        assert!(err.ends_with("f10, f11, ... 3 more)"), "{err}");
+        assert!(InputSchema::new(vec!["a".into(), "a".into()]).is_err());
+    }
+}

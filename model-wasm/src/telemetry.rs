@@ -1,0 +1,325 @@
+//! What a runtime that cannot be scraped (a browser) keeps about its predictions until it posts
+//! them: call counts by outcome, a latency histogram, and a drift window per feature against the
+//! manifest's reference profile.
+//!
+//! The report serialises to the JSON the control plane ingests (snake_case, like every Wasmline
+//! document). The latency buckets are [`LATENCY_BUCKETS_SECONDS`], the bounds of the
+//! `wasmline_inference_duration_seconds` histogram, so bucket counts add up across runtimes.
+//!
+//! ```
+//! use model_wasm::manifest::ManifestView;
+//! use model_wasm::telemetry::Telemetry;
+//!
+//! let manifest = ManifestView::from_json(br#"{
+//!   "schema_version": 1, "name": "wine", "version": 1,
+//!   "features": [{"name": "alcohol", "min": 8, "max": 15}],
+//!   "output": {"target": "quality"},
+//!   "reference_profile": {"rows": 100, "features": [
+//!     {"kind": "numeric", "name": "alcohol", "edges": [10, 12], "proportions": [0.3, 0.4, 0.3]}]}
+//! }"#).unwrap();
+//! let mut telemetry = Telemetry::new(&manifest, "browser");
+//! telemetry.record_ok(&[13.0, 14.0, 13.5], 0.000_2);
+//! let report = telemetry.report();
+//! assert_eq!((report.predictions.ok, report.predictions.rows), (1, 3));
+//! assert_eq!(report.drift.features[0].counts, [0, 0, 3]);
+//! assert!(report.drift.features[0].drifted, "all rows in the top bin");
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::ManifestView;
+use crate::{DriftWindow, FeatureReference, PSI_DRIFT_THRESHOLD};
+
+/// Upper bounds (seconds) of the latency histogram's buckets; a last bucket takes the rest.
+/// From 25 us (a small batch in a browser) to 2.5 s, with 0.5 s (the alert's p95) a bound.
+pub const LATENCY_BUCKETS_SECONDS: [f64; 16] = [
+    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// Latencies counted into [`LATENCY_BUCKETS_SECONDS`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyHistogram {
+    /// The buckets' upper bounds, in seconds.
+    pub le: Vec<f64>,
+    /// Observations per bucket (not cumulative): `counts[i]` took `le[i-1] < v <= le[i]`; one
+    /// more entry than `le`, for the values above the last bound.
+    pub counts: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            le: LATENCY_BUCKETS_SECONDS.to_vec(),
+            counts: vec![0; LATENCY_BUCKETS_SECONDS.len() + 1],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+}
+
+impl LatencyHistogram {
+    pub fn observe(&mut self, seconds: f64) {
+        let seconds = if seconds.is_finite() { seconds.max(0.0) } else { 0.0 };
+        let bucket = self.le.partition_point(|le| *le < seconds);
+        self.counts[bucket] += 1;
+        self.sum += seconds;
+        self.count += 1;
+    }
+}
+
+/// The drift windows of a model's features: one [`DriftWindow`] per feature that the reference
+/// profile describes, fed whole rows in feature order.
+#[derive(Debug, Clone)]
+pub struct DriftMonitor {
+    /// `(position in the row, categories of an ordinal-encoded feature, window)`.
+    windows: Vec<(usize, Option<Vec<String>>, DriftWindow<'static>)>,
+}
+
+impl DriftMonitor {
+    pub fn new(manifest: &ManifestView) -> DriftMonitor {
+        let windows = manifest
+            .features
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| {
+                let reference = manifest.reference_profile.feature(&f.name)?;
+                Some((i, f.categories.clone(), DriftWindow::owned(reference.clone())))
+            })
+            .collect();
+        DriftMonitor { windows }
+    }
+
+    /// Counts every value of `rows`, which are concatenated rows in feature order.
+    pub fn observe_rows(&mut self, rows: &[f64], n_features: usize) {
+        for row in rows.chunks_exact(n_features.max(1)) {
+            for (i, categories, window) in &mut self.windows {
+                let v = row[*i];
+                match (window.reference(), categories) {
+                    // An ordinal-encoded input against category frequencies: count its category.
+                    (FeatureReference::Categorical { .. }, Some(categories)) => {
+                        let code = (v.fract() == 0.0 && v >= 0.0).then_some(v as usize);
+                        match code.and_then(|k| categories.get(k)) {
+                            Some(category) => window.observe_category(category),
+                            None => window.observe_category(""),
+                        }
+                    }
+                    (FeatureReference::Categorical { .. }, None) => window.observe_category(&v.to_string()),
+                    (FeatureReference::Numeric { .. }, _) => window.observe_number(v),
+                }
+            }
+        }
+    }
+
+    pub fn snapshot(&self) -> DriftSnapshot {
+        let features: Vec<FeatureDrift> = self
+            .windows
+            .iter()
+            .map(|(_, _, w)| {
+                let psi = w.psi();
+                FeatureDrift {
+                    name: w.reference().name().to_owned(),
+                    counts: w.counts().to_vec(),
+                    missing: w.missing(),
+                    observed: w.counts().iter().sum(),
+                    psi,
+                    drifted: psi >= PSI_DRIFT_THRESHOLD,
+                }
+            })
+            .collect();
+        let drifted = features.iter().filter(|f| f.drifted).count();
+        DriftSnapshot {
+            threshold: PSI_DRIFT_THRESHOLD,
+            drifted_ratio: if features.is_empty() {
+                0.0
+            } else {
+                drifted as f64 / features.len() as f64
+            },
+            features,
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.windows.iter_mut().for_each(|(_, _, w)| w.clear());
+    }
+}
+
+/// The drift of every monitored feature over the current window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftSnapshot {
+    /// The PSI at which a feature counts as drifted.
+    pub threshold: f64,
+    /// Share of the monitored features that drifted (`wasmline_data_drift_ratio`).
+    pub drifted_ratio: f64,
+    pub features: Vec<FeatureDrift>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureDrift {
+    pub name: String,
+    /// Values per bin of the reference (the last bin of a categorical feature is "other").
+    pub counts: Vec<u64>,
+    /// Values that could not be binned.
+    pub missing: u64,
+    /// Values binned (the sum of `counts`).
+    pub observed: u64,
+    /// PSI of the window against the reference (0 before any value).
+    pub psi: f64,
+    pub drifted: bool,
+}
+
+/// Everything a runtime keeps about one model's predictions since the last [`Telemetry::reset`].
+#[derive(Debug, Clone)]
+pub struct Telemetry {
+    model: String,
+    version: u64,
+    runtime: String,
+    n_features: usize,
+    predictions: PredictionCounts,
+    latency: LatencyHistogram,
+    drift: DriftMonitor,
+}
+
+/// Predict calls by outcome, and the rows of the successful ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PredictionCounts {
+    pub ok: u64,
+    pub error: u64,
+    pub rows: u64,
+}
+
+/// [`Telemetry`] as posted to the control plane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TelemetryReport {
+    pub model: String,
+    pub version: u64,
+    /// `browser`, `edge`, ...: the `runtime` label of the exported metrics.
+    pub runtime: String,
+    pub predictions: PredictionCounts,
+    /// Durations of the successful predict calls, in seconds.
+    pub latency_seconds: LatencyHistogram,
+    pub drift: DriftSnapshot,
+}
+
+impl Telemetry {
+    pub fn new(manifest: &ManifestView, runtime: &str) -> Telemetry {
+        Telemetry {
+            model: manifest.name.clone(),
+            version: manifest.version,
+            runtime: runtime.to_owned(),
+            n_features: manifest.features.len(),
+            predictions: PredictionCounts::default(),
+            latency: LatencyHistogram::default(),
+            drift: DriftMonitor::new(manifest),
+        }
+    }
+
+    /// A successful call that predicted `rows` (concatenated, in feature order) in `seconds`.
+    pub fn record_ok(&mut self, rows: &[f64], seconds: f64) {
+        self.predictions.ok += 1;
+        self.predictions.rows += (rows.len() / self.n_features.max(1)) as u64;
+        self.latency.observe(seconds);
+        self.drift.observe_rows(rows, self.n_features);
+    }
+
+    /// A call that was refused (bad rows) or failed.
+    pub fn record_error(&mut self) {
+        self.predictions.error += 1;
+    }
+
+    pub fn drift(&self) -> DriftSnapshot {
+        self.drift.snapshot()
+    }
+
+    pub fn report(&self) -> TelemetryReport {
+        TelemetryReport {
+            model: self.model.clone(),
+            version: self.version,
+            runtime: self.runtime.clone(),
+            predictions: self.predictions,
+            latency_seconds: self.latency.clone(),
+            drift: self.drift.snapshot(),
+        }
+    }
+
+    /// Starts a new window (after the report was delivered).
+    pub fn reset(&mut self) {
+        self.predictions = PredictionCounts::default();
+        self.latency = LatencyHistogram::default();
+        self.drift.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::tests::manifest;
+
+    #[test]
+    fn latencies_land_in_their_buckets() {
+        let mut h = LatencyHistogram::default();
+        h.observe(0.000_025); // on a bound: that bucket
+        h.observe(0.000_03);
+        h.observe(0.7);
+        h.observe(100.0);
+        h.observe(f64::NAN);
+        assert_eq!(h.counts[0], 2, "{:?}", h.counts);
+        assert_eq!(h.counts[1], 1);
+        assert_eq!(h.counts[14], 1, "0.5 < 0.7 <= 1");
+        assert_eq!(h.counts[16], 1, "above the last bound");
+        assert_eq!(h.count, 5);
+        assert_eq!(h.counts.iter().sum::<u64>(), 5);
+        assert!((h.sum - 100.700_055).abs() < 1e-9);
+    }
+
+    #[test]
+    fn drift_follows_the_reference_and_resets() {
+        // References of a and b: uniform over 0..10 in 5 bins.
+        let m = manifest(&["a", "b"], None, b"");
+        let mut t = Telemetry::new(&m, "browser");
+        let rows: Vec<f64> = (0..100).flat_map(|i| [(i % 10) as f64, 9.0]).collect();
+        t.record_ok(&rows, 0.001);
+        t.record_error();
+        let r = t.report();
+        assert_eq!(
+            r.predictions,
+            PredictionCounts {
+                ok: 1,
+                error: 1,
+                rows: 100
+            }
+        );
+        assert_eq!(r.latency_seconds.count, 1);
+        let [a, b] = &r.drift.features[..] else { panic!() };
+        assert_eq!((a.name.as_str(), a.observed), ("a", 100));
+        assert!(a.psi < 0.01 && !a.drifted, "{a:?}");
+        assert_eq!(b.counts, [0, 0, 0, 0, 100]);
+        assert!(b.drifted, "{b:?}");
+        assert_eq!(r.drift.drifted_ratio, 0.5);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["runtime"], "browser");
+        assert_eq!(json["drift"]["features"][1]["drifted"], true);
+        t.reset();
+        let r = t.report();
+        assert_eq!(r.predictions, PredictionCounts::default());
+        assert_eq!(r.drift.features[1].observed, 0);
+        assert_eq!(r.drift.drifted_ratio, 0.0);
+    }
+
+    #[test]
+    fn ordinal_codes_count_as_their_category() {
+        let mut m = manifest(&["colour", "x"], Some(&["no", "yes"][..]), b"");
+        m.features[0].categories = Some(vec!["red".into(), "white".into()]);
+        m.reference_profile.features[0] =
+            FeatureReference::categorical_from_values("colour", ["red", "white", "white"].map(Some)).unwrap();
+        // Features the profile does not describe are not monitored.
+        m.reference_profile.features.truncate(1);
+        let mut d = DriftMonitor::new(&m);
+        d.observe_rows(&[0.0, 5.0, 1.0, 5.0, 1.0, 5.0, 7.0, 5.0, 0.5, 5.0], 2);
+        let s = d.snapshot();
+        assert_eq!(s.features.len(), 1);
+        // Categories most frequent first: white, red, then "other" (codes 7 and 0.5).
+        assert_eq!(s.features[0].counts, [2, 1, 2]);
+    }
+}

@@ -1,0 +1,246 @@
+#!/usr/bin/env node
+// Browser parity: the SDK in Debian's Chromium (driven by playwright-core) predicts a model's test
+// rows, and the results must match the reference evaluator's (`wasmline predict --output`):
+// labels identical, numbers within 1e-5 by model_wasm::parity's rule. A copy of the model whose
+// module has one byte changed must be refused by loadModel (sha256 mismatch), with the error on
+// the page. Screenshots and the page's results go to the output directory.
+//
+//   node tests/browser/parity.mjs --sdk PKG_DIR --model MODEL_DIR --expected PREDICT.json --out DIR
+//
+// PKG_DIR is wasm-pack's output (model_wasm.js), MODEL_DIR holds manifest.json and model.wasm.
+// playwright-core is resolved through NODE_PATH (scripts/lib/tools.sh sets it). Exit status: 0 when
+// everything matches, 1 on a mismatch, 2 when the test cannot run (missing tool or file).
+
+import { createRequire } from "node:module";
+import { createServer } from "node:http";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, extname, join, normalize, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const CHROMIUM = "/usr/bin/chromium";
+const TOLERANCE = 1e-5; // model_wasm::parity::TOLERANCE
+const SCALE_FLOOR = 0.1; // model_wasm::parity::SCALE_FLOOR
+
+function fail(code, message) {
+  console.error(`browser parity: ${message}`);
+  process.exit(code);
+}
+
+function parseArgs(argv) {
+  const args = { timeoutMs: 60000 };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [key, value] = [argv[i], argv[i + 1]];
+    const name = { "--sdk": "sdk", "--model": "model", "--expected": "expected", "--out": "out", "--timeout-ms": "timeoutMs" }[key];
+    if (!name || value === undefined) fail(2, `unknown or incomplete argument ${key}`);
+    args[name] = name === "timeoutMs" ? Number(value) : resolve(value);
+  }
+  for (const k of ["sdk", "model", "expected", "out"]) if (!args[k]) fail(2, `--${k} is required`);
+  return args;
+}
+
+// |a - b| / max(|a|, |b|, 0.1): model_wasm::parity::scaled_difference.
+function scaledDifference(a, b) {
+  return Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b), SCALE_FLOOR);
+}
+
+function agree(a, b) {
+  return typeof a === "number" && typeof b === "number" && scaledDifference(a, b) <= TOLERANCE;
+}
+
+const MIME = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".json": "application/json",
+  ".wasm": "application/wasm",
+  ".png": "image/png",
+};
+
+// A static server on 127.0.0.1 and a free port: each URL prefix maps to a directory.
+async function serve(routes) {
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    const prefix = Object.keys(routes).find((p) => path.startsWith(`/${p}/`));
+    const root = prefix && routes[prefix];
+    const file = root && normalize(join(root, path.slice(prefix.length + 2)));
+    if (!file || !(file === root || file.startsWith(root + sep)) || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${path}`);
+      return;
+    }
+    res.writeHead(200, {
+      "content-type": MIME[extname(file)] ?? "application/octet-stream",
+      "cache-control": "no-store",
+    });
+    res.end(readFileSync(file));
+  });
+  await new Promise((ok, err) => server.once("error", err).listen(0, "127.0.0.1", ok));
+  return { server, url: `http://127.0.0.1:${server.address().port}` };
+}
+
+// Compares the page's predictions with `wasmline predict`'s; returns the mismatches.
+function compare(expected, predictions) {
+  const mismatches = [];
+  const n = expected.rows.length;
+  if (predictions.length !== n) return { mismatches: [`${predictions.length} predictions for ${n} rows`], worst: 0 };
+  let worst = 0;
+  for (let i = 0; i < n; i++) {
+    const got = predictions[i];
+    if (expected.classes) {
+      const label = expected.classes[expected.labels[i]];
+      if (got.label !== label) mismatches.push(`rows[${i}]: label ${JSON.stringify(got.label)}, expected ${JSON.stringify(label)}`);
+      expected.classes.forEach((c, k) => {
+        const [a, b] = [got.probabilities?.[c], expected.probabilities[i][k]];
+        if (!agree(a, b)) mismatches.push(`rows[${i}]: P(${c}) = ${a}, expected ${b}`);
+        else worst = Math.max(worst, scaledDifference(a, b));
+      });
+    } else {
+      const [a, b] = [got.value, expected.values[i]];
+      if (!agree(a, b)) mismatches.push(`rows[${i}]: value ${a}, expected ${b}`);
+      else worst = Math.max(worst, scaledDifference(a, b));
+    }
+  }
+  return { mismatches, worst };
+}
+
+// The page's refusals: each must name the row and the feature.
+function checkErrors(errors, features) {
+  const [a, b] = features.map((f) => f.name);
+  const expected = {
+    missing: `rows[1]: feature '${b}' is missing`,
+    unknown: `rows[0]: feature 'not_a_feature' is not one of the model's features`,
+    string: `rows[0]: feature '${a}' is a string ("12.5"), not a number`,
+    nan: `rows[2]: feature '${b}' is NaN, not a finite number`,
+    infinity: `rows[0]: feature '${a}' is -Infinity, not a finite number`,
+    nullValue: `rows[0]: feature '${a}' is null, not a number`,
+    shortArray: `rows[0]: 1 value for ${features.length} features`,
+    notArray: "predict takes an array of rows",
+  };
+  return Object.entries(expected)
+    .filter(([k, text]) => !(errors[k] ?? "").includes(text))
+    .map(([k, text]) => `${k}: got ${JSON.stringify(errors[k])}, expected it to contain ${JSON.stringify(text)}`);
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  let chromium;
+  try {
+    ({ chromium } = createRequire(import.meta.url)("playwright-core"));
+  } catch {
+    fail(2, "playwright-core is not installed: run through scripts/test (it installs it into ~/.cache/wasmline/node and sets NODE_PATH)");
+  }
+  if (!existsSync(CHROMIUM)) fail(2, `${CHROMIUM} is missing: apt-get install chromium (scripts/test does)`);
+  for (const f of [join(args.sdk, "model_wasm.js"), join(args.sdk, "model_wasm_bg.wasm"), join(args.model, "manifest.json"), join(args.model, "model.wasm"), args.expected]) {
+    if (!existsSync(f)) fail(2, `${f} is missing`);
+  }
+  mkdirSync(args.out, { recursive: true });
+
+  const expected = JSON.parse(readFileSync(args.expected, "utf8"));
+  const manifest = JSON.parse(readFileSync(join(args.model, "manifest.json"), "utf8"));
+  const names = manifest.features.map((f) => f.name);
+  // Named rows, in a key order other than the model's, so the SDK must look features up by name.
+  const rows = expected.rows.map((r) => Object.fromEntries(names.map((n, j) => [n, r[j]]).reverse()));
+  const data = join(args.out, "data");
+  mkdirSync(data, { recursive: true });
+  writeFileSync(join(data, "rows.json"), JSON.stringify(rows));
+
+  // The same model with one byte of its module changed.
+  const tampered = join(args.out, "tampered");
+  rmSync(tampered, { recursive: true, force: true });
+  cpSync(args.model, tampered, { recursive: true });
+  const wasm = readFileSync(join(tampered, "model.wasm"));
+  wasm[wasm.length - 1] ^= 0x01;
+  writeFileSync(join(tampered, "model.wasm"), wasm);
+
+  const { server, url } = await serve({ harness: HERE, sdk: args.sdk, model: args.model, tampered, data });
+  const profile = mkdtempSync(join(tmpdir(), "wasmline-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+    viewport: { width: 1400, height: 700 },
+  });
+  const problems = [];
+  try {
+    const open = async (model, screenshot) => {
+      const page = await context.newPage();
+      const log = [];
+      page.on("console", (m) => log.push(`console.${m.type()}: ${m.text()}`));
+      page.on("pageerror", (e) => log.push(`page error: ${e.message}`));
+      const query = new URLSearchParams({ sdk: "/sdk/model_wasm.js", model: `/${model}`, rows: "/data/rows.json" });
+      await page.goto(`${url}/harness/index.html?${query}`);
+      try {
+        await page.waitForFunction(() => window.__results !== undefined, null, { timeout: args.timeoutMs });
+      } catch {
+        await page.screenshot({ path: join(args.out, screenshot), fullPage: true });
+        throw new Error(`no results from the page within ${args.timeoutMs} ms (${model}):\n${log.join("\n")}`);
+      }
+      const results = await page.evaluate(() => window.__results);
+      const status = await page.textContent("#status");
+      await page.screenshot({ path: join(args.out, screenshot), fullPage: true });
+      await page.close();
+      return { results, status, log };
+    };
+
+    // The model: every row must match the reference evaluator.
+    const good = await open("model", "parity.png");
+    writeFileSync(join(args.out, "results.json"), JSON.stringify(good.results, null, 1));
+    if (!good.results.ok) {
+      problems.push(`${good.results.stage} failed in the browser: ${good.results.error}\n${good.log.join("\n")}`);
+    } else {
+      const r = good.results;
+      const { mismatches, worst } = compare(expected, r.predictions);
+      problems.push(...mismatches.slice(0, 20));
+      if (mismatches.length > 20) problems.push(`... ${mismatches.length - 20} more mismatches`);
+      if (r.arrayMismatches) problems.push(`${r.arrayMismatches} rows predicted differently when given as arrays`);
+      if (r.batchMismatches) problems.push(`${r.batchMismatches} of ${r.batchRows} rows predicted differently in a large batch`);
+      problems.push(...checkErrors(r.errors, r.model.features));
+      const t = r.telemetry;
+      const n = expected.rows.length;
+      const wantRows = 2 * n + r.batchRows;
+      if (t.runtime !== "browser" || t.predictions.ok !== 3 || t.predictions.rows !== wantRows || t.predictions.error !== 8) {
+        problems.push(`telemetry counts ${JSON.stringify(t.predictions)}, expected ok 3, rows ${wantRows}, error 8`);
+      }
+      if (t.latency_seconds.count !== 3) problems.push(`latency histogram holds ${t.latency_seconds.count} calls, expected 3`);
+      const monitored = r.drift.features.length;
+      if (monitored !== names.length || r.drift.features.some((f) => f.observed + f.missing !== wantRows)) {
+        problems.push(`drift window: ${monitored} features for ${names.length}, observed ${r.drift.features.map((f) => f.observed)}`);
+      }
+      console.log(
+        `browser parity: ${manifest.name}@${manifest.version}: ${n} rows, ` +
+          (expected.classes ? "labels identical, " : "") +
+          `largest scaled difference ${worst.toExponential(2)} (tolerance ${TOLERANCE}); ` +
+          `drift ratio ${r.drift.drifted_ratio.toFixed(2)} over ${wantRows} rows; ` +
+          `${r.batchRows} named rows in one predict call: ${r.batchMs.toFixed(1)} ms`,
+      );
+    }
+
+    // The tampered module: refused before it runs, and the page says why.
+    const bad = await open("tampered", "tampered.png");
+    const refusal = "model.wasm does not match the manifest: sha256";
+    if (bad.results.ok) problems.push("loadModel accepted a module whose sha256 does not match the manifest");
+    else if (!bad.results.error.includes(refusal) || !bad.status.includes(refusal)) {
+      problems.push(`the tampered module was refused with ${JSON.stringify(bad.results.error)}, page shows ${JSON.stringify(bad.status)}`);
+    } else {
+      console.log(`browser parity: a changed module is refused: ${bad.results.error}`);
+    }
+  } finally {
+    await context.close();
+    await new Promise((ok) => server.close(ok));
+    rmSync(profile, { recursive: true, force: true });
+  }
+  if (problems.length) fail(1, `${problems.length} problem(s):\n${problems.join("\n")}`);
+  console.log(`browser parity: ok (screenshots in ${args.out})`);
+}
+
+main().catch((e) => fail(1, e.stack ?? String(e)));

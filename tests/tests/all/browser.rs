@@ -1,0 +1,133 @@
+//! The browser SDK in a real browser: models trained by `wasmline`, downloaded as a user downloads
+//! them, loaded by the SDK (wasm-pack output) in Debian's Chromium, must predict exactly what the
+//! reference evaluator predicts (`wasmline predict`), refuse a module whose sha256 does not match,
+//! and refuse bad rows naming the row and the feature. The browser side is
+//! `tests/browser/parity.mjs`; it saves screenshots under the target directory.
+//!
+//! Nothing is built here: scripts/test builds the SDK before the tests and passes its directory in
+//! `WASMLINE_SDK_PKG`, and installs node, Chromium and playwright-core (`NODE_PATH`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tests::process::find_program;
+use tests::workspace_root;
+
+use crate::Scratch;
+use crate::train::{test_split, train_section, with_training};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The SDK built by scripts/test, or a panic that says how to get it.
+fn sdk_pkg() -> PathBuf {
+    let Some(dir) = std::env::var_os("WASMLINE_SDK_PKG") else {
+        panic!(
+            "WASMLINE_SDK_PKG is not set: run the tests through scripts/test, which builds the browser SDK \
+             (wasm-pack build model-wasm --target web -- --features browser) and sets it"
+        );
+    };
+    let dir = PathBuf::from(dir);
+    for file in ["model_wasm.js", "model_wasm_bg.wasm"] {
+        assert!(
+            dir.join(file).is_file(),
+            "{} is missing: WASMLINE_SDK_PKG must be wasm-pack's output directory",
+            dir.join(file).display()
+        );
+    }
+    dir
+}
+
+/// Where the screenshots and the page's results go: beside the test binary, kept after the run.
+fn output_dir(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let profile = exe.parent().and_then(Path::parent).expect("target profile dir");
+    profile.join("browser-parity").join(name)
+}
+
+/// Trains `model` in `s` (the data steps are shared between models of one scratch store),
+/// downloads it, predicts its test split with the reference evaluator, and runs the browser
+/// parity script on it.
+fn browser_parity(s: &Scratch, example: &str, dataset: &str, model: &str, train: &str) {
+    let config = with_training(s, example, model, train);
+    s.run(&["pipeline", "run", "-c", config.to_str().unwrap()]).ok();
+    let dir = s.path().join(format!("{model}-download"));
+    s.run(&["models", "download", model, "--out", dir.to_str().unwrap()])
+        .ok();
+    assert!(
+        dir.join("model.wasm").is_file(),
+        "`wasmline models download {model}` gave no model.wasm (files: {:?}): the pipeline's compile step must \
+         store the module beside model.onnx and list its sha256 in the manifest",
+        std::fs::read_dir(&dir)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    );
+    let expected = s.path().join(format!("{model}-expected.json"));
+    let test = test_split(s, dataset);
+    s.run(&[
+        "predict",
+        model,
+        "--data",
+        test.to_str().unwrap(),
+        "--output",
+        expected.to_str().unwrap(),
+    ])
+    .ok();
+
+    let out = output_dir(model);
+    let output = Command::new(find_program("node"))
+        .arg(workspace_root().join("tests/browser/parity.mjs"))
+        .arg("--sdk")
+        .arg(sdk_pkg())
+        .arg("--model")
+        .arg(&dir)
+        .arg("--expected")
+        .arg(&expected)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("run node tests/browser/parity.mjs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "browser parity failed for {model} ({}; screenshots in {}):\n{stdout}{stderr}",
+        output.status,
+        out.display()
+    );
+    assert!(stdout.contains("a changed module is refused"), "{stdout}");
+    assert!(out.join("parity.png").is_file() && out.join("tampered.png").is_file());
+    println!("{stdout}");
+}
+
+#[test]
+fn the_sdk_in_chromium_predicts_what_the_reference_evaluator_predicts() {
+    find_program("node");
+    assert!(
+        Path::new(CHROMIUM).is_file(),
+        "{CHROMIUM} is missing: apt-get install chromium (scripts/test does)"
+    );
+    sdk_pkg();
+    let wine = Scratch::new();
+    browser_parity(
+        &wine,
+        "winequality",
+        "winequality-red",
+        "wine-logistic",
+        &train_section("wine-logistic", "f1", "logistic_regression", "alpha = [1.0]"),
+    );
+    browser_parity(
+        &wine,
+        "winequality",
+        "winequality-red",
+        "wine-forest",
+        &train_section("wine-forest", "f1", "random_forest", "n_trees = [10], max_depth = [5]"),
+    );
+    let diabetes = Scratch::new();
+    browser_parity(
+        &diabetes,
+        "diabetes",
+        "diabetes",
+        "diabetes-linear",
+        &train_section("diabetes-linear", "rmse", "linear_regression", ""),
+    );
+}

@@ -95,25 +95,30 @@ impl Layout {
         Ok(())
     }
 
-    /// `f64` slots of the input buffer.
-    pub fn input_len(&self) -> usize {
-        self.max_rows.max(0) as usize * self.n_features.max(0) as usize
+    /// `f64` slots of the input buffer (computed in u64: the constants come from an untrusted
+    /// module, and `usize` is 32 bits on wasm32).
+    pub fn input_len(&self) -> u64 {
+        self.max_rows.max(0) as u64 * self.n_features.max(0) as u64
     }
 
     /// `f64` slots of the output buffer.
-    pub fn output_len(&self) -> usize {
-        self.max_rows.max(0) as usize * self.output_stride.max(0) as usize
+    pub fn output_len(&self) -> u64 {
+        self.max_rows.max(0) as u64 * self.output_stride.max(0) as u64
     }
 
     /// The byte range of a buffer of `slots` f64 values at `ptr`, checked.
-    fn buffer(&self, what: &str, ptr: i32, slots: usize) -> Result<std::ops::Range<u64>> {
+    fn buffer(&self, what: &str, ptr: i32, slots: u64) -> Result<std::ops::Range<u64>> {
         if ptr < 0 || ptr % 8 != 0 {
             return Err(Error::InvalidModule(format!(
                 "the {what} buffer at {ptr} is not 8-byte aligned"
             )));
         }
         let start = ptr as u64;
-        let end = start + 8 * slots as u64;
+        // At most 2^31 * 2^31 slots: 8 times that still fits in u64, but stay explicit.
+        let end = slots
+            .checked_mul(8)
+            .and_then(|bytes| bytes.checked_add(start))
+            .unwrap_or(u64::MAX);
         if end > self.memory_bytes {
             return Err(Error::InvalidModule(format!(
                 "the {what} buffer {start}..{end} lies outside the module's {} bytes of memory",
@@ -157,6 +162,14 @@ mod tests {
         };
         regressor.check(11, 0).unwrap();
         assert_eq!(layout().input_len(), 11 * 1024);
+        let huge = Layout {
+            max_rows: i32::MAX,
+            ..layout()
+        };
+        assert!(
+            huge.check(11, 2).is_err(),
+            "buffers of 2^31 rows lie outside any module memory"
+        );
         assert_eq!(layout().output_len(), 3 * 1024);
     }
 

@@ -242,23 +242,9 @@ impl ModelIr {
 
 /// The leaf value `x` reaches in `tree`.
 fn leaf(tree: &crate::ir::Tree, x: &[f64]) -> f64 {
-    let mut i = 0usize;
-    loop {
-        match &tree.nodes[i] {
-            Node::Split {
-                feature,
-                threshold,
-                left,
-                right,
-            } => {
-                i = if (x[*feature as usize] as f32) < *threshold {
-                    *left
-                } else {
-                    *right
-                } as usize;
-            }
-            Node::Leaf { value } => return *value,
-        }
+    match &tree.nodes[tree.leaf_index(x)] {
+        Node::Leaf { value } => *value,
+        Node::Split { .. } => unreachable!("leaf_index ends at a leaf"),
     }
 }
 

@@ -118,6 +118,28 @@ pub enum Prediction {
     Value(f64),
 }
 
+impl Tree {
+    /// The index of the leaf `x` (IR feature order) reaches: splits go left when
+    /// `(x[feature] as f32) < threshold`. The tree must have passed [`ModelIr::validate`].
+    pub fn leaf_index(&self, x: &[f64]) -> usize {
+        let mut i = 0usize;
+        while let Node::Split {
+            feature,
+            threshold,
+            left,
+            right,
+        } = &self.nodes[i]
+        {
+            i = if (x[*feature as usize] as f32) < *threshold {
+                *left
+            } else {
+                *right
+            } as usize;
+        }
+        i
+    }
+}
+
 impl ModelIr {
     pub fn n_features(&self) -> usize {
         self.features.len()

@@ -6,18 +6,7 @@ use super::{Comparison, Verdict};
 use crate::train::{Metric, Metrics};
 
 /// The metrics in the order the report lists them (after the gating one).
-const ORDER: [Metric; 9] = [
-    Metric::Accuracy,
-    Metric::Precision,
-    Metric::Recall,
-    Metric::F1,
-    Metric::RocAuc,
-    Metric::LogLoss,
-    Metric::Rmse,
-    Metric::Mae,
-    Metric::R2,
-];
-
+const ORDER: [Metric; 9] = Metric::ALL;
 /// A title with the verdict, a metrics table (the gating metric first and in bold, deltas with
 /// ▲/▼), the rule applied, and for classifiers both confusion matrices.
 pub fn markdown_report(c: &Comparison) -> String {

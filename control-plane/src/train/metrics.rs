@@ -24,6 +24,19 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// Every metric, classification's first.
+    pub const ALL: [Metric; 9] = [
+        Metric::Accuracy,
+        Metric::Precision,
+        Metric::Recall,
+        Metric::F1,
+        Metric::RocAuc,
+        Metric::LogLoss,
+        Metric::Rmse,
+        Metric::Mae,
+        Metric::R2,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Metric::Accuracy => "accuracy",
@@ -132,18 +145,8 @@ impl Metrics {
 
     /// Every scalar metric by name (what MLflow and the manifest record).
     pub fn scalars(&self) -> BTreeMap<String, f64> {
-        let all = [
-            Metric::Accuracy,
-            Metric::Precision,
-            Metric::Recall,
-            Metric::F1,
-            Metric::RocAuc,
-            Metric::LogLoss,
-            Metric::Rmse,
-            Metric::Mae,
-            Metric::R2,
-        ];
-        all.into_iter()
+        Metric::ALL
+            .into_iter()
             .filter_map(|m| self.get(m).map(|v| (m.name().to_owned(), v)))
             .collect()
     }

@@ -188,21 +188,7 @@ impl Builder<'_> {
 
 /// The leaf `row` (in IR feature order) reaches in `tree`.
 pub fn leaf_of(tree: &Tree, row: &[f64]) -> usize {
-    let mut i = 0usize;
-    while let Node::Split {
-        feature,
-        threshold,
-        left,
-        right,
-    } = &tree.nodes[i]
-    {
-        i = if (row[*feature as usize] as f32) < *threshold {
-            *left
-        } else {
-            *right
-        } as usize;
-    }
-    i
+    tree.leaf_index(row)
 }
 
 #[cfg(test)]

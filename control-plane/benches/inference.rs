@@ -94,15 +94,19 @@ fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         let module = ModelModule::load(&runtime, &wasm, ModuleLimits::default())?;
         let compile = started.elapsed();
+        // The flat path a server uses: a row-major tensor in, raw outputs out, no allocation per row.
         let one = &rows[..1];
+        let flat_one: Vec<f64> = one.concat();
+        let flat_all: Vec<f64> = rows.concat();
+        let mut outputs = Vec::new();
         for _ in 0..200 {
-            module.predict(one)?;
+            module.predict_flat(&flat_one, &mut outputs)?;
         }
         let wasm_batch1 = median(2000, || {
-            module.predict(one).expect("predict");
+            module.predict_flat(&flat_one, &mut outputs).expect("predict");
         });
         let wasm_batch1000 = median(50, || {
-            module.predict(&rows).expect("predict");
+            module.predict_flat(&flat_all, &mut outputs).expect("predict");
         });
 
         // tract, native, on the ONNX file.

@@ -118,6 +118,16 @@ pub enum Prediction {
     Value(f64),
 }
 
+/// A model's predictions for several rows, by kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outputs {
+    Classes {
+        labels: Vec<usize>,
+        probabilities: Vec<Vec<f64>>,
+    },
+    Values(Vec<f64>),
+}
+
 impl Tree {
     /// The index of the leaf `x` (IR feature order) reaches: splits go left when
     /// `(x[feature] as f32) < threshold`. The tree must have passed [`ModelIr::validate`].
@@ -150,6 +160,34 @@ impl ModelIr {
         match &self.output {
             Output::Classification { classes } => classes.len(),
             Output::Regression { .. } => 1,
+        }
+    }
+
+    /// Splits this model's predictions into labels and probabilities, or values.
+    ///
+    /// # Panics
+    /// If a prediction is not of this model's kind (they must come from [`ModelIr::predict`]).
+    pub fn outputs(&self, predictions: Vec<Prediction>) -> Outputs {
+        match self.output {
+            Output::Classification { .. } => {
+                let (labels, probabilities) = predictions
+                    .into_iter()
+                    .map(|p| match p {
+                        Prediction::Class { label, probabilities } => (label, probabilities),
+                        Prediction::Value(_) => panic!("a classifier predicts classes"),
+                    })
+                    .unzip();
+                Outputs::Classes { labels, probabilities }
+            }
+            Output::Regression { .. } => Outputs::Values(
+                predictions
+                    .into_iter()
+                    .map(|p| match p {
+                        Prediction::Value(v) => v,
+                        Prediction::Class { .. } => panic!("a regressor predicts values"),
+                    })
+                    .collect(),
+            ),
         }
     }
 

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use model_wasm::{ModelIr, Prediction};
+use model_wasm::{ModelIr, Outputs, Prediction};
 
 use crate::config::{ColumnSpec, Format};
 use crate::data::{ColumnType, ReadOptions, Table, Values};
@@ -83,29 +83,12 @@ impl PredictCommand {
             "version": manifest.version,
             "rows": rows,
         });
-        match ir.classes() {
-            [] => {
-                out["values"] = predictions
-                    .iter()
-                    .map(|p| match p {
-                        Prediction::Value(v) => serde_json::json!(v),
-                        Prediction::Class { .. } => serde_json::Value::Null,
-                    })
-                    .collect();
-            }
-            classes => {
-                out["classes"] = serde_json::json!(classes);
-                let (labels, probabilities): (Vec<serde_json::Value>, Vec<serde_json::Value>) = predictions
-                    .iter()
-                    .map(|p| match p {
-                        Prediction::Class { label, probabilities } => {
-                            (serde_json::json!(label), serde_json::json!(probabilities))
-                        }
-                        Prediction::Value(_) => (serde_json::Value::Null, serde_json::Value::Null),
-                    })
-                    .unzip();
-                out["labels"] = labels.into();
-                out["probabilities"] = probabilities.into();
+        match ir.outputs(predictions) {
+            Outputs::Values(values) => out["values"] = serde_json::json!(values),
+            Outputs::Classes { labels, probabilities } => {
+                out["classes"] = serde_json::json!(ir.classes());
+                out["labels"] = serde_json::json!(labels);
+                out["probabilities"] = serde_json::json!(probabilities);
             }
         }
         let text = serde_json::to_string(&out)?;

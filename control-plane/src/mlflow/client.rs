@@ -208,14 +208,6 @@ impl MlflowClient {
         run_name: &str,
         tags: &[(String, String)],
     ) -> Result<RunInfo, MlflowError> {
-        #[derive(Deserialize)]
-        struct Answer {
-            run: Run,
-        }
-        #[derive(Deserialize)]
-        struct Run {
-            info: RunInfo,
-        }
         let mut all_tags: Vec<Value> = Vec::with_capacity(tags.len() + 1);
         if !run_name.is_empty() && !tags.iter().any(|(k, _)| k == "mlflow.runName") {
             all_tags.push(tag_json("mlflow.runName", run_name));
@@ -229,20 +221,12 @@ impl MlflowClient {
         if !run_name.is_empty() {
             body["run_name"] = json!(run_name);
         }
-        let answer: Answer = self.post("/api/2.0/mlflow/runs/create", &body)?;
+        let answer: RunAnswer = self.post("/api/2.0/mlflow/runs/create", &body)?;
         Ok(answer.run.info)
     }
 
     pub fn get_run(&self, run_id: &str) -> Result<RunInfo, MlflowError> {
-        #[derive(Deserialize)]
-        struct Answer {
-            run: Run,
-        }
-        #[derive(Deserialize)]
-        struct Run {
-            info: RunInfo,
-        }
-        let answer: Answer = self.get("/api/2.0/mlflow/runs/get", &[("run_id", run_id)])?;
+        let answer: RunAnswer = self.get("/api/2.0/mlflow/runs/get", &[("run_id", run_id)])?;
         Ok(answer.run.info)
     }
 
@@ -572,6 +556,17 @@ fn encode_component(s: &str) -> String {
 /// Percent-encodes each segment of a `/`-separated path.
 fn encode_path(path: &str) -> String {
     path.split('/').map(encode_component).collect::<Vec<_>>().join("/")
+}
+
+/// MLflow's answer to `runs/create` and `runs/get`: `{"run": {"info": ...}}`.
+#[derive(Deserialize)]
+struct RunAnswer {
+    run: RunEnvelope,
+}
+
+#[derive(Deserialize)]
+struct RunEnvelope {
+    info: RunInfo,
 }
 
 #[cfg(test)]

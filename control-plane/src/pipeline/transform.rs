@@ -65,21 +65,33 @@ impl Summary for TransformOutput {
 impl TransformOutput {
     /// Reads the stored train and test tables back.
     pub async fn load(&self, store: &dyn crate::store::ObjectStore) -> anyhow::Result<(Table, Table)> {
-        let tmp = tempfile::tempdir()?;
-        let mut tables = Vec::new();
-        for (name, file) in [("train.csv", &self.train), ("test.csv", &self.test)] {
-            let path = tmp.path().join(name);
-            store
-                .get_to_file(&Key::new(file.key.clone())?, &path)
-                .await
-                .with_context(|| format!("cannot read the processed {name} from the store"))?;
-            let columns = self.columns.clone();
-            tables.push(tokio::task::spawn_blocking(move || Table::read_csv(&path, &columns)).await??);
-        }
-        let test = tables.pop().expect("two tables");
-        let train = tables.pop().expect("two tables");
-        Ok((train, test))
+        load_split(store, &self.train, &self.test, &self.columns, "the processed data").await
     }
+}
+
+/// Downloads a train/test pair of processed CSV files and reads them with `columns`; `what` names
+/// them in errors.
+pub(crate) async fn load_split(
+    store: &dyn crate::store::ObjectStore,
+    train: &DataFile,
+    test: &DataFile,
+    columns: &[ColumnSpec],
+    what: &str,
+) -> anyhow::Result<(Table, Table)> {
+    let tmp = tempfile::tempdir()?;
+    let mut tables = Vec::new();
+    for (name, file) in [("train.csv", train), ("test.csv", test)] {
+        let path = tmp.path().join(name);
+        store
+            .get_to_file(&Key::new(file.key.clone())?, &path)
+            .await
+            .with_context(|| format!("cannot read {name} of {what} from the store"))?;
+        let columns = columns.to_vec();
+        tables.push(tokio::task::spawn_blocking(move || Table::read_csv(&path, &columns)).await??);
+    }
+    let test = tables.pop().expect("two tables");
+    let train = tables.pop().expect("two tables");
+    Ok((train, test))
 }
 
 pub(super) async fn prepare(p: &Pipeline<'_>) -> anyhow::Result<(String, IngestOutput)> {

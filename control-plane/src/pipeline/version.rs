@@ -294,20 +294,8 @@ impl DatasetRecord {
         &self,
         store: &dyn ObjectStore,
     ) -> anyhow::Result<(crate::data::Table, crate::data::Table)> {
-        let tmp = tempfile::tempdir()?;
-        let mut tables = Vec::new();
-        for (name, file) in [("train.csv", &self.train), ("test.csv", &self.test)] {
-            let path = tmp.path().join(name);
-            store
-                .get_to_file(&Key::new(file.key.clone())?, &path)
-                .await
-                .with_context(|| format!("cannot read {name} of dataset {}@{}", self.name, self.version))?;
-            let columns = self.columns.clone();
-            tables.push(tokio::task::spawn_blocking(move || crate::data::Table::read_csv(&path, &columns)).await??);
-        }
-        let test = tables.pop().expect("two tables");
-        let train = tables.pop().expect("two tables");
-        Ok((train, test))
+        let what = format!("dataset {}@{}", self.name, self.version);
+        super::transform::load_split(store, &self.train, &self.test, &self.columns, &what).await
     }
 
     /// The version's train and test splits as training data (features, target, classes).

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use model_wasm::{ModelIr, Prediction};
+use model_wasm::{ModelIr, Outputs};
 use serde::{Deserialize, Serialize};
 
 /// A metric that selects candidates and gates promotion.
@@ -158,27 +158,12 @@ pub fn score(ir: &ModelIr, x: &[Vec<f64>], truth: &Targets) -> model_wasm::Resul
         .iter()
         .map(|row| ir.predict(row))
         .collect::<model_wasm::Result<Vec<_>>>()?;
-    Ok(match truth {
-        Targets::Classes(y) => {
-            let (labels, probabilities): (Vec<usize>, Vec<Vec<f64>>) = predictions
-                .into_iter()
-                .map(|p| match p {
-                    Prediction::Class { label, probabilities } => (label, probabilities),
-                    Prediction::Value(_) => unreachable!("a classifier predicts classes"),
-                })
-                .unzip();
+    Ok(match (truth, ir.outputs(predictions)) {
+        (Targets::Classes(y), Outputs::Classes { labels, probabilities }) => {
             Metrics::Classification(classification(y, &labels, &probabilities, ir.classes()))
         }
-        Targets::Values(y) => {
-            let values: Vec<f64> = predictions
-                .into_iter()
-                .map(|p| match p {
-                    Prediction::Value(v) => v,
-                    Prediction::Class { .. } => unreachable!("a regressor predicts values"),
-                })
-                .collect();
-            Metrics::Regression(regression(y, &values))
-        }
+        (Targets::Values(y), Outputs::Values(values)) => Metrics::Regression(regression(y, &values)),
+        _ => panic!("the truth and the model are of different tasks"),
     })
 }
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use model_wasm::Prediction;
+use model_wasm::{Outputs, Prediction};
 use serde_json::{Value, json};
 use tests::process::find_program;
 use wasmline::onnx::to_onnx;
@@ -15,27 +15,11 @@ include!("../../src/onnx/cases.rs");
 /// The rows and what the evaluator predicts for them, in the script's JSON form.
 fn expected(case: &Case) -> Value {
     let predictions: Vec<Prediction> = case.rows.iter().map(|r| case.ir.predict(r).unwrap()).collect();
-    match &case.ir.output {
-        Output::Classification { .. } => {
-            let (labels, probabilities): (Vec<usize>, Vec<Vec<f64>>) = predictions
-                .into_iter()
-                .map(|p| match p {
-                    Prediction::Class { label, probabilities } => (label, probabilities),
-                    Prediction::Value(_) => unreachable!("a classifier predicts classes"),
-                })
-                .unzip();
+    match case.ir.outputs(predictions) {
+        Outputs::Classes { labels, probabilities } => {
             json!({"rows": case.rows, "labels": labels, "probabilities": probabilities})
         }
-        Output::Regression { .. } => {
-            let values: Vec<f64> = predictions
-                .into_iter()
-                .map(|p| match p {
-                    Prediction::Value(v) => v,
-                    Prediction::Class { .. } => unreachable!("a regressor predicts values"),
-                })
-                .collect();
-            json!({"rows": case.rows, "values": values})
-        }
+        Outputs::Values(values) => json!({"rows": case.rows, "values": values}),
     }
 }
 

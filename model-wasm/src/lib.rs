@@ -40,6 +40,7 @@ pub mod manifest;
 pub mod parity;
 mod profile;
 pub mod schema;
+pub mod signature;
 pub mod telemetry;
 
 pub use error::{Error, Result};

@@ -107,15 +107,8 @@ impl ArtifactInfo {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Signature {
-    /// Always `ed25519`.
-    pub algorithm: String,
-    /// Which key signed: the first 16 hex digits of the sha256 of the public key.
-    pub key_id: String,
-    /// The 64-byte signature, lowercase hex.
-    pub value: String,
-}
+/// A manifest's signature (shared with every verifier).
+pub use model_wasm::signature::Signature;
 
 impl Manifest {
     /// The bytes the signature covers: the manifest as JSON without its `signature` member, with
@@ -149,41 +142,7 @@ impl Manifest {
     }
 }
 
-/// Compact JSON with object keys sorted (whatever order the map kept them in).
-pub(crate) fn canonical_json(value: &serde_json::Value) -> Vec<u8> {
-    fn write(value: &serde_json::Value, out: &mut Vec<u8>) {
-        match value {
-            serde_json::Value::Object(map) => {
-                let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                out.push(b'{');
-                for (i, (k, v)) in entries.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    serde_json::to_writer(&mut *out, k).expect("strings serialise");
-                    out.push(b':');
-                    write(v, out);
-                }
-                out.push(b'}');
-            }
-            serde_json::Value::Array(items) => {
-                out.push(b'[');
-                for (i, v) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    write(v, out);
-                }
-                out.push(b']');
-            }
-            scalar => serde_json::to_writer(&mut *out, scalar).expect("scalars serialise"),
-        }
-    }
-    let mut out = Vec::new();
-    write(value, &mut out);
-    out
-}
+pub(crate) use model_wasm::signature::canonical_json;
 
 /// Everything about a model that its registration does not decide (version, time, artifact
 /// digests and signature are added by [`register`](super::register)).

@@ -7,53 +7,18 @@
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 
 use super::{Manifest, RegistryError, Signature};
 use crate::store::{ErrorKind, Key, ObjectStore};
 
-pub const SIGNATURE_ALGORITHM: &str = "ed25519";
 /// The private key (store key).
 pub const SIGNING_KEY_KEY: &str = "keys/manifest-signing.json";
-/// The public key (store key).
+/// The public key (store key): `keys/manifest-signing.pub.json`.
 pub const PUBLIC_KEY_KEY: &str = "keys/manifest-signing.pub.json";
 
-/// `keys/manifest-signing.pub.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublicKey {
-    pub algorithm: String,
-    /// The first 16 hex digits of the sha256 of the public key bytes.
-    pub key_id: String,
-    /// The 32-byte public key, lowercase hex.
-    pub public_key: String,
-}
-
-impl PublicKey {
-    fn of(key: &VerifyingKey) -> PublicKey {
-        let bytes = key.to_bytes();
-        PublicKey {
-            algorithm: SIGNATURE_ALGORITHM.to_owned(),
-            key_id: super::sha256_hex(&bytes)[..16].to_owned(),
-            public_key: hex::encode(bytes),
-        }
-    }
-
-    fn verifying_key(&self) -> Result<VerifyingKey, String> {
-        if self.algorithm != SIGNATURE_ALGORITHM {
-            return Err(format!("unsupported key algorithm '{}'", self.algorithm));
-        }
-        let bytes: [u8; 32] = hex::decode(&self.public_key)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or("the public key is not 32 bytes of hex")?;
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|e| format!("invalid public key: {e}"))?;
-        if PublicKey::of(&key).key_id != self.key_id {
-            return Err(format!("key id {} does not match the public key", self.key_id));
-        }
-        Ok(key)
-    }
-}
+pub use model_wasm::signature::{PublicKey, SIGNATURE_ALGORITHM};
 
 /// `keys/manifest-signing.json`. Never printed: its `Debug` leaves the secret out.
 #[derive(Clone, Serialize, Deserialize)]
@@ -195,29 +160,7 @@ pub fn verify(manifest: &Manifest, key: &PublicKey) -> Result<(), RegistryError>
         .signature
         .as_ref()
         .ok_or_else(|| fail("it is not signed".into()))?;
-    if signature.algorithm != SIGNATURE_ALGORITHM {
-        return Err(fail(format!(
-            "unsupported signature algorithm '{}'",
-            signature.algorithm
-        )));
-    }
-    if signature.key_id != key.key_id {
-        return Err(fail(format!(
-            "it was signed by key {}, not by this store's key {}",
-            signature.key_id, key.key_id
-        )));
-    }
-    let verifying_key = key.verifying_key().map_err(fail)?;
-    let bytes: [u8; 64] = hex::decode(&signature.value)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| fail("the signature is not 64 bytes of hex".into()))?;
-    verifying_key
-        .verify_strict(
-            &manifest.canonical_bytes(),
-            &ed25519_dalek::Signature::from_bytes(&bytes),
-        )
-        .map_err(|_| fail("the signature does not match its content (it was changed after signing)".into()))
+    model_wasm::signature::verify(&manifest.canonical_bytes(), signature, key).map_err(|e| fail(e.to_string()))
 }
 
 #[cfg(test)]
@@ -333,7 +276,7 @@ mod tests {
             verify(&m, &other_key)
                 .unwrap_err()
                 .to_string()
-                .contains("not by this store's key")
+                .contains("not by the trusted key")
         );
     }
 

@@ -202,6 +202,84 @@ pub struct TelemetryReport {
     pub drift: DriftSnapshot,
 }
 
+/// What a runtime posts to the control plane's telemetry endpoint (`POST /api/v1/telemetry`):
+/// the reports of one or more models. `batch_id` makes delivery idempotent: a batch posted twice
+/// (a retry after a lost answer, a buffer replayed after a restart) is counted once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryBatch {
+    /// 1 to 128 characters of `A-Z a-z 0-9 . _ -`, unique per sender.
+    pub batch_id: String,
+    /// The sender: an edge's node id, or a browser's client id (same characters, 1 to 64).
+    pub node: String,
+    pub reports: Vec<TelemetryReport>,
+}
+
+/// Most reports one [`TelemetryBatch`] may hold.
+pub const MAX_BATCH_REPORTS: usize = 256;
+
+impl TelemetryBatch {
+    /// Checks what the JSON shape cannot: identifiers, counts and histogram lengths, finite sums.
+    pub fn validate(&self) -> Result<(), String> {
+        fn id(what: &str, s: &str, max: usize) -> Result<(), String> {
+            let ok = (1..=max).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("{what} must be 1 to {max} characters of A-Z a-z 0-9 . _ -"))
+            }
+        }
+        id("batch_id", &self.batch_id, 128)?;
+        id("node", &self.node, 64)?;
+        if self.reports.len() > MAX_BATCH_REPORTS {
+            return Err(format!(
+                "{} reports in one batch; at most {MAX_BATCH_REPORTS}",
+                self.reports.len()
+            ));
+        }
+        for (i, r) in self.reports.iter().enumerate() {
+            let fail = |reason: String| Err(format!("reports[{i}]: {reason}"));
+            if let Err(e) = id("model", &r.model, 128).and(id("runtime", &r.runtime, 32)) {
+                return fail(e);
+            }
+            let h = &r.latency_seconds;
+            if h.le != LATENCY_BUCKETS_SECONDS {
+                return fail("latency_seconds.le must be the standard buckets (LATENCY_BUCKETS_SECONDS)".into());
+            }
+            if h.counts.len() != h.le.len() + 1 {
+                return fail(format!("latency_seconds.counts must have {} entries", h.le.len() + 1));
+            }
+            if h.counts.iter().try_fold(0u64, |a, &c| a.checked_add(c)) != Some(h.count) {
+                return fail("latency_seconds.count is not the sum of its bucket counts".into());
+            }
+            if !h.sum.is_finite() || h.sum < 0.0 {
+                return fail("latency_seconds.sum must be a finite number >= 0".into());
+            }
+            if h.count > r.predictions.ok {
+                return fail("more latencies than successful predictions".into());
+            }
+            let d = &r.drift;
+            if !(0.0..=1.0).contains(&d.drifted_ratio) || !d.threshold.is_finite() {
+                return fail("drift.drifted_ratio must be in [0, 1] and drift.threshold finite".into());
+            }
+            for f in &d.features {
+                if f.counts.iter().try_fold(0u64, |a, &c| a.checked_add(c)) != Some(f.observed) {
+                    return fail(format!(
+                        "drift feature '{}': observed is not the sum of its counts",
+                        f.name
+                    ));
+                }
+                if !f.psi.is_finite() || f.psi < 0.0 {
+                    return fail(format!("drift feature '{}': psi must be a finite number >= 0", f.name));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Telemetry {
     pub fn new(manifest: &ManifestView, runtime: &str) -> Telemetry {
         Telemetry {
@@ -255,6 +333,38 @@ impl Telemetry {
 mod tests {
     use super::*;
     use crate::manifest::tests::manifest;
+
+    #[test]
+    fn batches_are_checked_before_anything_counts_them() {
+        let mut telemetry = Telemetry::new(&manifest(&["a", "b"], None, b""), "wasmtime");
+        telemetry.record_ok(&[13.0, 14.0], 0.000_2);
+        let good = TelemetryBatch {
+            batch_id: "edge-1.000042".into(),
+            node: "edge-1".into(),
+            reports: vec![telemetry.report()],
+        };
+        good.validate().unwrap();
+        let refused = |change: &dyn Fn(&mut TelemetryBatch), expected: &str| {
+            let mut batch = good.clone();
+            change(&mut batch);
+            let e = batch.validate().unwrap_err();
+            assert!(e.contains(expected), "{e}");
+        };
+        refused(&|b| b.batch_id = "a/../b".into(), "batch_id");
+        refused(&|b| b.node = String::new(), "node");
+        refused(&|b| b.reports[0].latency_seconds.count += 1, "not the sum");
+        refused(
+            &|b| b.reports[0].latency_seconds.counts.pop().map(drop).unwrap(),
+            "entries",
+        );
+        refused(&|b| b.reports[0].latency_seconds.sum = f64::NAN, "finite");
+        refused(&|b| b.reports[0].drift.features[0].observed += 1, "observed");
+        refused(&|b| b.reports[0].drift.drifted_ratio = 2.0, "drifted_ratio");
+        refused(
+            &|b| b.reports = vec![b.reports[0].clone(); MAX_BATCH_REPORTS + 1],
+            "at most",
+        );
+    }
 
     #[test]
     fn latencies_land_in_their_buckets() {

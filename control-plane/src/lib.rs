@@ -8,6 +8,7 @@
 //! - [`pipeline`]: the idempotent steps (ingest, transform, validate, profile, version).
 //! - [`profile`]: data profiles, the offline HTML report and the drift reference profile.
 //! - [`registry`]: signed model manifests, verified artifacts, aliases and the compare gate.
+//! - [`server`]: `wasmline serve`, the HTTP API (axum).
 //! - [`commands`]: the command line.
 //!
 //! ```no_run
@@ -33,5 +34,6 @@ pub mod profile;
 pub mod progress;
 pub mod registry;
 pub mod rng;
+pub mod server;
 pub mod store;
 pub mod train;

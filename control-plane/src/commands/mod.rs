@@ -6,6 +6,7 @@ mod import_onnx;
 mod models;
 mod pipeline;
 mod predict;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -15,6 +16,7 @@ pub use import_onnx::ImportOnnxCommand;
 pub use models::ModelsCommand;
 pub use pipeline::PipelineCommand;
 pub use predict::PredictCommand;
+pub use serve::ServeCommand;
 
 /// Wasmline: tabular models from raw data to browsers and edge nodes.
 #[derive(Debug, Parser)]
@@ -47,6 +49,8 @@ pub enum Command {
     Predict(PredictCommand),
     /// Turn an ONNX model made elsewhere (scikit-learn via skl2onnx) into a model IR (JSON).
     ImportOnnx(ImportOnnxCommand),
+    /// Serve the HTTP API: aliases, published models and telemetry ingest for edges.
+    Serve(ServeCommand),
 }
 
 impl Cli {
@@ -61,6 +65,7 @@ impl Cli {
             Command::Compare(c) => c.execute(&self.store).await.map(CompareOutcome::exit_code),
             Command::Predict(c) => c.execute(&self.store).await.map(|()| 0),
             Command::ImportOnnx(c) => c.execute().map(|()| 0),
+            Command::Serve(c) => c.execute(&self.store).await.map(|()| 0),
         }
     }
 

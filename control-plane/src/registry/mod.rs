@@ -51,8 +51,8 @@ pub use manifest::{
 };
 pub use publish::{IR_ARTIFACT, register};
 pub use read::{
-    ModelSelector, Pick, list_models, list_versions, load_artifact, load_manifest, load_version, resolve_version,
-    verify_artifacts,
+    ModelSelector, PUBLISHED_FILES, Pick, list_models, list_versions, load_artifact, load_manifest, load_version,
+    read_published, resolve_version, verify_artifacts,
 };
 pub use report::markdown_report;
 pub use signing::{

@@ -181,6 +181,57 @@ pub async fn load_artifact(store: &dyn ObjectStore, manifest: &Manifest, file: &
     Ok(body)
 }
 
+/// The files of a version that are published as they are stored (the manifest, whose signature
+/// its readers verify, and the artifacts it lists with their digests).
+pub const PUBLISHED_FILES: [&str; 4] = ["manifest.json", "model.onnx", "model.wasm", super::IR_ARTIFACT];
+
+/// The stored bytes of one of a version's [`PUBLISHED_FILES`], unchanged: readers (edges,
+/// browsers) verify the manifest's signature and the artifact's digest themselves.
+pub async fn read_published(store: &dyn ObjectStore, name: &str, version: u64, file: &str) -> anyhow::Result<Bytes> {
+    check_name("model", name)?;
+    let manifest_key = version_key(name, version, "manifest.json")?;
+    let key = version_key(name, version, file)?;
+    if PUBLISHED_FILES.contains(&file) {
+        match store.get(&key).await {
+            Ok(body) => return Ok(body),
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot read {key}")),
+        }
+    }
+    if file != "manifest.json" && store.exists(&manifest_key).await? {
+        let present = published_files(store, name, version).await?;
+        return Err(RegistryError::UnknownArtifact {
+            name: name.to_owned(),
+            version,
+            file: file.to_owned(),
+            available: present,
+        }
+        .into());
+    }
+    let available = list_versions(store, name).await?;
+    Err(if available.is_empty() {
+        unknown_model(store, name)
+    } else {
+        RegistryError::UnknownVersion {
+            name: name.to_owned(),
+            version,
+            available,
+        }
+    }
+    .into())
+}
+
+/// Which of the [`PUBLISHED_FILES`] a version has.
+async fn published_files(store: &dyn ObjectStore, name: &str, version: u64) -> anyhow::Result<Vec<String>> {
+    let mut present = Vec::new();
+    for file in PUBLISHED_FILES {
+        if store.exists(&version_key(name, version, file)?).await? {
+            present.push(file.to_owned());
+        }
+    }
+    Ok(present)
+}
+
 /// Checks every artifact of a version against its manifest.
 pub async fn verify_artifacts(store: &dyn ObjectStore, manifest: &Manifest) -> anyhow::Result<()> {
     for file in manifest.artifacts.keys() {

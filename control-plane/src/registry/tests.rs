@@ -332,7 +332,10 @@ pub(crate) async fn register_wine(
     draft.metrics = crate::train::metrics::score(ir, &test.row_vecs(), &test.targets)
         .unwrap()
         .scalars();
-    register(store, draft, artifacts(ir)).await.unwrap()
+    let mut files = artifacts(ir);
+    let wasm = model_wasm::codegen::compile(ir, b"{}").unwrap();
+    files.push(("model.wasm".to_owned(), Bytes::from(wasm)));
+    register(store, draft, files).await.unwrap()
 }
 
 /// The wine dataset and two models of it: version 1 a fitted logistic regression, version 2 a

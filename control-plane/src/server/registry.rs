@@ -1,0 +1,129 @@
+//! Registry reads for edges and browsers: the signing key, aliases (with long poll), published files.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::{ApiError, AppState, MAX_LONG_POLL};
+use crate::registry::{self, PUBLISHED_FILES, PublicKey, RegistryError};
+
+pub(super) async fn signing_key(State(state): State<AppState>) -> Json<PublicKey> {
+    Json(state.inner.public_key.clone())
+}
+
+/// `GET /api/v1/models/{name}/aliases/{alias}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AliasAnswer {
+    pub model: String,
+    pub alias: String,
+    pub version: u64,
+    pub updated_at: DateTime<Utc>,
+    pub by: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct LongPoll {
+    /// The version the caller has: wait while the alias still points there.
+    known: Option<u64>,
+    /// Seconds to wait at most (capped at [`MAX_LONG_POLL`]).
+    wait: Option<f64>,
+}
+
+pub(super) async fn alias(
+    State(state): State<AppState>,
+    Path((name, alias)): Path<(String, String)>,
+    query: Result<Query<LongPoll>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AliasAnswer>, ApiError> {
+    let Query(poll) = query?;
+    let wait = match poll.wait {
+        None => 0.0,
+        Some(w) if w.is_finite() && w >= 0.0 => w.min(MAX_LONG_POLL.as_secs_f64()),
+        Some(w) => return Err(ApiError::bad_request(format!("wait={w}: seconds, a number >= 0"))),
+    };
+    let deadline = Instant::now() + std::time::Duration::from_secs_f64(wait);
+    let mut shutdown = state.inner.shutdown.clone();
+    loop {
+        let record = registry::get_alias(state.store(), &name, &alias).await?;
+        match record {
+            Some(r) if poll.known != Some(r.version) || Instant::now() >= deadline || *shutdown.borrow() => {
+                return Ok(Json(AliasAnswer {
+                    model: name,
+                    alias,
+                    version: r.version,
+                    updated_at: r.updated_at,
+                    by: r.by,
+                }));
+            }
+            Some(_) => {}
+            None => return Err(unknown_alias(&state, &name, &alias).await),
+        }
+        let next = (Instant::now() + state.inner.poll_every).min(deadline);
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+async fn unknown_alias(state: &AppState, name: &str, alias: &str) -> ApiError {
+    match registry::list_aliases(state.store(), name).await {
+        Ok(aliases) => {
+            let versions = registry::list_versions(state.store(), name).await.unwrap_or_default();
+            if versions.is_empty() && aliases.is_empty() {
+                ApiError::not_found(format!("model '{name}' does not exist"))
+            } else {
+                ApiError::from(anyhow::Error::new(RegistryError::UnknownAlias {
+                    name: name.to_owned(),
+                    alias: alias.to_owned(),
+                    available: aliases.into_keys().collect(),
+                }))
+            }
+        }
+        Err(e) => e.into(),
+    }
+}
+
+/// `GET /api/v1/models/{name}/versions/{version}/artifacts/{file}`: the stored bytes, with their
+/// sha256 as the entity tag (an unchanged file answers `304` to `If-None-Match`).
+pub(super) async fn artifact(
+    State(state): State<AppState>,
+    Path((name, version, file)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let version: u64 = version
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("version '{version}' is not a number")))?;
+    if !PUBLISHED_FILES.contains(&file.as_str()) {
+        return Err(ApiError::not_found(format!(
+            "'{file}' is not a published file (one of: {})",
+            PUBLISHED_FILES.join(", ")
+        )));
+    }
+    let body = registry::read_published(state.store(), &name, version, &file).await?;
+    let etag = format!("\"{}\"", model_wasm::manifest::sha256_hex(&body));
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
+        return Ok(StatusCode::NOT_MODIFIED.into_response());
+    }
+    let content_type = match file.rsplit('.').next() {
+        Some("json") => "application/json",
+        Some("wasm") => "application/wasm",
+        _ => "application/octet-stream",
+    };
+    let mut response = body.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).expect("hex is a valid header"),
+    );
+    // A version's files never change; the ETag lets a cache check cheaply anyway.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, no-cache"));
+    Ok(response)
+}

@@ -33,7 +33,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
+from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -77,6 +77,17 @@ def classifier(model, rows, supported=True):
         "probabilities": probabilities.tolist(),
         "pure": [bool(np.all((p == 0.0) | (p == 1.0))) for p in probabilities],
         "supported": supported,
+    }
+
+
+def labels(model, rows):
+    """Labels only: the model has no probabilities (raw decision scores)."""
+    classes = list(model.classes_)
+    return {
+        "task": "classification",
+        "classes": [str(int(c)) for c in classes],
+        "labels": [classes.index(v) for v in model.predict(rows)],
+        "supported": True,
     }
 
 
@@ -148,9 +159,15 @@ def main(argv):
         ),
         "random_forest_soft": (
             RandomForestClassifier(n_estimators=5, max_depth=4, random_state=SEED).fit(x_train, g_train),
-            lambda m, r: classifier(m, r, supported=False),
+            classifier,
             {},
         ),
+        "random_forest_soft_multiclass": (
+            RandomForestClassifier(n_estimators=30, max_depth=8, random_state=SEED).fit(x_train, c_train),
+            classifier,
+            {},
+        ),
+        "linear_svc": (LinearSVC(random_state=SEED).fit(x_train, c_train), labels, {}),
         "svm": (
             SVC(probability=False, random_state=SEED).fit(x_train[:300], g_train[:300]),
             None,

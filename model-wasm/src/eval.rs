@@ -102,9 +102,13 @@ impl ModelIr {
 
     fn validate_trees(&self, trees: &[crate::ir::Tree], aggregate: Aggregate) -> Result<()> {
         let n_classes = match (&self.output, aggregate) {
-            (Output::Classification { classes }, Aggregate::Vote) => Some(classes.len()),
+            (Output::Classification { classes }, Aggregate::Vote | Aggregate::Sum) => Some(classes.len()),
             (Output::Regression { .. }, Aggregate::Average) => None,
-            _ => return Err(invalid("trees vote for classification and average for regression")),
+            _ => {
+                return Err(invalid(
+                    "trees vote or sum class weights for classification, and average for regression",
+                ));
+            }
         };
         if trees.is_empty() {
             return Err(invalid("the ensemble has no trees"));
@@ -146,6 +150,24 @@ impl ModelIr {
                                 ));
                             }
                             stack.push(child as usize);
+                        }
+                    }
+                    Node::Leaf { .. } if aggregate == Aggregate::Sum => {
+                        return Err(at(i, "a leaf of a summing ensemble must hold class weights".into()));
+                    }
+                    Node::Weights { .. } if aggregate != Aggregate::Sum => {
+                        return Err(at(
+                            i,
+                            "class weights in a leaf of a voting or averaging ensemble".into(),
+                        ));
+                    }
+                    Node::Weights { weights } => {
+                        let k = n_classes.unwrap_or(0);
+                        if weights.len() != k {
+                            return Err(at(i, format!("{} class weights for {k} classes", weights.len())));
+                        }
+                        if weights.iter().any(|w| !w.is_finite()) {
+                            return Err(at(i, "a class weight is not a finite number".into()));
                         }
                     }
                     Node::Leaf { value } => {
@@ -225,6 +247,18 @@ impl ModelIr {
             Body::Trees { trees, aggregate } => {
                 let leaves = trees.iter().map(|t| leaf(t, &x));
                 match aggregate {
+                    Aggregate::Sum => {
+                        let mut sums = vec![0.0; self.n_outputs()];
+                        for tree in trees {
+                            let Node::Weights { weights } = &tree.nodes[tree.leaf_index(&x)] else {
+                                unreachable!("validated: the leaves of a sum hold weights")
+                            };
+                            for (s, w) in sums.iter_mut().zip(weights) {
+                                *s += f64::from(*w);
+                            }
+                        }
+                        class_of(sums)
+                    }
                     Aggregate::Average => Prediction::Value(leaves.sum::<f64>() / trees.len() as f64),
                     Aggregate::Vote => {
                         let mut votes = vec![0.0; self.n_outputs()];
@@ -244,7 +278,7 @@ impl ModelIr {
 fn leaf(tree: &crate::ir::Tree, x: &[f64]) -> f64 {
     match &tree.nodes[tree.leaf_index(x)] {
         Node::Leaf { value } => *value,
-        Node::Split { .. } => unreachable!("leaf_index ends at a leaf"),
+        Node::Weights { .. } | Node::Split { .. } => unreachable!("validated: a vote or average ends at a value leaf"),
     }
 }
 

@@ -14,8 +14,11 @@
 //! - [`Body::Trees`]: every tree is walked from node 0; a split sends `x` left when
 //!   `(x[feature] as f32) < threshold` (ONNX's `BRANCH_LT` on a float tensor), so thresholds are
 //!   `f32` values. Leaves hold a class index ([`Aggregate::Vote`]: probabilities are vote shares,
-//!   the label is the class with most votes, ties to the lowest index) or a value
-//!   ([`Aggregate::Average`]: the mean over trees).
+//!   the label is the class with most votes, ties to the lowest index), a value
+//!   ([`Aggregate::Average`]: the mean over trees), or per-class weights ([`Aggregate::Sum`]:
+//!   probabilities are the sums over trees, in tree order, in `f64`, of the `f32` weights; the
+//!   label is the largest, ties to the lowest index: scikit-learn's soft vote, whose forests
+//!   store each leaf's class shares divided by the number of trees).
 
 use serde::{Deserialize, Serialize};
 
@@ -72,6 +75,8 @@ pub enum Aggregate {
     Vote,
     /// Leaves hold values; the prediction is their mean.
     Average,
+    /// Leaves hold per-class weights ([`Node::Weights`]); the probabilities are their sums.
+    Sum,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,6 +97,8 @@ pub enum Node {
     },
     /// A class index (vote) or a value (average).
     Leaf { value: f64 },
+    /// One weight per class (sum): what this tree adds to each class's probability.
+    Weights { weights: Vec<f32> },
 }
 
 /// What the model predicts.

@@ -10,12 +10,13 @@ pub mod servers;
 
 use std::path::PathBuf;
 
-/// The workspace root.
+/// The workspace root: the parent of the package directory `cargo test` runs the test in.
+///
+/// Read at run time: the compile-time value names the checkout that built this crate, and two
+/// checkouts sharing one target directory (a CI clone and a working copy) share its artifacts.
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
+    let package = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    PathBuf::from(package).parent().expect("workspace root").to_path_buf()
 }
 
 /// Path of a binary built from this workspace (`wasmline`, later `wasmline-edge`), next to the

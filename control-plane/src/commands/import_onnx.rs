@@ -96,6 +96,7 @@ fn describe(ir: &ModelIr) -> String {
             let aggregate = match aggregate {
                 Aggregate::Vote => "vote",
                 Aggregate::Average => "average",
+                Aggregate::Sum => "sum of class weights",
             };
             let nodes: usize = trees.iter().map(|t| t.nodes.len()).sum();
             format!("trees ({} tree(s), {aggregate}, {nodes} nodes)", trees.len())

@@ -116,6 +116,38 @@ pub fn to_onnx(ir: &ModelIr, model_name: &str) -> Result<Vec<u8>, OnnxError> {
                         value_info(PROBABILITIES, DataType::Float, Some(n_classes)),
                     ]
                 }
+                Aggregate::Sum => {
+                    // Each leaf adds its class weights: the scores are the class sums.
+                    let n_classes = ir.n_outputs();
+                    let mut leaves = LeafWeights::default();
+                    for (t, tree) in trees.iter().enumerate() {
+                        for (i, node) in tree.nodes.iter().enumerate() {
+                            if let Node::Weights { weights } = node {
+                                for (k, w) in weights.iter().enumerate() {
+                                    leaves.push(t, i, k, *w);
+                                }
+                            }
+                        }
+                    }
+                    let slots = n_classes.max(MIN_ENSEMBLE_CLASSES);
+                    let scores = ensemble(&mut g, &x, trees, slots, leaves);
+                    let sums = g.slice_columns(&scores, n_classes);
+                    g.op_named(
+                        "ArgMax",
+                        &[&sums],
+                        LABEL,
+                        vec![
+                            attr_int("axis", 1),
+                            attr_int("keepdims", 0),
+                            attr_int("select_last_index", 0),
+                        ],
+                    );
+                    g.op_named("Identity", &[&sums], PROBABILITIES, vec![]);
+                    vec![
+                        value_info(LABEL, DataType::Int64, None),
+                        value_info(PROBABILITIES, DataType::Float, Some(n_classes)),
+                    ]
+                }
                 Aggregate::Average => {
                     // Tree t puts the global index of the leaf it reaches in score column t; the
                     // indices pick the leaf values (f64) with Gather, and their mean is taken in
@@ -301,7 +333,7 @@ fn ensemble(g: &mut GraphBuilder, x: &str, trees: &[Tree], slots: usize, leaves:
                     true_ids.push(i64::from(*left));
                     false_ids.push(i64::from(*right));
                 }
-                Node::Leaf { .. } => {
+                Node::Leaf { .. } | Node::Weights { .. } => {
                     feature_ids.push(0);
                     modes.push("LEAF");
                     values.push(0.0);

@@ -19,22 +19,19 @@
 //!   values `x <= t` is `x < next_up(t)`, so `BRANCH_LEQ` (scikit-learn's) takes the next `f32`
 //!   above the threshold; `BRANCH_GTE`/`BRANCH_GT` swap the branches (inputs are never NaN in the
 //!   IR). `BRANCH_EQ`/`BRANCH_NEQ` are refused. Trees are renumbered from their root.
-//! - `TreeEnsembleClassifier` leaves must be a vote: each leaf puts its whole weight on one
-//!   class, the same weight for every leaf, and that weight is `1 / n_trees`, so the original's
-//!   scores are vote shares as the IR's [`Aggregate::Vote`] gives them. With two classes and one
-//!   class id in the weights (skl2onnx's binary form), a leaf's weight is class 1's share and
-//!   class 0 gets the rest, as onnxruntime reads it.
+//! - `TreeEnsembleClassifier`: when each leaf puts its whole weight on one class and every leaf
+//!   weighs `1 / n_trees`, the scores are vote shares: the IR's [`Aggregate::Vote`]. Otherwise
+//!   (scikit-learn's soft-voting forests and single trees, whose leaves hold class shares, or
+//!   weighted trees) every leaf keeps its class weights and the IR sums them
+//!   ([`Aggregate::Sum`]), as the original does. With two classes and one class id in the
+//!   weights (skl2onnx's binary form), a leaf's weight is class 1's share and class 0 gets the
+//!   tree's rest, as onnxruntime reads it.
 //! - `TreeEnsembleRegressor` leaves add up their target weights; `SUM` over trees becomes the
 //!   IR's mean of `n_trees * value`, `AVERAGE` the mean of the values; `base_values` are added to
 //!   every leaf.
 //!
 //! Refused, because the IR cannot give the original's answers (see [`ImportOptions::labels_only`]
 //! for the cases where the labels would still be exact):
-//! - soft-voting forests: scikit-learn's forests average the class *distributions* of their
-//!   leaves (fractions), while the IR's leaves hold one class each; even the labels could differ.
-//!   Forests grown until every leaf is pure are a plain vote and are taken.
-//! - a single tree whose leaves hold class distributions (the label is the leaf's majority class,
-//!   exact; the probabilities are not).
 //! - one-vs-rest (`LOGISTIC` over three or more classes, normalized or not) and raw-score
 //!   (`NONE`) linear classifiers: same labels as a softmax, other probabilities.
 //! - post-transforms other than these, `MIN`/`MAX` tree aggregates, several targets, several
@@ -76,10 +73,8 @@ const WEIGHT_SLACK: f64 = 1e-6;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportOptions {
     /// Also take models whose labels the IR reproduces exactly but whose probabilities it cannot:
-    /// a single tree with class distributions in its leaves (each leaf becomes its majority
-    /// class), one-vs-rest and raw-score linear classifiers (which become a softmax, or a sigmoid
-    /// for one row). [`Imported::notes`] says what changed. Soft-voting forests stay refused:
-    /// their labels could differ too.
+    /// one-vs-rest and raw-score linear classifiers (which become a softmax, or a sigmoid for one
+    /// row). [`Imported::notes`] says what changed.
     pub labels_only: bool,
 }
 
@@ -476,7 +471,7 @@ impl<'a> GraphImporter<'a> {
                         transforms.join(" and ")
                     )));
                 }
-                let body = tree_classifier(node, n, classes.len(), self.options, notes)?;
+                let body = tree_classifier(node, n, classes.len(), notes)?;
                 Ok((body, Output::Classification { classes }))
             }
         }
@@ -934,7 +929,7 @@ fn read_leaf_weights(node: &NodeProto, prefix: &str, forest: &Forest) -> Result<
 
 /// The ensemble's trees in the IR, renumbered from their roots; `leaf(tree id, node id)` gives
 /// each leaf's IR value.
-fn build_trees(node: &NodeProto, forest: &Forest, mut leaf: impl FnMut(i64, i64) -> Result<f64>) -> Result<Vec<Tree>> {
+fn build_trees(node: &NodeProto, forest: &Forest, mut leaf: impl FnMut(i64, i64) -> Result<Node>) -> Result<Vec<Tree>> {
     let mut trees = Vec::with_capacity(forest.len());
     for (&t, nodes) in forest {
         let at = |id: i64, what: String| invalid(format!("{}: tree {t}, node {id}: {what}", describe(node)));
@@ -1014,7 +1009,7 @@ fn build_trees(node: &NodeProto, forest: &Forest, mut leaf: impl FnMut(i64, i64)
                 }
             };
             ir_nodes.push(match raw.mode.as_str() {
-                "LEAF" => Node::Leaf { value: leaf(t, id)? },
+                "LEAF" => leaf(t, id)?,
                 // x < t
                 "BRANCH_LT" => split(t_value, false),
                 // x <= t  <=>  x < next_up(t), for f32 x
@@ -1046,13 +1041,7 @@ fn no_base_values(node: &NodeProto) -> Result<()> {
     }
 }
 
-fn tree_classifier(
-    node: &NodeProto,
-    n: usize,
-    n_classes: usize,
-    options: ImportOptions,
-    notes: &mut Vec<String>,
-) -> Result<Body> {
+fn tree_classifier(node: &NodeProto, n: usize, n_classes: usize, notes: &mut Vec<String>) -> Result<Body> {
     no_post_transform(node)?;
     no_base_values(node)?;
     let forest = read_nodes(node, n)?;
@@ -1095,7 +1084,7 @@ fn tree_classifier(
     let mut impure = 0usize;
     let mut off_unit = 0usize;
     let mut n_leaves = 0usize;
-    let trees = build_trees(node, &forest, |t, id| {
+    let votes = build_trees(node, &forest, |t, id| {
         let d = distribution(t, id);
         let total: f64 = d.iter().sum();
         let mut class = 0;
@@ -1112,45 +1101,33 @@ fn tree_classifier(
         if (total - unit).abs() > WEIGHT_SLACK * unit {
             off_unit += 1;
         }
-        Ok(class as f64)
+        Ok(Node::Leaf { value: class as f64 })
     })?;
-    if impure > 0 && n_trees > 1 {
-        return Err(unsupported(format!(
-            "soft-voting forests (leaf class distributions): {impure} of the {n_leaves} leaves of {} hold \
-             more than one class. The forest averages these distributions, which the IR's vote (one class \
-             per leaf) cannot represent, and even the labels could differ. Forests whose trees are grown \
-             until every leaf is pure are supported.",
-            describe(node)
-        )));
+    if impure == 0 && off_unit == 0 {
+        // A plain vote: the smallest module, and the same answers.
+        return Ok(Body::Trees {
+            trees: votes,
+            aggregate: Aggregate::Vote,
+        });
     }
-    if off_unit > 0 && n_trees > 1 {
-        return Err(unsupported(format!(
-            "{}: {off_unit} of the {n_leaves} leaves do not weigh 1/{n_trees} (weighted trees); \
-             the IR's vote counts every tree the same",
-            describe(node)
-        )));
-    }
-    if impure > 0 || off_unit > 0 {
-        let what = if impure > 0 {
-            format!("{impure} of its {n_leaves} leaves hold class distributions (fractions of classes)")
-        } else {
-            format!("{off_unit} of its {n_leaves} leaves do not weigh 1")
-        };
-        if !options.labels_only {
-            return Err(unsupported(format!(
-                "a decision tree whose {what}: the IR's leaves hold one class, so the label (the \
-                 majority class) is exact but the probabilities would differ; import with \
-                 --labels-only to accept that"
-            )));
-        }
-        notes.push(format!(
-            "{what}: each becomes its majority class, so the labels are the same and the \
-             probabilities are 0 or 1"
-        ));
-    }
+    // Class distributions (a soft vote) or weighted trees: the leaves keep their weights and the
+    // IR sums them, as the original does.
+    let trees = build_trees(node, &forest, |t, id| {
+        Ok(Node::Weights {
+            weights: distribution(t, id).into_iter().map(|w| w as f32).collect(),
+        })
+    })?;
+    notes.push(if impure > 0 {
+        format!(
+            "{impure} of the {n_leaves} leaves hold class distributions: the probabilities are the sums of \
+             the leaves' class weights over the trees (a soft vote), as in the original"
+        )
+    } else {
+        format!("{off_unit} of the {n_leaves} leaves do not weigh 1/{n_trees}: the trees' class weights are summed")
+    });
     Ok(Body::Trees {
         trees,
-        aggregate: Aggregate::Vote,
+        aggregate: Aggregate::Sum,
     })
 }
 
@@ -1196,7 +1173,9 @@ fn tree_regressor(node: &NodeProto, n: usize) -> Result<Body> {
         let value: f64 = leaves
             .get(&(t, id))
             .map_or(0.0, |w| w.iter().map(|(_, w)| f64::from(*w)).sum());
-        Ok(value * factor + base)
+        Ok(Node::Leaf {
+            value: value * factor + base,
+        })
     })?;
     Ok(Body::Trees {
         trees,

@@ -513,8 +513,16 @@ fn binary_forest(trees: usize, weights_left: f32, weights_right: f32) -> ModelPr
     model(1, nodes, &["output_label", "output_probability"])
 }
 
+#[track_caller]
+fn assert_close(got: &[f64], want: &[f64]) {
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() < 1e-6, "{got:?} != {want:?}");
+    }
+}
+
 #[test]
-fn forests_of_pure_leaves_vote_and_soft_voting_forests_are_refused() {
+fn forests_of_pure_leaves_vote_and_soft_voting_forests_sum_their_leaves() {
     let third = 1.0f32 / 3.0;
     // Three trees, each leaf all class 0 (weight 0) or all class 1 (weight 1/3).
     let ir = import(&binary_forest(3, 0.0, third)).unwrap().ir;
@@ -528,32 +536,43 @@ fn forests_of_pure_leaves_vote_and_soft_voting_forests_are_refused() {
     assert_eq!(class(&ir, &[0.0]), (0, vec![1.0, 0.0]));
     assert_eq!(class(&ir, &[1.0]), (1, vec![0.0, 1.0]));
 
-    let soft = binary_forest(3, 0.1, 0.2);
-    let err = error(&soft);
+    // Leaves with class shares: class 1 gets 0.1 (left) or 0.2 (right) per tree, class 0 the
+    // rest of the tree's third, as onnxruntime reads the binary form.
+    let imported = import(&binary_forest(3, 0.1, 0.2)).unwrap();
+    assert!(matches!(
+        imported.ir.body,
+        Body::Trees {
+            aggregate: Aggregate::Sum,
+            ..
+        }
+    ));
     assert!(
-        err.starts_with("unsupported: soft-voting forests (leaf class distributions): 6 of the 6 leaves"),
-        "{err}"
+        imported.notes[0].contains("6 of the 6 leaves hold class distributions"),
+        "{:?}",
+        imported.notes
     );
-    // Labels-only does not help: the forest's labels could differ too.
-    assert!(import_labels_only(&soft).is_err());
+    let (label, p) = class(&imported.ir, &[0.0]);
+    assert_eq!(label, 0);
+    assert_close(&p, &[0.7, 0.3]);
+    let (label, p) = class(&imported.ir, &[1.0]);
+    assert_eq!(label, 1);
+    assert_close(&p, &[0.4, 0.6]);
 }
 
 #[test]
-fn a_single_tree_with_class_fractions_needs_labels_only() {
+fn a_single_tree_with_class_fractions_keeps_them() {
     // Left leaf: 40% class 1; right leaf: 50% (a tie goes to class 0, as in scikit-learn).
-    let m = binary_forest(1, 0.4, 0.5);
-    let err = error(&m);
-    assert!(err.contains("leaves hold class distributions"), "{err}");
-    assert!(err.contains("the label (the majority class) is exact"), "{err}");
-    assert!(err.contains("--labels-only"), "{err}");
-    let imported = import_labels_only(&m).unwrap();
-    assert_eq!(class(&imported.ir, &[0.0]).0, 0);
-    assert_eq!(class(&imported.ir, &[1.0]).0, 0);
-    let m = binary_forest(1, 0.75, 0.0);
-    let imported = import_labels_only(&m).unwrap();
-    assert_eq!(class(&imported.ir, &[0.0]), (1, vec![0.0, 1.0]));
-    assert_eq!(class(&imported.ir, &[1.0]), (0, vec![1.0, 0.0]));
-    assert!(imported.notes[0].contains("majority class"));
+    let imported = import(&binary_forest(1, 0.4, 0.5)).unwrap();
+    let (label, p) = class(&imported.ir, &[0.0]);
+    assert_eq!(label, 0);
+    assert_close(&p, &[0.6, 0.4]);
+    let (label, p) = class(&imported.ir, &[1.0]);
+    assert_eq!(label, 0);
+    assert_close(&p, &[0.5, 0.5]);
+    let imported = import(&binary_forest(1, 0.75, 0.0)).unwrap();
+    let (label, p) = class(&imported.ir, &[0.0]);
+    assert_eq!(label, 1);
+    assert_close(&p, &[0.25, 0.75]);
 }
 
 #[test]

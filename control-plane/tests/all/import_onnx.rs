@@ -1,16 +1,20 @@
 //! scikit-learn models, converted by skl2onnx, imported into the IR: `scripts/make_sklearn_onnx.py`
 //! (the venv's python, which `scripts/test` puts on PATH) trains them on the wine data and writes
 //! the files with sklearn's own predictions; the IR evaluator must give the same labels and, within
-//! the parity tolerance, the same numbers. Each IR is then exported again and run in tract.
+//! the parity tolerance, the same numbers. Each IR is then exported again and run in tract, and
+//! compiled to a module and run in wasmtime.
 
 use std::path::Path;
 use std::process::Command;
 
+use edge_runtime::{ModelModule, ModuleLimits, Runtime, RuntimeConfig};
 use model_wasm::parity::agree;
 use model_wasm::{Body, ModelIr, Output, Prediction};
 use serde_json::Value;
 use tests::process::find_program;
-use wasmline::onnx::{ImportError, ImportOptions, check_with_tract, import_onnx, import_onnx_with, to_onnx};
+use wasmline::onnx::{
+    ImportError, ImportOptions, ParityReport, check_with_tract, import_onnx, import_onnx_with, to_onnx,
+};
 
 /// Runs the script into `dir`; returns expected.json.
 fn make_models(dir: &Path) -> Value {
@@ -34,8 +38,8 @@ fn numbers(v: &Value) -> Vec<f64> {
 }
 
 /// Holds the IR's predictions on `rows` to sklearn's (`expected`): labels identical; numbers
-/// within the parity rule, probabilities only on rows where `all_probabilities` or sklearn's are
-/// 0 or 1 ("pure"). Returns how many rows had their probabilities compared.
+/// within the parity rule, probabilities unless the model gives labels only. Returns how many rows
+/// had their probabilities compared.
 fn assert_same_predictions(
     name: &str,
     ir: &ModelIr,
@@ -53,7 +57,7 @@ fn assert_same_predictions(
                     label, want_label,
                     "{name}, row {r}: label (probabilities {probabilities:?})"
                 );
-                if all_probabilities || expected["pure"][r].as_bool().unwrap() {
+                if all_probabilities {
                     let want = numbers(&expected["probabilities"][r]);
                     assert_eq!(want.len(), probabilities.len(), "{name}, row {r}");
                     for (a, b) in want.iter().zip(&probabilities) {
@@ -97,29 +101,36 @@ fn sklearn_models_import_with_sklearns_predictions_and_round_trip_through_tract(
         ("logistic_binary", false, "linear Sigmoid"),
         ("logistic_multinomial", false, "linear Softmax"),
         ("scaler_logistic", false, "linear Sigmoid"),
-        ("decision_tree", true, "1 tree(s) Vote"),
+        ("decision_tree", false, "1 tree(s) Sum"),
         ("decision_tree_pure", false, "1 tree(s) Vote"),
         ("decision_tree_regressor", false, "1 tree(s) Average"),
         ("random_forest_regressor", false, "8 tree(s) Average"),
         ("random_forest_pure", false, "9 tree(s) Vote"),
+        ("random_forest_soft", false, "5 tree(s) Sum"),
+        ("random_forest_soft_multiclass", false, "30 tree(s) Sum"),
+        ("linear_svc", true, "linear Softmax"),
     ];
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
     for (name, labels_only, body) in supported {
         let want = &expected["models"][name];
         assert_eq!(want["supported"], true, "{name}");
         let bytes = read(name);
         let imported = if labels_only {
             let strict = import_onnx(&bytes).unwrap_err().to_string();
-            assert!(strict.contains("leaves hold class distributions"), "{name}: {strict}");
+            assert!(strict.contains("--labels-only"), "{name}: {strict}");
             let imported = import_onnx_with(&bytes, ImportOptions { labels_only: true }).unwrap();
-            assert!(
-                imported.notes.iter().any(|n| n.contains("majority class")),
-                "{name}: {:?}",
-                imported.notes
-            );
+            assert!(!imported.notes.is_empty(), "{name}: the notes say what changed");
             imported
         } else {
             let imported = import_onnx(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(imported.notes.is_empty(), "{name}: {:?}", imported.notes);
+            // Soft votes say so; nothing else is noted.
+            let soft = body.ends_with("Sum");
+            assert_eq!(
+                imported.notes.iter().any(|n| n.contains("class distributions")),
+                soft,
+                "{name}: {:?}",
+                imported.notes
+            );
             imported
         };
         let ir = &imported.ir;
@@ -174,11 +185,8 @@ fn sklearn_models_import_with_sklearns_predictions_and_round_trip_through_tract(
 
         let compared = assert_same_predictions(name, ir, &rows, want, !labels_only);
         if labels_only {
-            assert!(compared > 0, "{name}: no row reaches a pure leaf");
-            eprintln!(
-                "{name}: labels identical on {} rows, probabilities on the {compared} with pure leaves",
-                rows.len()
-            );
+            assert_eq!(compared, 0, "{name}: sklearn gives no probabilities");
+            eprintln!("{name}: labels identical on {} rows", rows.len());
         } else {
             assert_eq!(compared, rows.len(), "{name}");
             eprintln!("{name}: {} rows agree with sklearn", rows.len());
@@ -188,17 +196,16 @@ fn sklearn_models_import_with_sklearns_predictions_and_round_trip_through_tract(
         let onnx = to_onnx(ir, name).unwrap_or_else(|e| panic!("{name}: {e}"));
         let report = check_with_tract(&onnx, ir, &rows).unwrap_or_else(|e| panic!("{name}: {e:#}"));
         assert!(report.is_ok(), "{name} in tract: {report}");
+
+        // And the module made from it, in wasmtime.
+        let wasm = model_wasm::codegen::compile(ir, b"{}").unwrap();
+        let module = ModelModule::load(&runtime, &wasm, ModuleLimits::default()).unwrap();
+        let expected: Vec<Prediction> = rows.iter().map(|r| ir.predict(r).unwrap()).collect();
+        let report = ParityReport::compare(&expected, &module.predict(&rows).unwrap());
+        assert!(report.is_ok(), "{name} in wasmtime: {report}");
     }
 
     // Refused, with the reason.
-    let err = import_onnx(&read("random_forest_soft")).unwrap_err();
-    assert!(matches!(err, ImportError::Unsupported(_)));
-    assert!(
-        err.to_string()
-            .starts_with("unsupported: soft-voting forests (leaf class distributions)"),
-        "{err}"
-    );
-    assert!(import_onnx_with(&read("random_forest_soft"), ImportOptions { labels_only: true }).is_err());
     assert_eq!(
         import_onnx(&read("svm")).unwrap_err().to_string(),
         "unsupported ONNX op(s): ai.onnx.ml.SVMClassifier"
@@ -233,7 +240,7 @@ fn sklearn_models_import_with_sklearns_predictions_and_round_trip_through_tract(
     let run = |extra: &[&str]| {
         Command::new(wasmline)
             .arg("import-onnx")
-            .arg(dir.path().join("decision_tree.onnx"))
+            .arg(dir.path().join("linear_svc.onnx"))
             .arg("--out")
             .arg(&tree_out)
             .args(extra)

@@ -164,7 +164,7 @@ fn random_rows(rng: &mut Rng, ir: &ModelIr, count: usize) -> Vec<Vec<f64>> {
             .flat_map(|t| &t.nodes)
             .filter_map(|node| match node {
                 Node::Split { threshold, .. } => Some(f64::from(*threshold)),
-                Node::Leaf { .. } => None,
+                Node::Leaf { .. } | Node::Weights { .. } => None,
             })
             .collect(),
         Body::Linear { .. } => vec![],

@@ -1,9 +1,10 @@
 //! Where the module keeps things in its one memory.
 //!
 //! ```text
-//! 0               error messages (the data segment)
+//! 0               the data segment: error messages, then (summing trees) the leaves' class
+//!                 weights, n_outputs f32 per leaf
 //! features_f32    n_features f32: the current row, scaled, as the trees compare it
-//! votes           n_outputs i32: the current row's votes per class
+//! votes           n_outputs slots of 8 bytes: the current row's votes (i32) or class sums (f64)
 //! input           max_rows * n_features f64 (the caller writes rows here)
 //! output          max_rows * output_stride f64 (predict writes here)
 //! ```
@@ -11,7 +12,7 @@
 //! fixed: minimum = maximum) holds all of them, so no access the code makes can trap.
 
 use super::MAX_ROWS;
-use crate::ir::{ModelIr, Output};
+use crate::ir::{Body, ModelIr, Output};
 use crate::{Error, Result};
 
 /// The message for status 1.
@@ -36,9 +37,11 @@ pub(super) struct Layout {
     /// f64 slots per output row.
     pub output_stride: u32,
     /// The data segment's bytes, placed at address 0.
-    pub messages: Vec<u8>,
+    pub data: Vec<u8>,
     pub bad_rows: Message,
     pub not_finite: Message,
+    /// Address of the leaves' class weights (summing trees): row `r` holds `n_outputs` f32.
+    pub weights: u32,
     pub features_f32: u32,
     pub votes: u32,
     pub input: u32,
@@ -65,6 +68,18 @@ impl Layout {
         };
         let bad_rows = message(BAD_ROWS);
         let not_finite = message(NOT_FINITE);
+        let weights = match &ir.body {
+            Body::Trees { trees, .. } => super::trees::weight_table(trees).1,
+            Body::Linear { .. } => Vec::new(),
+        };
+        let weights_at = if weights.is_empty() {
+            messages.len() as u32
+        } else {
+            messages.resize(messages.len().next_multiple_of(8), 0);
+            let at = messages.len() as u32;
+            messages.extend(weights.iter().flat_map(|w| w.to_le_bytes()));
+            at
+        };
 
         let mut end = 0u64;
         let mut region = |bytes: u64| {
@@ -74,7 +89,7 @@ impl Layout {
         };
         region(messages.len() as u64);
         let features_f32 = region(4 * n_features);
-        let votes = region(4 * ir.n_outputs() as u64);
+        let votes = region(8 * ir.n_outputs() as u64);
         let input = region(8 * MAX_ROWS as u64 * n_features);
         let output = region(8 * MAX_ROWS as u64 * output_stride);
         if end > MAX_MEMORY_BYTES {
@@ -86,9 +101,10 @@ impl Layout {
         Ok(Layout {
             n_features: n_features as u32,
             output_stride: output_stride as u32,
-            messages,
+            data: messages,
             bad_rows,
             not_finite,
+            weights: weights_at,
             features_f32: features_f32 as u32,
             votes: votes as u32,
             input: input as u32,

@@ -101,7 +101,7 @@ impl ModuleBuilder {
             export.export(name, ExportKind::Func, *index);
         }
         let mut data = DataSection::new();
-        data.active(0, &ConstExpr::i32_const(0), layout.messages.iter().copied());
+        data.active(0, &ConstExpr::i32_const(0), layout.data.iter().copied());
         let manifest = CustomSection {
             name: MANIFEST_SECTION.into(),
             data: metadata.into(),

@@ -400,6 +400,60 @@ fn trees_split_in_f32_vote_and_tie_low() {
 }
 
 #[test]
+fn summing_trees_add_class_weights_in_f64_and_tie_low() {
+    // scikit-learn's soft vote: each leaf holds its class shares divided by the number of trees.
+    let shares = |a: f32, b: f32, c: f32| Node::Weights {
+        weights: vec![a / 2.0, b / 2.0, c / 2.0],
+    };
+    let split = |feature, threshold| Node::Split {
+        feature,
+        threshold,
+        left: 1,
+        right: 2,
+    };
+    let trees = vec![
+        Tree {
+            nodes: vec![split(0, 0.5), shares(1.0, 0.0, 0.0), shares(0.2, 0.4, 0.4)],
+        },
+        Tree {
+            nodes: vec![split(1, 0.5), shares(0.0, 0.5, 0.5), shares(0.0, 0.0, 1.0)],
+        },
+    ];
+    let ir = forest(2, trees, Aggregate::Sum, classes(3));
+    let rows = vec![vec![0.0, 0.0], vec![1.0, 0.0], vec![1.0, 1.0], vec![0.0, 1.0]];
+    check(&ir, &rows, Match::Exact);
+    let out = Loaded::new(&compile(&ir, b"{}").unwrap()).predict(&rows);
+    let sum = |a: f32, b: f32| f64::from(a) + f64::from(b);
+    // Left, left: 0.5 + 0 for class 0, 0 + 0.25 for 1 and 2.
+    assert_eq!(out[0], vec![0.0, 0.5, 0.25, 0.25]);
+    // Right, left: classes 1 and 2 tie at 0.2 + 0.25; the tie goes to class 1.
+    assert_eq!(out[1], vec![1.0, sum(0.1, 0.0), sum(0.2, 0.25), sum(0.2, 0.25)]);
+    assert_eq!(out[2], vec![2.0, sum(0.1, 0.0), sum(0.2, 0.0), sum(0.2, 0.5)]);
+    // Left, right: classes 0 and 2 tie at 0.5; the tie goes to class 0.
+    assert_eq!(out[3], vec![0.0, 0.5, 0.0, 0.5]);
+
+    // Weights that do not fit the classes, or leaves of the wrong kind, are refused.
+    for (leaf, expected) in [
+        (Node::Weights { weights: vec![1.0] }, "1 class weights for 3 classes"),
+        (
+            Node::Weights {
+                weights: vec![f32::NAN, 0.0, 0.0],
+            },
+            "not a finite number",
+        ),
+        (Node::Leaf { value: 0.0 }, "must hold class weights"),
+    ] {
+        let mut wrong = ir.clone();
+        let Body::Trees { trees, .. } = &mut wrong.body else {
+            unreachable!()
+        };
+        trees[0].nodes[1] = leaf;
+        let e = compile(&wrong, b"{}").unwrap_err().to_string();
+        assert!(e.contains(expected), "{e}");
+    }
+}
+
+#[test]
 fn one_leaf_trees_and_an_averaging_forest() {
     let mut ir = forest(
         3,
@@ -792,17 +846,34 @@ fn random_forest(rng: &mut Rng) -> ModelIr {
     let n = 1 + rng.below(10);
     let mut thresholds: Vec<f32> = vec![0.1, -0.1, 0.0, 1.5, -2.25, 1e30, -1e-30, f32::MAX];
     thresholds.extend((0..8).map(|_| rng.number() as f32));
-    let (aggregate, output, k) = if rng.chance(0.5) {
-        let k = 2 + rng.below(4);
-        (Aggregate::Vote, classes(k), k)
-    } else {
-        (Aggregate::Average, regression(), 0)
+    let (aggregate, output, k) = match rng.below(3) {
+        0 => {
+            let k = 2 + rng.below(4);
+            (Aggregate::Vote, classes(k), k)
+        }
+        1 => {
+            let k = 2 + rng.below(4);
+            (Aggregate::Sum, classes(k), k)
+        }
+        _ => (Aggregate::Average, regression(), 0),
     };
     let leaf = move |r: &mut Rng| if k > 0 { r.below(k) as f64 } else { r.number() };
     let trees = (0..1 + rng.below(8))
         .map(|_| {
             let depth = rng.below(9);
-            grow_tree(rng, n, depth, &thresholds, &leaf, false)
+            let mut tree = grow_tree(rng, n, depth, &thresholds, &leaf, false);
+            if aggregate == Aggregate::Sum {
+                // Class shares as a forest stores them, ties included, and some odd weights.
+                for node in &mut tree.nodes {
+                    if let Node::Leaf { .. } = node {
+                        let weights = (0..k)
+                            .map(|_| rng.pick(&[0.0, 0.25, 0.5, 1.0 / 3.0, 0.1, 1.0, -0.75, 1e-7]))
+                            .collect();
+                        *node = Node::Weights { weights };
+                    }
+                }
+            }
+            tree
         })
         .collect();
     let mut ir = forest(n, trees, aggregate, output);
@@ -957,6 +1028,7 @@ fn module_sizes() {
         let (output, k) = match aggregate {
             Aggregate::Vote => (classes(2), 2),
             Aggregate::Average => (regression(), 0),
+            Aggregate::Sum => unreachable!("sizes are measured on votes and averages"),
         };
         let thresholds: Vec<f32> = (0..64).map(|_| rng.number() as f32).collect();
         let leaf = move |r: &mut Rng| if k > 0 { r.below(k) as f64 } else { r.number() };

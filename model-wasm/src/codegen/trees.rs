@@ -2,7 +2,8 @@
 //! `f32.lt(x[feature] as f32, threshold)` (the IR's split, to the bit), every leaf a constant.
 //!
 //! Functions:
-//! - One function per tree, `() -> i32` (vote: the leaf's class) or `() -> f64` (average: the
+//! - One function per tree, `() -> i32` (vote: the leaf's class; sum: the leaf's row in the
+//!   weight table, a data segment of `n_classes` f32 per leaf) or `() -> f64` (average: the
 //!   leaf's value). It loads the features it tests from the row's `f32` buffer into locals first,
 //!   then walks nested `if`/`else` blocks that leave the leaf on the stack.
 //! - A function holds at most [`NODE_BUDGET`] nodes and nests at most [`MAX_NESTING`] blocks; a
@@ -11,13 +12,14 @@
 //!   or deep the tree, and the generator's recursion is bounded by [`MAX_NESTING`].
 //! - `predict` scales each feature the trees use, demotes it to `f32` once per row into the
 //!   buffer, then calls the trees in order: votes go to per-class counters in memory through
-//!   `add_vote(class)`, values are summed in `f64` in tree order (the evaluator's order).
+//!   `add_vote(class)`, class weights to per-class `f64` sums through `add_weights(row)`, values
+//!   are summed in `f64` in tree order (the evaluator's order).
 
 use std::collections::{BTreeMap, VecDeque};
 
 use wasm_encoder::{BlockType, Function, ValType};
 
-use super::emit::{FunctionBody, f32_at, i32_at};
+use super::emit::{FunctionBody, f32_at, f64_at, i32_at};
 use super::layout::Layout;
 use super::module::ModuleBuilder;
 use super::predict;
@@ -45,9 +47,10 @@ pub(super) fn predict(
     aggregate: Aggregate,
 ) -> u32 {
     let leaf = match aggregate {
-        Aggregate::Vote => ValType::I32,
+        Aggregate::Vote | Aggregate::Sum => ValType::I32,
         Aggregate::Average => ValType::F64,
     };
+    let (rows, _) = weight_table(trees);
     let mut pieces = VecDeque::new();
     let roots: Vec<u32> = (0..trees.len())
         .map(|tree| {
@@ -64,6 +67,7 @@ pub(super) fn predict(
             piece: &piece,
             tree: &trees[piece.tree],
             sizes: &sizes[piece.tree],
+            rows: &rows[piece.tree],
             leaf,
             body: FunctionBody::new(0),
             loads: BTreeMap::new(),
@@ -105,6 +109,33 @@ pub(super) fn predict(
                             .f64_convert_i32_u()
                             .f64_const(n_trees.into())
                             .f64_div()
+                            .local_set(p);
+                        p
+                    })
+                    .collect();
+                row.store_classes(f, &probabilities);
+            })
+        }
+        Aggregate::Sum => {
+            let add_weights = module.add(&[ValType::I32], &[], add_weights(layout, ir.n_outputs() as u32));
+            predict::function(ir, layout, |f, row| {
+                store_features(f, row, &used);
+                let n_classes = ir.n_outputs() as u32;
+                for k in 0..n_classes {
+                    f.code()
+                        .i32_const(0)
+                        .f64_const(0.0.into())
+                        .f64_store(f64_at(layout.votes + 8 * k));
+                }
+                for root in &roots {
+                    f.code().call(*root).call(add_weights);
+                }
+                let probabilities: Vec<u32> = (0..n_classes)
+                    .map(|k| {
+                        let p = f.local(ValType::F64);
+                        f.code()
+                            .i32_const(0)
+                            .f64_load(f64_at(layout.votes + 8 * k))
                             .local_set(p);
                         p
                     })
@@ -155,6 +186,55 @@ fn add_vote(layout: &Layout) -> Function {
     f.finish()
 }
 
+/// `add_weights(row: i32)`: adds the weight table's row (one `f32` per class) to the class sums,
+/// in class order, in `f64`.
+fn add_weights(layout: &Layout, n_classes: u32) -> Function {
+    const ROW: u32 = 0;
+    let mut f = FunctionBody::new(1);
+    f.code()
+        .local_get(ROW)
+        .i32_const(4 * n_classes as i32)
+        .i32_mul()
+        .local_set(ROW);
+    for k in 0..n_classes {
+        f.code()
+            .i32_const(0)
+            .i32_const(0)
+            .f64_load(f64_at(layout.votes + 8 * k))
+            .local_get(ROW)
+            .f32_load(f32_at(layout.weights + 4 * k))
+            .f64_promote_f32()
+            .f64_add()
+            .f64_store(f64_at(layout.votes + 8 * k));
+    }
+    f.finish()
+}
+
+/// The class weights of every [`Node::Weights`] leaf, as one table: trees in order, nodes in
+/// index order, one row of `n_classes` weights per leaf. Returns each node's row (0 for the
+/// nodes that are not such leaves) per tree, and the table.
+pub(super) fn weight_table(trees: &[Tree]) -> (Vec<Vec<u32>>, Vec<f32>) {
+    let mut table = Vec::new();
+    let mut next = 0u32;
+    let rows = trees
+        .iter()
+        .map(|tree| {
+            tree.nodes
+                .iter()
+                .map(|node| match node {
+                    Node::Weights { weights } => {
+                        table.extend_from_slice(weights);
+                        next += 1;
+                        next - 1
+                    }
+                    Node::Leaf { .. } | Node::Split { .. } => 0,
+                })
+                .collect()
+        })
+        .collect();
+    (rows, table)
+}
+
 /// The number of nodes under each node, itself included. The tree must be valid.
 fn subtree_sizes(tree: &Tree) -> Vec<u32> {
     // Parents come before children in a depth-first order, so summing it backwards is post-order.
@@ -182,6 +262,8 @@ struct PieceWriter<'a> {
     piece: &'a Piece,
     tree: &'a Tree,
     sizes: &'a [u32],
+    /// Each node's row in the weight table (summing trees).
+    rows: &'a [u32],
     /// The leaves' type.
     leaf: ValType,
     body: FunctionBody,
@@ -195,6 +277,10 @@ impl PieceWriter<'_> {
     /// Writes the subtree under `i`, `depth` blocks deep; leaves its leaf value on the stack.
     fn node(&mut self, i: usize, depth: u32) {
         match self.tree.nodes[i] {
+            Node::Weights { .. } => {
+                self.remaining = self.remaining.saturating_sub(1);
+                self.body.code().i32_const(self.rows[i] as i32);
+            }
             Node::Leaf { value } => {
                 self.remaining = self.remaining.saturating_sub(1);
                 match self.leaf {

@@ -69,6 +69,7 @@ pub(super) fn predict(
             sizes: &sizes[piece.tree],
             rows: &rows[piece.tree],
             leaf,
+            boolean: aggregate == Aggregate::Vote && ir.n_outputs() == 2,
             body: FunctionBody::new(0),
             loads: BTreeMap::new(),
             remaining: NODE_BUDGET,
@@ -266,6 +267,9 @@ struct PieceWriter<'a> {
     rows: &'a [u32],
     /// The leaves' type.
     leaf: ValType,
+    /// Whether every leaf is 0 or 1 (a vote between two classes), so that a split with a leaf
+    /// child is boolean arithmetic on its condition.
+    boolean: bool,
     body: FunctionBody,
     /// The local of each feature this function tests.
     loads: BTreeMap<u32, u32>,
@@ -275,18 +279,17 @@ struct PieceWriter<'a> {
 
 impl PieceWriter<'_> {
     /// Writes the subtree under `i`, `depth` blocks deep; leaves its leaf value on the stack.
+    ///
+    /// A split with a leaf child needs no branch: its value is `select(left, right, x < t)`, with
+    /// the other child's subtree evaluated either way (it only computes, so this is exact; the
+    /// work stays one path's). Between two classes it is boolean arithmetic on the condition
+    /// (`x < t` itself, `(x < t) | S`, `!(x < t) & S`, ...). Smaller and faster than an `if`: the
+    /// branches left are the ones between subtrees.
     fn node(&mut self, i: usize, depth: u32) {
-        match self.tree.nodes[i] {
-            Node::Weights { .. } => {
+        match &self.tree.nodes[i] {
+            Node::Leaf { .. } | Node::Weights { .. } => {
                 self.remaining = self.remaining.saturating_sub(1);
-                self.body.code().i32_const(self.rows[i] as i32);
-            }
-            Node::Leaf { value } => {
-                self.remaining = self.remaining.saturating_sub(1);
-                match self.leaf {
-                    ValType::I32 => self.body.code().i32_const(value as i32),
-                    _ => self.body.code().f64_const(value.into()),
-                };
+                self.leaf_value(i);
             }
             Node::Split { .. } if depth > 0 && (depth >= MAX_NESTING || self.sizes[i] > self.remaining) => {
                 let index = self.module.declare(&[], &[self.leaf]);
@@ -297,25 +300,99 @@ impl PieceWriter<'_> {
                 });
                 self.body.code().call(index);
             }
-            Node::Split {
+            &Node::Split {
                 feature,
                 threshold,
                 left,
                 right,
             } => {
                 self.remaining = self.remaining.saturating_sub(1);
-                let x = self.feature(feature);
-                self.body
-                    .code()
-                    .local_get(x)
-                    .f32_const(threshold.into())
-                    .f32_lt()
-                    .if_(BlockType::Result(self.leaf));
-                self.node(left as usize, depth + 1);
-                self.body.code().else_();
-                self.node(right as usize, depth + 1);
-                self.body.code().end();
+                let (left, right) = (left as usize, right as usize);
+                let leaf = |n: usize| !matches!(self.tree.nodes[n], Node::Split { .. });
+                match (leaf(left), leaf(right)) {
+                    (false, false) => {
+                        self.condition(feature, threshold);
+                        self.body.code().if_(BlockType::Result(self.leaf));
+                        self.node(left, depth + 1);
+                        self.body.code().else_();
+                        self.node(right, depth + 1);
+                        self.body.code().end();
+                    }
+                    (true, true) if self.boolean => {
+                        // Leaves 1, 0: the condition; 0, 1: its negation (the leaves differ, or
+                        // the value is the one leaf's).
+                        match (self.class(left), self.class(right)) {
+                            (1, 0) => self.condition(feature, threshold),
+                            (0, 1) => {
+                                self.condition(feature, threshold);
+                                self.body.code().i32_eqz();
+                            }
+                            (c, _) => {
+                                self.body.code().i32_const(c);
+                            }
+                        }
+                        self.remaining = self.remaining.saturating_sub(2);
+                    }
+                    (true, false) if self.boolean => {
+                        // x < t ? c : S
+                        self.node(right, depth + 1);
+                        self.condition(feature, threshold);
+                        if self.class(left) == 1 {
+                            self.body.code().i32_or();
+                        } else {
+                            self.body.code().i32_eqz().i32_and();
+                        }
+                        self.remaining = self.remaining.saturating_sub(1);
+                    }
+                    (false, true) if self.boolean => {
+                        // x < t ? S : c
+                        self.node(left, depth + 1);
+                        self.condition(feature, threshold);
+                        if self.class(right) == 0 {
+                            self.body.code().i32_and();
+                        } else {
+                            self.body.code().i32_eqz().i32_or();
+                        }
+                        self.remaining = self.remaining.saturating_sub(1);
+                    }
+                    _ => {
+                        self.node(left, depth + 1);
+                        self.node(right, depth + 1);
+                        self.condition(feature, threshold);
+                        self.body.code().select();
+                    }
+                }
             }
+        }
+    }
+
+    /// Pushes `x[feature] < threshold` (in `f32`, as the IR splits).
+    fn condition(&mut self, feature: u32, threshold: f32) {
+        let x = self.feature(feature);
+        self.body.code().local_get(x).f32_const(threshold.into()).f32_lt();
+    }
+
+    /// Pushes the value of the leaf `i`: its class, its row in the weight table, or its value.
+    fn leaf_value(&mut self, i: usize) {
+        match &self.tree.nodes[i] {
+            Node::Weights { .. } => {
+                self.body.code().i32_const(self.rows[i] as i32);
+            }
+            Node::Leaf { value } => {
+                match self.leaf {
+                    ValType::I32 => self.body.code().i32_const(*value as i32),
+                    _ => self.body.code().f64_const((*value).into()),
+                };
+            }
+            Node::Split { .. } => unreachable!("a leaf"),
+        }
+    }
+
+    /// The class of a leaf of a vote.
+    fn class(&self, i: usize) -> i32 {
+        match self.tree.nodes[i] {
+            Node::Leaf { value } => value as i32,
+            Node::Weights { .. } | Node::Split { .. } => unreachable!("a vote's leaf"),
         }
     }
 

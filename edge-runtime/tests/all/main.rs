@@ -1,10 +1,13 @@
 //! edge-runtime's integration tests: one binary, one module per concern.
 
+mod edge;
 mod fixtures;
+mod kserve;
 mod parity;
 mod predict;
 mod refuse;
 mod sandbox;
+mod support;
 
 use std::sync::LazyLock;
 

@@ -88,14 +88,17 @@
 
 mod abi;
 pub mod cache;
+pub mod client;
 mod error;
 pub mod kserve;
 pub mod metrics;
 mod module;
+pub mod outbox;
 mod runtime;
 pub mod served;
 pub mod server;
 pub mod store;
+pub mod sync;
 
 pub use abi::{ABI_VERSION, MANIFEST_SECTION};
 pub use error::{HostError, Result};

@@ -8,12 +8,17 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use edge_runtime::cache::Cache;
+use edge_runtime::client::ControlPlane;
 use edge_runtime::kserve::InferLimits;
 use edge_runtime::metrics::EdgeMetrics;
+use edge_runtime::outbox::{self, Outbox};
 use edge_runtime::served::{DEFAULT_MAX_MODULE_BYTES, MANIFEST_FILE, MODULE_FILE};
 use edge_runtime::store::EdgeModels;
+use edge_runtime::sync::{self, SyncContext, Trust};
 use edge_runtime::{LoadOptions, ModuleLimits, Runtime, RuntimeConfig, ServedModel};
 use model_wasm::signature::PublicKey;
+use tokio::sync::watch;
 
 /// Serves Wasmline models (WebAssembly modules) over the Open Inference Protocol (KServe v2).
 #[derive(Debug, Parser)]
@@ -80,6 +85,14 @@ struct Args {
     #[arg(long, env = "WASMLINE_EDGE_MAX_MODULE_BYTES", default_value_t = DEFAULT_MAX_MODULE_BYTES)]
     max_module_bytes: usize,
 
+    /// Longest pause, in seconds, between retries after the control plane failed to answer.
+    #[arg(long, env = "WASMLINE_EDGE_MAX_BACKOFF", default_value_t = 30)]
+    max_backoff: u64,
+
+    /// Most telemetry batches kept on disk while the control plane is away (oldest dropped).
+    #[arg(long, env = "WASMLINE_EDGE_MAX_PENDING_BATCHES", default_value_t = 10_000)]
+    max_pending_batches: usize,
+
     /// Milliseconds one call into a module may run.
     #[arg(long, env = "WASMLINE_EDGE_DEADLINE_MS", default_value_t = 100)]
     deadline_ms: u64,
@@ -141,36 +154,41 @@ async fn run(args: Args) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
     };
 
-    let models = if let Some(dir) = &args.models_dir {
-        let names = if args.models.is_empty() {
-            subfolders(dir)?
-        } else {
-            args.models.clone()
+    let (models, control) = if let Some(dir) = &args.models_dir {
+        (serve_dir(dir, &args, &metrics, &engine, &options)?, None)
+    } else if let Some(url) = &args.control_plane {
+        if args.models.is_empty() {
+            bail!("--models NAME[,NAME...] is required with --control-plane");
+        }
+        let cache = Cache::open(&args.cache_dir)
+            .with_context(|| format!("opening the cache dir {}", args.cache_dir.display()))?;
+        let trust = match &options.trusted_key {
+            Some(key) => Trust::fixed(key.clone()),
+            None => Trust::pinned(&cache).context("reading the pinned signing key")?,
         };
-        if names.is_empty() {
-            bail!("no models in {}", dir.display());
+        let cached_options = LoadOptions {
+            trusted_key: trust.key(),
+            ..options.clone()
+        };
+        let models = Arc::new(EdgeModels::new(args.models.clone(), metrics.clone(), args.drift_window));
+        for name in &args.models {
+            sync::load_cached(&cache, &models, &engine, &cached_options, name);
         }
-        let models = Arc::new(EdgeModels::new(names.clone(), metrics.clone(), args.drift_window));
-        if options.trusted_key.is_none() {
-            tracing::warn!(dir = %dir.display(), "no --trusted-key: manifest signatures in the models folder are not checked");
-        }
-        for name in &names {
-            let folder = dir.join(name);
-            let manifest = std::fs::read(folder.join(MANIFEST_FILE))
-                .with_context(|| format!("reading {}", folder.join(MANIFEST_FILE).display()))?;
-            let wasm = std::fs::read(folder.join(MODULE_FILE))
-                .with_context(|| format!("reading {}", folder.join(MODULE_FILE).display()))?;
-            let model = ServedModel::load(&engine, &manifest, &wasm, &options)
-                .with_context(|| format!("loading model '{name}' from {}", folder.display()))?;
-            if model.name() != name {
-                bail!("{} holds model '{}', not '{name}'", folder.display(), model.name());
-            }
-            tracing::info!(model = %name, version = model.version(), "loaded");
-            models.install(Arc::new(model));
-        }
-        models
+        let client = ControlPlane::new(url, args.edge_token.clone());
+        let context = Arc::new(SyncContext {
+            client,
+            cache,
+            models: models.clone(),
+            runtime: engine.clone(),
+            trust: Arc::new(trust),
+            options: options.clone(),
+            alias: args.alias.clone(),
+            poll_wait: Duration::from_secs(args.poll_interval.clamp(1, 60)),
+            max_backoff: Duration::from_secs(args.max_backoff.max(1)),
+        });
+        (models, Some(context))
     } else {
-        bail!("--control-plane is not supported yet; use --models-dir");
+        bail!("give --control-plane URL with --models NAME[,NAME...], or --models-dir DIR");
     };
 
     let listener = tokio::net::TcpListener::bind(args.addr)
@@ -179,13 +197,87 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let bound = listener.local_addr().context("reading the bound address")?;
     tracing::info!(addr = %bound, node = %node, "listening on {bound}");
     println!("listening on {bound}");
+
+    let (stop, stopped) = watch::channel(false);
+    let mut background = Vec::new();
+    if let Some(context) = control {
+        for name in &args.models {
+            background.push(tokio::spawn(sync::follow(
+                context.clone(),
+                name.clone(),
+                stopped.clone(),
+            )));
+        }
+        if context.client.has_token() {
+            let outbox = Outbox::open(
+                &context.cache.telemetry_dir(),
+                args.max_pending_batches,
+                metrics.clone(),
+            )
+            .context("opening the telemetry outbox")?;
+            background.push(tokio::spawn(outbox::run(
+                models.clone(),
+                outbox,
+                context.client.clone(),
+                node.clone(),
+                Duration::from_secs(args.telemetry_interval.max(1)),
+                context.max_backoff,
+                stopped.clone(),
+            )));
+        } else {
+            tracing::warn!("no --edge-token: telemetry is not pushed to the control plane (GET /metrics still has it)");
+        }
+    }
+
     let app = edge_runtime::server::app(models, limits);
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("serving")?;
+        .context("serving");
+    let _ = stop.send(true);
+    for task in background {
+        // The telemetry task writes its last batch to disk; a long poll is not waited for.
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
     tracing::info!("stopped");
-    Ok(())
+    served
+}
+
+/// Loads `DIR/{name}/manifest.json` + `DIR/{name}/model.wasm` for each model.
+fn serve_dir(
+    dir: &Path,
+    args: &Args,
+    metrics: &Arc<EdgeMetrics>,
+    engine: &Runtime,
+    options: &LoadOptions,
+) -> anyhow::Result<Arc<EdgeModels>> {
+    let names = if args.models.is_empty() {
+        subfolders(dir)?
+    } else {
+        args.models.clone()
+    };
+    if names.is_empty() {
+        bail!("no models in {}", dir.display());
+    }
+    let models = Arc::new(EdgeModels::new(names.clone(), metrics.clone(), args.drift_window));
+    if options.trusted_key.is_none() {
+        tracing::warn!(dir = %dir.display(), "no --trusted-key: manifest signatures in the models folder are not checked");
+    }
+    for name in &names {
+        let folder = dir.join(name);
+        let manifest = std::fs::read(folder.join(MANIFEST_FILE))
+            .with_context(|| format!("reading {}", folder.join(MANIFEST_FILE).display()))?;
+        let wasm = std::fs::read(folder.join(MODULE_FILE))
+            .with_context(|| format!("reading {}", folder.join(MODULE_FILE).display()))?;
+        let model = ServedModel::load(engine, &manifest, &wasm, options)
+            .with_context(|| format!("loading model '{name}' from {}", folder.display()))?;
+        if model.name() != name {
+            bail!("{} holds model '{}', not '{name}'", folder.display(), model.name());
+        }
+        tracing::info!(model = %name, version = model.version(), "loaded");
+        models.install(Arc::new(model));
+    }
+    Ok(models)
 }
 
 /// Resolves on ctrl-c or SIGTERM.

@@ -7,6 +7,7 @@ mod parity;
 mod predict;
 mod refuse;
 mod sandbox;
+mod standin;
 mod support;
 
 use std::sync::LazyLock;

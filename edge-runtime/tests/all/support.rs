@@ -172,8 +172,22 @@ pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
 #[derive(Debug)]
 pub struct Edge {
     child: Child,
-    pub base: String,
+    probe: Probe,
     stderr: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// Requests to an edge by base URL.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub base: String,
+}
+
+impl std::ops::Deref for Edge {
+    type Target = Probe;
+
+    fn deref(&self) -> &Probe {
+        &self.probe
+    }
 }
 
 impl Edge {
@@ -208,11 +222,11 @@ impl Edge {
         });
         let mut edge = Edge {
             child,
-            base: String::new(),
+            probe: Probe { base: String::new() },
             stderr,
         };
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => edge.base = format!("http://{addr}"),
+            Ok(addr) => edge.probe.base = format!("http://{addr}"),
             Err(_) => panic!("the edge did not start:\n{}", edge.log()),
         }
         edge
@@ -222,7 +236,9 @@ impl Edge {
     pub fn log(&self) -> String {
         self.stderr.lock().unwrap().join("\n")
     }
+}
 
+impl Probe {
     pub fn get(&self, path: &str) -> (u16, String) {
         http(agent().get(format!("{}{path}", self.base)).call())
     }

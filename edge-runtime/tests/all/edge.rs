@@ -293,3 +293,53 @@ fn offline_the_edge_serves_from_cache_and_buffers_telemetry_until_delivered_once
         );
     }
 }
+
+#[test]
+fn a_pinned_key_is_never_replaced_by_another_one() {
+    let first = signing_key();
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::write(
+        cache.path().join("trusted-key.json"),
+        serde_json::to_vec(&public_key(&first)).unwrap(),
+    )
+    .unwrap();
+    // A control plane (or an impostor) with another key, signing with it.
+    let other = other_signing_key();
+    let stand_in = StandIn::start(public_key(&other));
+    stand_in.publish("wine", 1, &model_files("wine", 1, &regressor_ir(1.0), Some(&other)));
+    stand_in.set_alias("wine", 1);
+    let edge = spawn(&follower_args(&stand_in, cache.path(), "edge-c"));
+    eventually("the version to be refused", DEADLINE, || {
+        (edge.metric("wasmline_edge_model_refused_total{") == Some(1.0)).then_some(())
+    });
+    assert_eq!(edge.get("/v2/health/ready").0, 503);
+    let log = edge.log();
+    assert!(log.contains("THE CONTROL PLANE PRESENTS ANOTHER SIGNING KEY"), "{log}");
+    let pinned: model_wasm::signature::PublicKey =
+        serde_json::from_slice(&std::fs::read(cache.path().join("trusted-key.json")).unwrap()).unwrap();
+    assert_eq!(pinned, public_key(&first), "the pin is unchanged");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_gracefully_and_keeps_the_last_counts() {
+    let key = signing_key();
+    let mut stand_in = StandIn::start(public_key(&key));
+    stand_in.publish("wine", 1, &model_files("wine", 1, &regressor_ir(1.0), Some(&key)));
+    stand_in.set_alias("wine", 1);
+    let cache = tempfile::tempdir().unwrap();
+    let mut args = follower_args(&stand_in, cache.path(), "edge-d");
+    // No batch before the shutdown.
+    let interval = args.iter().position(|a| a == "--telemetry-interval").unwrap();
+    args[interval + 1] = "3600".into();
+    let mut edge = spawn(&args);
+    edge.wait_ready();
+    stand_in.stop();
+    for _ in 0..3 {
+        assert_eq!(answer(&edge, "/v2/models/wine/infer").0, 200);
+    }
+    assert_eq!(pending_ok(cache.path()), 0);
+    let status = edge.terminate();
+    assert!(status.success(), "{status:?}\n{}", edge.log());
+    assert_eq!(pending_ok(cache.path()), 3, "the last batch is on disk");
+}

@@ -3,6 +3,7 @@
 mod edge;
 mod fixtures;
 mod kserve;
+mod outbox;
 mod parity;
 mod predict;
 mod refuse;

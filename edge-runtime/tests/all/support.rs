@@ -232,6 +232,19 @@ impl Edge {
         edge
     }
 
+    /// Sends SIGTERM and waits for the process to exit.
+    #[cfg(unix)]
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        eventually("the edge to exit", Duration::from_secs(60), || {
+            self.child.try_wait().unwrap()
+        })
+    }
+
     /// The process's log so far.
     pub fn log(&self) -> String {
         self.stderr.lock().unwrap().join("\n")

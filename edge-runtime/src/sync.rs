@@ -26,11 +26,11 @@ use std::time::{Duration, Instant};
 use model_wasm::signature::PublicKey;
 use tokio::sync::watch;
 
+use crate::Runtime;
 use crate::cache::{Cache, Served, write_atomic};
 use crate::client::{ClientError, ControlPlane};
 use crate::served::{LoadError, LoadOptions, MANIFEST_FILE, MODULE_FILE, ServedModel};
 use crate::store::EdgeModels;
-use crate::{Runtime, kserve::ModelSet};
 
 /// Largest manifest accepted (they carry reference profiles).
 pub const MAX_MANIFEST_BYTES: u64 = 8 << 20;
@@ -351,11 +351,6 @@ async fn install(ctx: &Arc<SyncContext>, name: &str, version: u64) -> Result<Arc
             "the load task failed: {e}"
         ))))
     })
-}
-
-/// Whether every configured model has a version (for logs).
-pub fn all_loaded(models: &EdgeModels) -> bool {
-    models.model_names().iter().all(|n| models.current(n).is_some())
 }
 
 #[cfg(test)]

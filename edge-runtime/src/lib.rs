@@ -1,8 +1,16 @@
-//! Wasmline's edge runtime: the wasmtime host that runs generated model modules.
+//! Wasmline's edge runtime: the wasmtime host that runs generated model modules, the KServe v2
+//! routes that serve them, and the `wasmline-edge` server (model sync, offline cache, telemetry).
 //!
-//! A library first (the control plane reuses it for server-side inference); serving and
-//! telemetry come next (see `docs/ARCHITECTURE.md`, Step 4 of the plan). It knows nothing of the
-//! control plane: it takes module bytes and rows, and gives predictions or a [`HostError`].
+//! A library first: the control plane reuses the host and [`kserve::router`] for server-side
+//! inference. It knows nothing of the control plane's code; the edge server talks to it over
+//! HTTP only ([`client`]).
+//!
+//! The server's parts, each its own module: [`served`] (the one gate a version passes:
+//! signature, digest, compile, smoke prediction), [`kserve`] (the Open Inference Protocol over
+//! any [`kserve::ModelSet`]), [`store`] (the edge's served and previous versions, swapped
+//! atomically, with their telemetry), [`cache`] (the on-disk cache), [`sync`] (following an
+//! alias on the control plane), [`outbox`] (telemetry batches buffered on disk until
+//! delivered), [`metrics`] (Prometheus) and [`server`] (the router).
 //!
 //! - [`Runtime`], one per process: a wasmtime engine for untrusted code (Cranelift, epoch
 //!   interruption advanced by a 1 ms ticker thread, the pooling allocator, no WASI, no imports).
@@ -79,12 +87,22 @@
 //! ```
 
 mod abi;
+pub mod cache;
+pub mod client;
 mod error;
+pub mod kserve;
+pub mod metrics;
 mod module;
+pub mod outbox;
 mod runtime;
+pub mod served;
+pub mod server;
+pub mod store;
+pub mod sync;
 
 pub use abi::{ABI_VERSION, MANIFEST_SECTION};
 pub use error::{HostError, Result};
 pub use model_wasm::{DriftWindow, Prediction, ReferenceProfile};
 pub use module::{ModelModule, ModuleLimits, Task};
 pub use runtime::{Runtime, RuntimeConfig};
+pub use served::{LoadError, LoadOptions, ServedModel};

@@ -1,10 +1,15 @@
 //! edge-runtime's integration tests: one binary, one module per concern.
 
+mod edge;
 mod fixtures;
+mod kserve;
+mod outbox;
 mod parity;
 mod predict;
 mod refuse;
 mod sandbox;
+mod standin;
+mod support;
 
 use std::sync::LazyLock;
 

@@ -1,0 +1,266 @@
+//! The edge's loaded models: per model the served version and the previous one, swapped
+//! atomically, and per version what telemetry needs (counts since the last batch, latency, and a
+//! sliding window of recent rows for drift).
+//!
+//! [`EdgeModels`] is the [`ModelSet`] the edge's `/v2` routes run over. A swap replaces an
+//! `Arc` under a short write lock: requests that already hold the old version finish on it,
+//! requests after the swap get the new one, none fails in between.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use model_wasm::telemetry::{DriftMonitor, DriftSnapshot, LatencyHistogram, PredictionCounts, TelemetryReport};
+
+use crate::kserve::{ModelSet, Outcome};
+use crate::metrics::{EdgeMetrics, RUNTIME_LABEL};
+use crate::served::ServedModel;
+
+/// The served and the previous version of one model.
+#[derive(Debug, Clone, Default)]
+struct Slot {
+    current: Option<Arc<ServedModel>>,
+    previous: Option<Arc<ServedModel>>,
+}
+
+/// What one version accumulated.
+#[derive(Debug)]
+struct VersionStats {
+    model: Arc<ServedModel>,
+    counts: PredictionCounts,
+    latency: LatencyHistogram,
+    /// The last `drift_window` rows, concatenated.
+    window: VecDeque<f64>,
+}
+
+impl VersionStats {
+    fn new(model: Arc<ServedModel>) -> Self {
+        Self {
+            model,
+            counts: PredictionCounts::default(),
+            latency: LatencyHistogram::default(),
+            window: VecDeque::new(),
+        }
+    }
+
+    fn drift(&mut self) -> DriftSnapshot {
+        let manifest = self.model.manifest();
+        let mut monitor = DriftMonitor::new(manifest);
+        monitor.observe_rows(self.window.make_contiguous(), manifest.features.len());
+        monitor.snapshot()
+    }
+}
+
+/// The models one edge serves (a fixed list of names), their versions and statistics.
+#[derive(Debug)]
+pub struct EdgeModels {
+    names: Vec<String>,
+    slots: RwLock<HashMap<String, Slot>>,
+    stats: Mutex<HashMap<(String, u64), VersionStats>>,
+    metrics: Arc<EdgeMetrics>,
+    drift_window: usize,
+}
+
+impl EdgeModels {
+    /// An edge that will serve `names`; none is loaded yet. Drift is computed over the last
+    /// `drift_window` rows of each version.
+    pub fn new(names: Vec<String>, metrics: Arc<EdgeMetrics>, drift_window: usize) -> EdgeModels {
+        EdgeModels {
+            slots: RwLock::new(names.iter().map(|n| (n.clone(), Slot::default())).collect()),
+            names,
+            stats: Mutex::new(HashMap::new()),
+            metrics,
+            drift_window: drift_window.max(1),
+        }
+    }
+
+    pub fn metrics(&self) -> &Arc<EdgeMetrics> {
+        &self.metrics
+    }
+
+    /// Serves `model` from now on; the version it replaces becomes the previous one (kept
+    /// loaded for `/versions/{v}/` and an instant switch back). Installing the previous
+    /// version again swaps the two.
+    pub fn install(&self, model: Arc<ServedModel>) {
+        let name = model.name().to_owned();
+        let (old, dropped) = {
+            let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
+            let slot = slots.entry(name.clone()).or_default();
+            let old = slot.current.replace(model.clone());
+            let dropped = match &old {
+                Some(old) if old.version() != model.version() => slot.previous.replace(old.clone()),
+                _ => None,
+            };
+            if slot.previous.as_ref().is_some_and(|p| p.version() == model.version()) {
+                slot.previous = None;
+            }
+            (old, dropped.filter(|d| d.version() != model.version()))
+        };
+        let node = self.metrics.node.as_str();
+        if let Some(old) = &old {
+            let version = old.version().to_string();
+            let _ = self
+                .metrics
+                .model_info
+                .remove_label_values(&[&name, &version, node, old.sha256()]);
+        }
+        if old.as_ref().is_none_or(|o| o.version() != model.version()) {
+            self.metrics.model_swaps.with_label_values(&[&name]).inc();
+        }
+        self.metrics
+            .model_info
+            .with_label_values(&[&name, &model.version().to_string(), node, model.sha256()])
+            .set(1);
+        if let Some(dropped) = dropped {
+            tracing::debug!(model = %name, version = dropped.version(), "unloaded");
+        }
+    }
+
+    /// The served version of `name`.
+    pub fn current_version(&self, name: &str) -> Option<u64> {
+        self.current(name).map(|m| m.version())
+    }
+
+    /// The previous version of `name`, if still loaded.
+    pub fn previous(&self, name: &str) -> Option<Arc<ServedModel>> {
+        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+        slots.get(name).and_then(|s| s.previous.clone())
+    }
+
+    /// Sets the drift gauges from each served version's window (called before a scrape).
+    pub fn refresh_drift_gauges(&self) {
+        let node = self.metrics.node.clone();
+        let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        for ((name, version), stats) in stats.iter_mut() {
+            if stats.window.is_empty() {
+                continue;
+            }
+            let snapshot = stats.drift();
+            let version = version.to_string();
+            self.metrics
+                .drift_ratio
+                .with_label_values(&[name, &version, &node])
+                .set(snapshot.drifted_ratio);
+            for feature in &snapshot.features {
+                self.metrics
+                    .feature_psi
+                    .with_label_values(&[name, &version, &node, &feature.name])
+                    .set(feature.psi);
+            }
+        }
+    }
+
+    /// One report per version that was called since the last call, with its counts (which
+    /// start again from zero) and the drift of its current window. Versions no longer loaded
+    /// are forgotten once reported.
+    pub fn take_reports(&self) -> Vec<TelemetryReport> {
+        let loaded: Vec<(String, u64)> = {
+            let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+            slots
+                .iter()
+                .flat_map(|(name, slot)| {
+                    [&slot.current, &slot.previous]
+                        .into_iter()
+                        .flatten()
+                        .map(|m| (name.clone(), m.version()))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut reports = Vec::new();
+        for ((name, version), s) in stats.iter_mut() {
+            if s.counts.ok + s.counts.error == 0 {
+                continue;
+            }
+            reports.push(TelemetryReport {
+                model: name.clone(),
+                version: *version,
+                runtime: RUNTIME_LABEL.to_owned(),
+                predictions: std::mem::take(&mut s.counts),
+                latency_seconds: std::mem::take(&mut s.latency),
+                drift: s.drift(),
+            });
+        }
+        stats.retain(|key, s| loaded.contains(key) || s.counts.ok + s.counts.error > 0);
+        reports.sort_by(|a, b| (&a.model, a.version).cmp(&(&b.model, b.version)));
+        reports
+    }
+
+    /// Puts reports that could not be written back into the counts (so nothing is lost).
+    pub fn restore_reports(&self, reports: Vec<TelemetryReport>) {
+        let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        for report in reports {
+            if let Some(s) = stats.get_mut(&(report.model.clone(), report.version)) {
+                s.counts.ok += report.predictions.ok;
+                s.counts.error += report.predictions.error;
+                s.counts.rows += report.predictions.rows;
+                for (mine, theirs) in s.latency.counts.iter_mut().zip(&report.latency_seconds.counts) {
+                    *mine += theirs;
+                }
+                s.latency.count += report.latency_seconds.count;
+                s.latency.sum += report.latency_seconds.sum;
+            }
+        }
+    }
+}
+
+impl ModelSet for EdgeModels {
+    fn server_name(&self) -> String {
+        "wasmline-edge".to_owned()
+    }
+
+    fn model_names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+
+    fn current(&self, name: &str) -> Option<Arc<ServedModel>> {
+        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+        slots.get(name).and_then(|s| s.current.clone())
+    }
+
+    fn versions(&self, name: &str) -> Vec<Arc<ServedModel>> {
+        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+        slots
+            .get(name)
+            .map(|s| [s.current.clone(), s.previous.clone()].into_iter().flatten().collect())
+            .unwrap_or_default()
+    }
+
+    fn observe(&self, model: &ServedModel, outcome: &Outcome<'_>) {
+        let version = model.version().to_string();
+        let node = self.metrics.node.as_str();
+        self.metrics
+            .inference_requests
+            .with_label_values(&[model.name(), &version, RUNTIME_LABEL, node, outcome.label()])
+            .inc();
+        let Some(model_arc) = self
+            .versions(model.name())
+            .into_iter()
+            .find(|m| m.version() == model.version())
+        else {
+            // Unloaded while the request ran: the Prometheus counter above still has it.
+            return;
+        };
+        let key = (model.name().to_owned(), model.version());
+        let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        let s = stats.entry(key).or_insert_with(|| VersionStats::new(model_arc));
+        match outcome {
+            Outcome::Ok { rows, seconds } => {
+                self.metrics
+                    .inference_duration
+                    .with_label_values(&[model.name(), &version, RUNTIME_LABEL, node])
+                    .observe(*seconds);
+                s.counts.ok += 1;
+                let n_features = model.manifest().features.len().max(1);
+                s.counts.rows += (rows.len() / n_features) as u64;
+                s.latency.observe(*seconds);
+                let capacity = self.drift_window * n_features;
+                let keep = &rows[rows.len().saturating_sub(capacity)..];
+                s.window.extend(keep.iter().copied());
+                let excess = s.window.len().saturating_sub(capacity);
+                s.window.drain(..excess);
+            }
+            Outcome::Invalid | Outcome::Error => s.counts.error += 1,
+        }
+    }
+}

@@ -79,6 +79,20 @@ impl ChildGuard {
         }
     }
 
+    /// Waits until a line of the child's log gives `Some`, or panics after `deadline` with the log.
+    pub fn wait_for_line<T>(&mut self, deadline: Duration, mut parse: impl FnMut(&str) -> Option<T>) -> T {
+        let log = self.log.clone();
+        let mut found = None;
+        self.wait_until(deadline, || {
+            found = std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .find_map(&mut parse);
+            found.is_some()
+        });
+        found.expect("found")
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -3,6 +3,7 @@
 mod browser;
 mod cli;
 mod dvc;
+mod edge;
 mod train;
 
 use std::path::{Path, PathBuf};

@@ -23,6 +23,14 @@ pub struct ServeCommand {
     /// How often (milliseconds) a long poll on an alias re-reads it from the store.
     #[arg(long, env = "WASMLINE_POLL_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=10_000))]
     pub poll_ms: u64,
+
+    /// Serve the web page from this folder instead of the copy built into the binary.
+    #[arg(long, env = "WASMLINE_WEB_DIR")]
+    pub web_dir: Option<std::path::PathBuf>,
+
+    /// The browser SDK the page imports: wasm-pack's output folder (model_wasm.js, model_wasm_bg.wasm).
+    #[arg(long, env = "WASMLINE_SDK_PKG")]
+    pub sdk_dir: Option<std::path::PathBuf>,
 }
 
 impl ServeCommand {
@@ -35,6 +43,10 @@ impl ServeCommand {
         let options = ServerOptions {
             edge_token: self.edge_token,
             poll_every: Duration::from_millis(self.poll_ms),
+            web: server::WebOptions {
+                web_dir: self.web_dir,
+                sdk_dir: self.sdk_dir,
+            },
         };
         tracing::info!(store = %opened.describe(), "serving");
         // Printed, not only logged: scripts and tests read the address from here.

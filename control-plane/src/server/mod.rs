@@ -18,6 +18,7 @@
 mod error;
 mod registry;
 mod telemetry;
+mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use tower_http::cors::{Any, CorsLayer};
 
 pub use error::ApiError;
 pub use telemetry::TELEMETRY_PREFIX;
+pub use web::WebOptions;
 
 use crate::registry::PublicKey;
 use crate::store::ObjectStore;
@@ -61,6 +63,7 @@ struct Inner {
     poll_every: Duration,
     /// Turns true when the server shuts down, so long polls answer at once.
     shutdown: watch::Receiver<bool>,
+    web: WebOptions,
 }
 
 /// How the server is set up (from flags and environment variables, see `wasmline serve --help`).
@@ -70,6 +73,8 @@ pub struct ServerOptions {
     pub edge_token: Option<String>,
     /// How often a long poll re-reads an alias from the store.
     pub poll_every: Duration,
+    /// Where the web page and the browser SDK come from.
+    pub web: WebOptions,
 }
 
 impl Default for ServerOptions {
@@ -77,6 +82,7 @@ impl Default for ServerOptions {
         ServerOptions {
             edge_token: None,
             poll_every: Duration::from_millis(250),
+            web: WebOptions::default(),
         }
     }
 }
@@ -96,6 +102,7 @@ impl AppState {
                 edge_token: options.edge_token.filter(|t| !t.is_empty()).map(|t| digest(&t)),
                 poll_every: options.poll_every,
                 shutdown,
+                web: options.web,
             }),
         })
     }
@@ -157,6 +164,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/v2/health/live", get(live))
         .nest("/api/v1", api)
+        .merge(web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))

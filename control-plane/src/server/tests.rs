@@ -30,6 +30,7 @@ impl TestApp {
         let options = ServerOptions {
             edge_token: Some(EDGE_TOKEN.into()),
             poll_every: Duration::from_millis(20),
+            ..ServerOptions::default()
         };
         let state = AppState::new(store.clone(), options, stopped).await.unwrap();
         TestApp {

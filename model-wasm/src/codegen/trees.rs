@@ -87,6 +87,34 @@ pub(super) fn predict(
     }
     let n_trees = trees.len() as f64;
     let body = match aggregate {
+        Aggregate::Vote if ir.n_outputs() == 2 => predict::function(ir, layout, |f, row| {
+            // Two classes: each tree returns 0 or 1, so class 1's votes are the sum of the
+            // returns, kept on the stack (no counters in memory, no call per vote).
+            store_features(f, row, &used);
+            for (t, root) in roots.iter().enumerate() {
+                f.code().call(*root);
+                if t > 0 {
+                    f.code().i32_add();
+                }
+            }
+            let ones = f.local(ValType::I32);
+            let (p0, p1) = (f.local(ValType::F64), f.local(ValType::F64));
+            f.code()
+                .local_set(ones)
+                .i32_const(roots.len() as i32)
+                .local_get(ones)
+                .i32_sub()
+                .f64_convert_i32_u()
+                .f64_const(n_trees.into())
+                .f64_div()
+                .local_set(p0)
+                .local_get(ones)
+                .f64_convert_i32_u()
+                .f64_const(n_trees.into())
+                .f64_div()
+                .local_set(p1);
+            row.store_classes(f, &[p0, p1]);
+        }),
         Aggregate::Vote => {
             let add_vote = module.add(&[ValType::I32], &[], add_vote(layout));
             predict::function(ir, layout, |f, row| {

@@ -1,0 +1,98 @@
+//! The web page (`web/`) at `/`, and the browser SDK (wasm-pack's output) at `/sdk/`.
+//!
+//! The page's files are compiled into the binary, so `wasmline serve` needs nothing beside it;
+//! `--web-dir` serves them from a folder instead (to work on the page without rebuilding). The
+//! SDK is built by `wasm-pack` (`scripts/test` does it) and served from `--sdk-dir`
+//! (`WASMLINE_SDK_PKG`); without one, `/sdk/` answers 404 and the page says how to build it.
+
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::{ApiError, AppState};
+
+/// The page's files: (name, bytes, content type).
+const PAGE: &[(&str, &str, &str)] = &[
+    (
+        "index.html",
+        include_str!("../../../web/index.html"),
+        "text/html; charset=utf-8",
+    ),
+    (
+        "app.js",
+        include_str!("../../../web/app.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "style.css",
+        include_str!("../../../web/style.css"),
+        "text/css; charset=utf-8",
+    ),
+];
+
+/// The SDK files the page imports.
+const SDK_FILES: &[(&str, &str)] = &[
+    ("model_wasm.js", "text/javascript; charset=utf-8"),
+    ("model_wasm_bg.wasm", "application/wasm"),
+];
+
+/// Where the page and the SDK come from.
+#[derive(Debug, Clone, Default)]
+pub struct WebOptions {
+    /// Serve the page from this folder rather than from the binary.
+    pub web_dir: Option<PathBuf>,
+    /// wasm-pack's output folder (`model_wasm.js`, `model_wasm_bg.wasm`).
+    pub sdk_dir: Option<PathBuf>,
+}
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/",
+            get(|state: State<AppState>| page(state, Path("index.html".to_owned()))),
+        )
+        .route("/web/{file}", get(page))
+        .route("/sdk/{file}", get(sdk))
+}
+
+async fn page(State(state): State<AppState>, Path(file): Path<String>) -> Result<Response, ApiError> {
+    let Some((name, embedded, content_type)) = PAGE.iter().find(|(name, _, _)| *name == file) else {
+        return Err(ApiError::not_found(format!("no page file '{file}'")));
+    };
+    let body = match &state.inner.web.web_dir {
+        Some(dir) => tokio::fs::read(dir.join(name))
+            .await
+            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("cannot read {}: {e}", dir.join(name).display())))?,
+        None => embedded.as_bytes().to_vec(),
+    };
+    Ok(with_type(body, content_type))
+}
+
+async fn sdk(State(state): State<AppState>, Path(file): Path<String>) -> Result<Response, ApiError> {
+    let Some((name, content_type)) = SDK_FILES.iter().find(|(name, _)| *name == file) else {
+        return Err(ApiError::not_found(format!("no SDK file '{file}'")));
+    };
+    let Some(dir) = &state.inner.web.sdk_dir else {
+        return Err(ApiError::not_found(
+            "this server has no browser SDK: build it with wasm-pack (scripts/test does) and start \
+             `wasmline serve --sdk-dir PKG` (or set WASMLINE_SDK_PKG)",
+        ));
+    };
+    let path = dir.join(name);
+    let body = tokio::fs::read(&path)
+        .await
+        .map_err(|e| ApiError::not_found(format!("the browser SDK is missing {}: {e}", path.display())))?;
+    Ok(with_type(body, content_type))
+}
+
+fn with_type(body: Vec<u8>, content_type: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}

@@ -4,6 +4,7 @@ mod browser;
 mod cli;
 mod dvc;
 mod edge;
+mod monitoring;
 mod train;
 
 use std::path::{Path, PathBuf};

@@ -12,6 +12,9 @@
 //! of the Grafana dashboard parses and returns series. Faults: an edge restarted mid-window is
 //! counted once, an edge that stops answering fires `EdgeDown`, and Prometheus going away changes
 //! nothing for the edges and the control plane.
+//!
+//! Also here: `scripts/check-monitoring` (the static checks of the monitoring and deployment
+//! files) passes.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -41,6 +44,21 @@ const STEADY: &str = "wine-steady";
 const WINDOW: usize = 200;
 /// Rows per infer request.
 const BATCH: usize = 10;
+
+/// `scripts/check-monitoring`: promtool unit tests of every rule, amtool, the dashboard against
+/// `@grafana/schema`, docker-compose config, the compose spec and hadolint.
+#[test]
+fn static_checks_pass() {
+    let output = Command::new(workspace_root().join("scripts/check-monitoring"))
+        .output()
+        .expect("run scripts/check-monitoring");
+    assert!(
+        output.status.success(),
+        "scripts/check-monitoring failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
 
 #[test]
 fn prometheus_sees_traffic_latency_and_drift_and_alerts_fire() {

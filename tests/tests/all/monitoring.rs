@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use model_wasm::manifest::ManifestView;
-use model_wasm::telemetry::{Telemetry, TelemetryBatch};
+use model_wasm::telemetry::{DriftMonitor, DriftSnapshot, Telemetry, TelemetryBatch};
 use serde_json::{Value, json};
 use tests::process::{ChildGuard, free_port};
 use tests::servers::{Alertmanager, Prometheus, S3sFs};
@@ -58,6 +58,84 @@ fn static_checks_pass() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// `wasmline drift` scores a file against the production profile with model-wasm's numbers, and
+/// honours `--threshold`.
+#[test]
+fn drift_command_scores_a_file_per_feature() {
+    let s = Scratch::new();
+    let section = "[train]\nmodel_name = \"wine\"\nmetric = \"f1\"\nfolds = 3\nalias = \"production\"\n\n\
+                   [[train.models]]\nfamily = \"logistic_regression\"\ngrid = { alpha = [1.0] }\n";
+    let config = with_training(&s, "winequality", "drift", section);
+    s.run(&["pipeline", "run", "-c", config.to_str().unwrap()]).ok();
+    let bytes = std::fs::read(s.store().join("models/wine/1/manifest.json")).unwrap();
+    let view = ManifestView::from_json(&bytes).unwrap();
+    let rows = wine_rows();
+    let names: Vec<&str> = view.features.iter().map(|f| f.name.as_str()).collect();
+    let write = |name: &str, rows: &[Vec<f64>]| {
+        let mut text = format!("{},extra\n", names.join(","));
+        for r in rows {
+            let cells: Vec<String> = r.iter().map(|v| v.to_string()).collect();
+            text.push_str(&format!("{},x\n", cells.join(",")));
+        }
+        s.write(name, &text)
+    };
+    // Normal: 500 rows of the training data. Shifted: alcohol up by 2.5 degrees.
+    let normal = write("normal.csv", &rows[..500]);
+    let alcohol = names.iter().position(|n| *n == "alcohol").unwrap();
+    let shifted_rows: Vec<Vec<f64>> = rows[..500]
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r[alcohol] += 2.5;
+            r
+        })
+        .collect();
+    let shifted = write("shifted.csv", &shifted_rows);
+
+    let table = s
+        .run(&["drift", "--model", "wine", "--data", normal.to_str().unwrap()])
+        .ok();
+    assert!(table.contains("wine v1: 500 rows"), "{table}");
+    assert!(table.contains("drift ratio 0.000 (0 of 11 features)"), "{table}");
+    let table = s
+        .run(&["drift", "--model", "wine", "--data", shifted.to_str().unwrap()])
+        .ok();
+    let line = table
+        .lines()
+        .find(|l| l.starts_with("alcohol"))
+        .expect("an alcohol row");
+    assert!(line.ends_with("yes"), "{table}");
+    assert!(table.contains("(1 of 11 features)"), "{table}");
+
+    // The JSON is model-wasm's snapshot, number for number; a higher threshold drifts nothing.
+    for (threshold, drifted) in [(0.2, 1), (1000.0, 0)] {
+        let out = s
+            .run(&[
+                "drift",
+                "--model",
+                "wine@1",
+                "--data",
+                shifted.to_str().unwrap(),
+                "--threshold",
+                &threshold.to_string(),
+                "--json",
+            ])
+            .ok();
+        let out: Value = serde_json::from_str(&out).unwrap();
+        let expected = drift_of(&view, &shifted_rows, threshold);
+        assert_eq!(out["drift"], serde_json::to_value(&expected).unwrap());
+        assert_eq!(expected.features.iter().filter(|f| f.drifted).count(), drifted);
+        assert!(
+            expected.features.iter().all(|f| f.ks.is_some()),
+            "numeric features have a KS"
+        );
+    }
+    let err = s
+        .run(&["drift", "--model", "nope", "--data", normal.to_str().unwrap()])
+        .fails();
+    assert!(err.contains("nope"), "{err}");
 }
 
 #[test]
@@ -189,6 +267,18 @@ fn prometheus_sees_traffic_latency_and_drift_and_alerts_fire() {
         "wasmline_feature_psi{{job=\"wasmline-edge\",model=\"{SHIFTED}\",node=\"edge-a\"}}"
     ));
     assert_eq!(psi.len(), 11, "a PSI per feature: {psi:?}");
+    // The edge's PSI per feature is the one model-wasm computes over the same window.
+    let expected = drift_of(
+        &manifest(&s3, SHIFTED),
+        &shifted[..WINDOW],
+        model_wasm::PSI_DRIFT_THRESHOLD,
+    );
+    for series in &psi {
+        let feature = label(series, "feature");
+        let got: f64 = series["value"][1].as_str().unwrap().parse().unwrap();
+        let want = expected.features.iter().find(|f| f.name == feature).unwrap().psi;
+        assert_eq!(got, want, "PSI of {feature}");
+    }
 
     // The drift alerts: pending first (their history in ALERTS), then firing, for the shifted
     // model only; Alertmanager posts them to the hook with the bearer token.
@@ -467,15 +557,28 @@ impl Sent {
     }
 }
 
-/// What a browser running the SDK posts: its telemetry over `rows`, one predict call each.
-fn post_browser_telemetry(s3: &S3sFs, control_plane: &str, rows: &[Vec<f64>]) {
-    let manifest = std::fs::read(
+/// Version 1's manifest of `model`, from the S3 server's folder.
+fn manifest(s3: &S3sFs, model: &str) -> ManifestView {
+    let bytes = std::fs::read(
         s3.data_dir
             .join(&s3.bucket)
-            .join(format!("models/{SHIFTED}/1/manifest.json")),
+            .join(format!("models/{model}/1/manifest.json")),
     )
     .expect("the manifest in the S3 server's folder");
-    let manifest = ManifestView::from_json(&manifest).unwrap();
+    ManifestView::from_json(&bytes).unwrap()
+}
+
+/// The drift of `rows` as model-wasm computes it (on edges, in browsers, in `wasmline drift`).
+fn drift_of(manifest: &ManifestView, rows: &[Vec<f64>], threshold: f64) -> DriftSnapshot {
+    let mut monitor = DriftMonitor::with_threshold(manifest, threshold);
+    let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+    monitor.observe_rows(&flat, manifest.features.len());
+    monitor.snapshot()
+}
+
+/// What a browser running the SDK posts: its telemetry over `rows`, one predict call each.
+fn post_browser_telemetry(s3: &S3sFs, control_plane: &str, rows: &[Vec<f64>]) {
+    let manifest = manifest(s3, SHIFTED);
     let mut telemetry = Telemetry::new(&manifest, "browser");
     for row in rows {
         telemetry.record_ok(row, 0.000_04);

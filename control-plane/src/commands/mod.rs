@@ -16,7 +16,7 @@ pub use datasets::DatasetsCommand;
 pub use drift::DriftCommand;
 pub use import_onnx::ImportOnnxCommand;
 pub use models::ModelsCommand;
-pub use pipeline::PipelineCommand;
+pub use pipeline::{PipelineCommand, bundled_example};
 pub use predict::PredictCommand;
 pub use serve::ServeCommand;
 

@@ -19,6 +19,8 @@ mod api;
 mod error;
 pub mod metrics;
 mod models;
+mod openapi;
+mod pipeline;
 mod registry;
 mod telemetry;
 mod web;
@@ -37,7 +39,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::cors::{Any, CorsLayer};
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody};
 pub use telemetry::TELEMETRY_PREFIX;
 pub use web::WebOptions;
 
@@ -74,6 +76,10 @@ struct Inner {
     web: WebOptions,
     metrics: Arc<metrics::Metrics>,
     models: Arc<models::RegistryModels>,
+    /// Pipeline runs this server executes.
+    runs: pipeline::ActiveRuns,
+    /// (model, version) pairs known to be registered (versions are never deleted).
+    registered: std::sync::RwLock<std::collections::HashSet<(String, u64)>>,
     /// Browser client id -> (minute, batches posted in it).
     browser_rate: std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>,
 }
@@ -127,12 +133,40 @@ impl AppState {
                 metrics,
                 models,
                 browser_rate: std::sync::Mutex::default(),
+                runs: pipeline::ActiveRuns::default(),
+                registered: std::sync::RwLock::default(),
             }),
         })
     }
 
     fn store(&self) -> &dyn ObjectStore {
         self.inner.store.as_ref()
+    }
+
+    /// Whether `model` has a registered `version` (remembered once seen).
+    async fn is_registered(&self, model: &str, version: u64) -> Result<bool, ApiError> {
+        let pair = (model.to_owned(), version);
+        if self
+            .inner
+            .registered
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&pair)
+        {
+            return Ok(true);
+        }
+        let Ok(key) = crate::store::Key::new(format!("models/{model}/{version}/manifest.json")) else {
+            return Ok(false);
+        };
+        let found = self.store().exists(&key).await.map_err(anyhow::Error::from)?;
+        if found {
+            self.inner
+                .registered
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(pair);
+        }
+        Ok(found)
     }
 
     /// Loads the models whose production alias moved (the server does this every second).
@@ -248,7 +282,11 @@ pub fn app(state: AppState) -> Router {
             get(api::dataset_report),
         )
         .layer(public)
+        .route("/pipeline/runs", post(pipeline::trigger))
+        .route("/pipeline/runs/{id}", get(pipeline::status))
+        .route("/pipeline/runs/{id}/cancel", post(pipeline::cancel))
         .route("/telemetry/summary", get(telemetry::summary))
+        .route("/openapi.json", get(openapi::document))
         .route(
             "/telemetry",
             post(telemetry::ingest).layer(DefaultBodyLimit::max(TELEMETRY_BODY_LIMIT)),
@@ -261,6 +299,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/metrics", get(render_metrics))
+        .route("/api/docs", get(openapi::page))
         .merge(web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

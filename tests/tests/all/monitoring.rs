@@ -9,7 +9,8 @@
 //! shifted. Asserted through Prometheus's HTTP API: latency and exact request counts arrive per
 //! runtime and node, the drift ratio rises on the shifted model only, the drift alerts go pending
 //! then firing (for that model only) and reach the webhook with the bearer token, and every query
-//! of the Grafana dashboard parses and returns series. Faults: an edge restarted mid-window is
+//! of the Grafana dashboard parses and returns series. Faults: telemetry for an unregistered model
+//! or version is refused (and counted as rejected), an edge restarted mid-window is
 //! counted once, an edge that stops answering fires `EdgeDown`, and Prometheus going away changes
 //! nothing for the edges and the control plane.
 //!
@@ -201,6 +202,32 @@ fn prometheus_sees_traffic_latency_and_drift_and_alerts_fire() {
         assert_eq!(status, 200, "{body}");
     }
     post_browser_telemetry(&s3, &cp_addr, &rows[..100]);
+    // A batch for a model or version the registry does not have is refused, and counted so.
+    for (model, version) in [("nope", 1), (SHIFTED, 99)] {
+        let mut telemetry = Telemetry::new(&manifest(&s3, SHIFTED), "browser");
+        telemetry.record_ok(&rows[0], 0.000_04);
+        let mut report = telemetry.report();
+        (report.model, report.version) = (model.to_owned(), version);
+        let batch = TelemetryBatch {
+            batch_id: format!("browser-unknown-{model}-{version}"),
+            node: "client-2".into(),
+            reports: vec![report],
+        };
+        let status = ureq::post(&format!("http://{cp_addr}/api/v1/telemetry/browser"))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send_json(&batch)
+            .unwrap()
+            .status();
+        assert!(status.is_client_error(), "{model} v{version}: {status}");
+    }
+    prom.wait_for(
+        "rejected telemetry batches",
+        Duration::from_secs(30),
+        "sum(wasmline_telemetry_batches_total{source=\"browser\",outcome=\"rejected\"})",
+        |v| v == Some(2.0),
+    );
 
     // Exact counts per node, latency per runtime, low drift everywhere.
     for edge in [&a, &b] {

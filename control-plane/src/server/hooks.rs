@@ -240,7 +240,7 @@ async fn list(state: &AppState, model: Option<&str>) -> Result<Vec<RetrainRecord
             Err(e) => return Err(anyhow::Error::from(e).into()),
         }
     }
-    records.sort_by(|a, b| b.received_at.cmp(&a.received_at));
+    records.sort_by_key(|r| std::cmp::Reverse(r.received_at));
     Ok(records)
 }
 

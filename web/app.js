@@ -91,7 +91,7 @@ const state = {
   loaded: new Map(), // "name@version" -> Model (kept: its telemetry is posted)
   model: null,
   choice: 0, // increases with every model choice; a slower earlier load does not win
-  firstPrediction: false,
+  predictions: 0, // shown so far (each result carries its number)
 };
 
 async function loadRegistry() {
@@ -229,11 +229,11 @@ function predictForm() {
     return message(result, `The model refused this row: ${text.replace(/^rows\[0\]: /, "")}`);
   }
   const elapsed = performance.now() - start;
-  result.replaceChildren(renderPrediction(model, out, elapsed));
-  if (!state.firstPrediction) {
-    state.firstPrediction = true;
-    document.documentElement.dataset.firstPredictionMs = performance.now().toFixed(0);
-  }
+  const shown = renderPrediction(model, out, elapsed);
+  shown.dataset.seq = ++state.predictions;
+  result.replaceChildren(shown);
+  // Since navigation started: what a visitor waits for the first answer.
+  if (state.predictions === 1) document.documentElement.dataset.firstPredictionMs = performance.now().toFixed(0);
 }
 
 function renderPrediction(model, out, elapsed) {
@@ -349,6 +349,7 @@ async function startPredict() {
 
 const TOKEN_KEY = "wasmline.adminToken";
 $("token").value = sessionStorage.getItem(TOKEN_KEY) ?? "";
+$("token").form.addEventListener("submit", (e) => e.preventDefault());
 $("token").addEventListener("input", (e) => sessionStorage.setItem(TOKEN_KEY, e.target.value));
 
 async function loadModelsTab() {
@@ -444,17 +445,23 @@ async function loadRuns() {
     return message(list, `Cannot list runs: ${e.message}`);
   }
   const metricNames = [...new Set(runs.flatMap((r) => Object.keys(r.metrics ?? {})))].slice(0, 6);
+  const kinds = new Set(runs.map((r) => r.kind).filter(Boolean));
   const rows = runs.map((r) =>
     h("tr", { class: r.run_id === state.highlightRun ? "highlight" : undefined, dataset: { run: r.run_id } },
       h("td", {}, h("input", { type: "checkbox", value: r.run_id, "aria-label": `select ${r.run_id}`, onchange: updateCompare })),
-      h("td", {}, r.run_id), h("td", {}, h("span", { class: `status ${r.status}` }, r.status ?? "–")), h("td", {}, r.model ?? "–"),
-      h("td", {}, dataset(r.dataset)), h("td", {}, when(r.started_at)), h("td", {}, duration(r.started_at, r.finished_at)),
+      h("td", {}, r.run_id), kinds.size > 1 && h("td", {}, r.kind), h("td", {}, h("span", { class: `status ${r.status}` }, r.status ?? "–")),
+      h("td", {}, runModel(r)), h("td", {}, dataset(r.dataset)), h("td", {}, when(started(r))), h("td", {}, duration(started(r), finished(r))),
       metricNames.map((k) => h("td", { class: "num" }, num(r.metrics?.[k])))),
   );
-  list.replaceChildren(runs.length ? table(["", "Run", "Status", "Model", "Dataset", "Started", "Took", ...metricNames], rows) : h("p", { class: "muted" }, "No runs yet."));
+  list.replaceChildren(runs.length ? table(["", "Run", ...(kinds.size > 1 ? ["Kind"] : []), "Status", "Model", "Dataset", "Started", "Took", ...metricNames], rows) : h("p", { class: "muted" }, "No runs yet."));
   list.querySelector(".highlight")?.scrollIntoView({ block: "center" });
   updateCompare();
 }
+
+// Run records as stored: a pipeline run names its model in its config; a candidate its family.
+const runModel = (r) => r.model ?? r.config?.train?.model_name ?? r.family ?? "–";
+const started = (r) => r.started_at ?? r.created_at;
+const finished = (r) => r.finished_at ?? (["running", "queued"].includes(r.status) ? undefined : r.updated_at);
 
 function selectedRuns() {
   return [...$("run-list").querySelectorAll("input[type=checkbox]:checked")].map((c) => c.value);
@@ -494,7 +501,7 @@ $("compare").addEventListener("click", async () => {
     h("h2", {}, "Comparison"),
     h("p", { class: "muted" }, `Deltas against ${base}; green is better.`),
     table(["", ...ids.map((id) => (id === base ? `${id} (baseline)` : id))],
-      [info("model", (r) => r.model ?? "–"), info("dataset", (r) => dataset(r.dataset)), info("status", (r) => r.status ?? "–"), ...metricRows, ...paramRows], { class: "compare" }),
+      [info("model", runModel), info("kind", (r) => r.kind ?? "–"), info("dataset", (r) => dataset(r.dataset)), info("status", (r) => r.status ?? "–"), ...metricRows, ...paramRows], { class: "compare" }),
   );
 });
 

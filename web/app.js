@@ -529,8 +529,9 @@ function monitorCard(m) {
   const stat = (label, value) => h("div", { class: "stat" }, h("span", { class: "muted" }, label), h("strong", {}, value));
   const card = h("article", { class: "card", dataset: { model: m.model, version: m.version, runtime: m.runtime, node: m.node } },
     h("h3", {}, `${m.model} v${m.version}`, h("span", { class: "muted" }, ` · ${m.runtime} · ${m.node}`)),
-    h("div", { class: "stats" }, stat("requests", `${m.ok ?? 0} ok, ${m.error ?? 0} failed`), stat("last minute", rate), stat("p50", ms(l.p50)), stat("p95", ms(l.p95)), stat("p99", ms(l.p99)), stat("drift ratio", num(m.drift_ratio, 2))),
+    h("div", { class: "stats" }, stat("requests", `${m.ok ?? 0} ok, ${m.error ?? 0} failed`), stat(last ? `minute of ${new Date(last.minute).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}` : "latest minute", rate), stat("p50", ms(l.p50)), stat("p95", ms(l.p95)), stat("p99", ms(l.p99)), stat("drift ratio", num(m.drift_ratio, 2))),
   );
+  if (!series.length && !(m.features ?? []).length) return card.appendChild(h("p", { class: "muted" }, "No per-minute series or drift window yet.")), card;
   const charts = h("div", { class: "charts" });
   charts.innerHTML =
     lineChart("requests per minute", series.map((s) => [s.minute, (s.ok ?? 0) + (s.error ?? 0)]), {}) +

@@ -179,7 +179,7 @@ function renderForm(model) {
     const hint = Number.isFinite(f.min) && Number.isFinite(f.max) ? `${num(f.min)} – ${num(f.max)}` : "";
     const input = f.categories
       ? h("select", { id: `f${i}`, name: f.name }, h("option", { value: "" }, "—"), f.categories.map((c, k) => h("option", { value: k }, c)))
-      : h("input", { id: `f${i}`, name: f.name, type: "text", inputmode: "decimal", placeholder: hint, "aria-describedby": `h${i}` });
+      : h("input", { id: `f${i}`, name: f.name, type: "text", placeholder: hint, "aria-describedby": `h${i}` });
     return h("div", { class: "field" }, h("label", { for: `f${i}` }, f.name), input, h("small", { id: `h${i}`, class: "muted" }, f.categories ? `${f.categories.length} categories` : hint && `training range ${hint}`));
   });
   $("form").replaceChildren(...fields);

@@ -20,6 +20,11 @@ pub struct ServeCommand {
     #[arg(long, env = "WASMLINE_EDGE_TOKEN", hide_env_values = true)]
     pub edge_token: Option<String>,
 
+    /// The token writes need (`Authorization: Bearer ...`): promote, roll back, trigger a run.
+    /// Without one, every write is refused.
+    #[arg(long, env = "WASMLINE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
     /// How often (milliseconds) a long poll on an alias re-reads it from the store.
     #[arg(long, env = "WASMLINE_POLL_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=10_000))]
     pub poll_ms: u64,
@@ -42,6 +47,7 @@ impl ServeCommand {
         let local = listener.local_addr()?;
         let options = ServerOptions {
             edge_token: self.edge_token,
+            admin_token: self.admin_token,
             poll_every: Duration::from_millis(self.poll_ms),
             web: server::WebOptions {
                 web_dir: self.web_dir,

@@ -408,7 +408,9 @@ impl<'a> Pipeline<'a> {
                     if !run.steps.contains(&step) {
                         run.steps.push(step);
                     }
-                    run.status = if step == StepName::Version {
+                    // Done when the last step of this pipeline is (steps may run one by one).
+                    let last = *self.steps().last().expect("a pipeline has steps");
+                    run.status = if step == last {
                         Status::Succeeded
                     } else {
                         Status::Running

@@ -15,7 +15,10 @@
 //! replicas can share one bucket (telemetry deduplication included: a batch is recorded with a
 //! conditional create).
 
+mod api;
 mod error;
+pub mod metrics;
+mod models;
 mod registry;
 mod telemetry;
 mod web;
@@ -25,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::State;
 use axum::extract::{DefaultBodyLimit, FromRequest};
 use axum::http::{HeaderMap, Method, header};
 use axum::routing::{get, post};
@@ -44,6 +48,8 @@ use crate::store::ObjectStore;
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 /// Largest telemetry batch.
 pub const TELEMETRY_BODY_LIMIT: usize = 1024 * 1024;
+/// Batches one browser (client id) may post per minute.
+pub const BROWSER_BATCHES_PER_MINUTE: u32 = 30;
 /// Longest a long poll may wait.
 pub const MAX_LONG_POLL: Duration = Duration::from_secs(60);
 
@@ -59,11 +65,17 @@ struct Inner {
     public_key: PublicKey,
     /// The sha256 of the edge token (compared in constant time); None: edge telemetry is refused.
     edge_token: Option<[u8; 32]>,
+    /// The sha256 of the admin token (writes); None: every write is refused.
+    admin_token: Option<[u8; 32]>,
     /// How often a long poll re-reads an alias.
     poll_every: Duration,
     /// Turns true when the server shuts down, so long polls answer at once.
     shutdown: watch::Receiver<bool>,
     web: WebOptions,
+    metrics: Arc<metrics::Metrics>,
+    models: Arc<models::RegistryModels>,
+    /// Browser client id -> (minute, batches posted in it).
+    browser_rate: std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>,
 }
 
 /// How the server is set up (from flags and environment variables, see `wasmline serve --help`).
@@ -71,6 +83,8 @@ struct Inner {
 pub struct ServerOptions {
     /// The token edges send with their telemetry (`Authorization: Bearer ...`).
     pub edge_token: Option<String>,
+    /// The token writes need (promote, roll back, trigger a run).
+    pub admin_token: Option<String>,
     /// How often a long poll re-reads an alias from the store.
     pub poll_every: Duration,
     /// Where the web page and the browser SDK come from.
@@ -81,6 +95,7 @@ impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             edge_token: None,
+            admin_token: None,
             poll_every: Duration::from_millis(250),
             web: WebOptions::default(),
         }
@@ -95,14 +110,23 @@ impl AppState {
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<AppState> {
         let signer = crate::registry::ManifestSigner::load_or_create(store.as_ref()).await?;
+        let metrics = Arc::new(metrics::Metrics::default());
+        let models = Arc::new(models::RegistryModels::new(
+            signer.public_key().clone(),
+            metrics.clone(),
+        )?);
         Ok(AppState {
             inner: Arc::new(Inner {
                 store,
                 public_key: signer.public_key().clone(),
                 edge_token: options.edge_token.filter(|t| !t.is_empty()).map(|t| digest(&t)),
+                admin_token: options.admin_token.filter(|t| !t.is_empty()).map(|t| digest(&t)),
                 poll_every: options.poll_every,
                 shutdown,
                 web: options.web,
+                metrics,
+                models,
+                browser_rate: std::sync::Mutex::default(),
             }),
         })
     }
@@ -111,19 +135,68 @@ impl AppState {
         self.inner.store.as_ref()
     }
 
+    /// Loads the models whose production alias moved (the server does this every second).
+    pub async fn refresh_models(&self) -> anyhow::Result<()> {
+        self.inner.models.refresh(self.store()).await
+    }
+
+    /// At most [`BROWSER_BATCHES_PER_MINUTE`] batches per browser client per minute; the table is
+    /// bounded (a flood of new client ids clears it rather than growing it).
+    fn rate_limit(&self, client: &str) -> Result<(), ApiError> {
+        let minute = chrono::Utc::now().timestamp() / 60;
+        let mut table = self
+            .inner
+            .browser_rate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if table.len() > 100_000 {
+            table.retain(|_, (m, _)| *m == minute);
+        }
+        let entry = table.entry(client.to_owned()).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        if entry.1 >= BROWSER_BATCHES_PER_MINUTE {
+            return Err(ApiError::user(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("client '{client}' posted {BROWSER_BATCHES_PER_MINUTE} batches this minute; try again later"),
+            ));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+
     /// Checks `Authorization: Bearer <edge token>`.
     fn check_edge_token(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        let Some(expected) = &self.inner.edge_token else {
-            return Err(ApiError::unauthorized(
-                "this control plane accepts no edge telemetry: it was started without an edge token (WASMLINE_EDGE_TOKEN)",
-            ));
-        };
-        let given = bearer(headers).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-        if constant_time_eq(&digest(given), expected) {
-            Ok(())
-        } else {
-            Err(ApiError::unauthorized("invalid edge token"))
-        }
+        check_token(
+            headers,
+            self.inner.edge_token.as_ref(),
+            "edge",
+            "this control plane accepts no edge telemetry: it was started without an edge token (WASMLINE_EDGE_TOKEN)",
+        )
+    }
+
+    /// Checks `Authorization: Bearer <admin token>`.
+    fn check_admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        check_token(
+            headers,
+            self.inner.admin_token.as_ref(),
+            "admin",
+            "this control plane takes no writes: it was started without an admin token (WASMLINE_ADMIN_TOKEN)",
+        )
+    }
+}
+
+fn check_token(headers: &HeaderMap, expected: Option<&[u8; 32]>, what: &str, unset: &str) -> Result<(), ApiError> {
+    let Some(expected) = expected else {
+        return Err(ApiError::unauthorized(unset));
+    };
+    let given = bearer(headers).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+    if constant_time_eq(&digest(given), expected) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized(format!("invalid {what} token")))
     }
 }
 
@@ -151,28 +224,71 @@ pub fn app(state: AppState) -> Router {
         .allow_headers(Any);
     let api = Router::new()
         .route("/signing-key", get(registry::signing_key))
-        .route("/models/{name}/aliases/{alias}", get(registry::alias))
+        .route("/models", get(api::list_models))
+        .route("/models/{name}", get(api::show_model))
+        .route("/models/{name}/versions/{version}", get(api::show_version))
         .route(
             "/models/{name}/versions/{version}/artifacts/{file}",
             get(registry::artifact),
         )
+        .route("/models/{name}/aliases", get(api::list_aliases))
+        .route(
+            "/models/{name}/aliases/{alias}",
+            get(registry::alias).put(api::set_alias),
+        )
+        .route("/models/{name}/aliases/{alias}/rollback", post(api::rollback_alias))
+        .route("/runs", get(api::list_runs))
+        .route("/runs/compare", get(api::compare_runs))
+        .route("/runs/{id}", get(api::show_run))
+        .route("/datasets", get(api::list_datasets))
+        .route("/datasets/{name}", get(api::show_dataset))
+        .route("/datasets/{name}/versions/{version}", get(api::show_dataset_version))
+        .route(
+            "/datasets/{name}/versions/{version}/reports/{report}",
+            get(api::dataset_report),
+        )
         .layer(public)
+        .route("/telemetry/summary", get(telemetry::summary))
         .route(
             "/telemetry",
             post(telemetry::ingest).layer(DefaultBodyLimit::max(TELEMETRY_BODY_LIMIT)),
+        )
+        .route(
+            "/telemetry/browser",
+            post(telemetry::ingest_browser).layer(DefaultBodyLimit::max(telemetry::BROWSER_BODY_LIMIT)),
         );
+    let v2 = edge_runtime::kserve::router(state.inner.models.clone(), edge_runtime::kserve::InferLimits::default());
     Router::new()
-        .route("/v2/health/live", get(live))
         .nest("/api/v1", api)
+        .route("/metrics", get(render_metrics))
         .merge(web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state.clone())
+        .merge(v2)
+        .route_layer(axum::middleware::from_fn_with_state(state, track))
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
-        .with_state(state)
 }
 
-async fn live() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "live": true }))
+async fn render_metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.inner.metrics.render(),
+    )
+}
+
+/// Counts every routed request by method, matched route (never the raw path) and status.
+async fn track(
+    State(state): State<AppState>,
+    path: Option<axum::extract::MatchedPath>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    let route = path.as_ref().map_or("unmatched", |p| p.as_str());
+    state.inner.metrics.http(&method, route, response.status().as_u16());
+    response
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
@@ -201,13 +317,21 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
-    let state = AppState::new(store, options, stopped).await?;
+    let state = AppState::new(store.clone(), options, stopped.clone()).await?;
+    let follower = tokio::spawn(
+        state
+            .inner
+            .models
+            .clone()
+            .follow(store, Duration::from_secs(1), stopped),
+    );
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down");
         let _ = stop.send(true);
     };
     axum::serve(listener, app(state)).with_graceful_shutdown(signal).await?;
+    follower.abort();
     Ok(())
 }
 

@@ -32,13 +32,68 @@ pub(super) async fn ingest(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<TelemetryAck>), ApiError> {
     state.check_edge_token(&headers)?;
-    let body = body.map_err(|r| ApiError::user(r.status(), "too_large", r.body_text()))?;
+    let result = match body {
+        Ok(body) => record(&state, &body, "edge", TELEMETRY_PREFIX).await,
+        Err(r) => Err(too_large(r)),
+    };
+    state.inner.metrics.batch("edge", outcome(&result));
+    result
+}
+
+/// Where browsers' batches are kept.
+pub const BROWSER_TELEMETRY_PREFIX: &str = "telemetry/browser/";
+/// Largest browser batch.
+pub const BROWSER_BODY_LIMIT: usize = 64 * 1024;
+
+/// `POST /api/v1/telemetry/browser`: no token (any page may post), so smaller, rate-limited per
+/// client id, and only `runtime: "browser"` reports.
+pub(super) async fn ingest_browser(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<TelemetryAck>), ApiError> {
+    let result = match body {
+        Ok(body) => record(&state, &body, "browser", BROWSER_TELEMETRY_PREFIX).await,
+        Err(r) => Err(too_large(r)),
+    };
+    state.inner.metrics.batch("browser", outcome(&result));
+    result
+}
+
+fn too_large(r: BytesRejection) -> ApiError {
+    ApiError::user(r.status(), "too_large", r.body_text())
+}
+
+fn outcome(result: &Result<(StatusCode, Json<TelemetryAck>), ApiError>) -> &'static str {
+    match result {
+        Ok((_, ack)) if ack.duplicate => "duplicate",
+        Ok(_) => "accepted",
+        Err(_) => "rejected",
+    }
+}
+
+/// Checks a batch whole, records it once under `prefix` (a conditional create), and counts its
+/// reports the first time only.
+async fn record(
+    state: &AppState,
+    body: &Bytes,
+    source: &str,
+    prefix: &str,
+) -> Result<(StatusCode, Json<TelemetryAck>), ApiError> {
     let batch: TelemetryBatch =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("not a telemetry batch: {e}")))?;
-    batch.validate().map_err(ApiError::unprocessable)?;
-    let key = Key::new(format!("{TELEMETRY_PREFIX}{}/{}.json", batch.node, batch.batch_id))
-        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let duplicate = match state.store().create_new(&key, body).await {
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("not a telemetry batch: {e}")))?;
+    batch.validate().map_err(ApiError::bad_request)?;
+    if source == "browser" {
+        if let Some(r) = batch.reports.iter().find(|r| r.runtime != "browser") {
+            return Err(ApiError::bad_request(format!(
+                "runtime '{}': this endpoint takes browser telemetry only",
+                r.runtime
+            )));
+        }
+        state.rate_limit(&batch.node)?;
+    }
+    let key = Key::new(format!("{prefix}{}/{}.json", batch.node, batch.batch_id))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let duplicate = match state.store().create_new(&key, body.clone()).await {
         Ok(()) => false,
         Err(e) if e.kind() == ErrorKind::AlreadyExists => true,
         Err(e) => {
@@ -47,7 +102,13 @@ pub(super) async fn ingest(
             ));
         }
     };
+    if !duplicate {
+        for report in &batch.reports {
+            state.inner.metrics.ingest(&batch.node, report);
+        }
+    }
     tracing::info!(
+        source,
         node = %batch.node,
         batch_id = %batch.batch_id,
         reports = batch.reports.len(),
@@ -66,4 +127,17 @@ pub(super) async fn ingest(
             duplicate,
         }),
     ))
+}
+
+/// `GET /api/v1/telemetry/summary[?model=NAME]`: the aggregated figures the monitoring page draws.
+pub(super) async fn summary(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<SummaryQuery>,
+) -> Json<super::metrics::TelemetrySummary> {
+    Json(state.inner.metrics.summary(query.model.as_deref()))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct SummaryQuery {
+    model: Option<String>,
 }

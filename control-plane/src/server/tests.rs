@@ -14,6 +14,7 @@ use crate::registry::tests::wine_models;
 use crate::store::{Key, LocalStore};
 
 const EDGE_TOKEN: &str = "edge-secret";
+const ADMIN_TOKEN: &str = "admin-secret";
 
 struct TestApp {
     _dir: tempfile::TempDir,
@@ -29,6 +30,7 @@ impl TestApp {
         let (stop, stopped) = watch::channel(false);
         let options = ServerOptions {
             edge_token: Some(EDGE_TOKEN.into()),
+            admin_token: Some(ADMIN_TOKEN.into()),
             poll_every: Duration::from_millis(20),
             ..ServerOptions::default()
         };
@@ -293,7 +295,7 @@ async fn bad_telemetry_is_refused_and_nothing_is_recorded() {
         (
             Some(EDGE_TOKEN),
             serde_json::to_vec(&invalid).unwrap(),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
             "not the sum",
         ),
         (
@@ -323,4 +325,230 @@ async fn without_an_edge_token_no_telemetry_is_taken() {
         .unwrap();
     let response = app(state).oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+impl TestApp {
+    async fn send(&self, method: &str, uri: &str, token: Option<&str>, body: &str) -> (StatusCode, serde_json::Value) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let (status, _, body) = self.call(request.body(Body::from(body.to_owned())).unwrap()).await;
+        (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_reads_and_the_token_guarded_alias_writes() {
+    let app = TestApp::new().await;
+    let (record, good, bad) = wine_models(app.store.as_ref()).await;
+    let (status, body) = app.get("/api/v1/models").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["models"][0]["name"], "winequality-red");
+    assert_eq!(body["models"][0]["versions"], serde_json::json!([1, 2]));
+
+    let (status, body) = app.get("/api/v1/models/winequality-red").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["versions"][1]["family"], "constant");
+    assert!(body["versions"][0]["metrics"]["f1"].is_number(), "{body}");
+    let (status, body) = app.get("/api/v1/models/winequality-red/versions/2").await;
+    assert_eq!((status, body["version"].as_u64()), (StatusCode::OK, Some(2)));
+
+    // Writes: no token, a wrong one, then the admin's.
+    let uri = "/api/v1/models/winequality-red/aliases/production";
+    let set = |v: u64| format!("{{\"version\": {v}}}");
+    let (status, body) = app.send("PUT", uri, None, &set(good.version)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, _) = app.send("PUT", uri, Some("guess"), &set(good.version)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(app.get(uri).await.0 == StatusCode::NOT_FOUND, "nothing moved");
+    for (v, status) in [
+        (good.version, StatusCode::OK),
+        (bad.version, StatusCode::OK),
+        (9, StatusCode::NOT_FOUND),
+    ] {
+        let (got, body) = app.send("PUT", uri, Some(ADMIN_TOKEN), &set(v)).await;
+        assert_eq!(got, status, "{body}");
+    }
+    let (status, body) = app.send("PUT", uri, Some(ADMIN_TOKEN), "{\"version\": \"two\"}").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = app.send("PUT", uri, Some(ADMIN_TOKEN), "{not json").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = app
+        .send("POST", &format!("{uri}/rollback"), Some(ADMIN_TOKEN), "")
+        .await;
+    assert_eq!(
+        (status, body["version"].as_u64()),
+        (StatusCode::OK, Some(good.version)),
+        "{body}"
+    );
+    let (status, body) = app.get("/api/v1/models/winequality-red/aliases").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["production"]["version"], good.version);
+
+    // Datasets and their reports.
+    let (status, body) = app.get("/api/v1/datasets").await;
+    assert_eq!(
+        (status, body["datasets"][0]["name"].as_str()),
+        (StatusCode::OK, Some("winequality-red"))
+    );
+    let uri = format!(
+        "/api/v1/datasets/winequality-red/versions/{}/reports/profile",
+        record.version
+    );
+    let (status, headers, html) = app.call(Request::get(&uri).body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        String::from_utf8_lossy(&html).contains("<svg"),
+        "an offline report with inline charts"
+    );
+    let (status, body) = app.get("/api/v1/datasets/winequality-red/versions/7").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(error_message(&body).contains("no version 7"), "{body}");
+    assert_eq!(app.get("/api/v1/datasets/nope").await.0, StatusCode::NOT_FOUND);
+}
+
+fn infer_body(row: &[f64]) -> String {
+    serde_json::json!({"inputs": [{"name": "input", "shape": [1, row.len()], "datatype": "FP64", "data": row}]})
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_production_model_answers_kserve_v2_and_shows_in_metrics() {
+    let app = TestApp::new().await;
+    let (_, good, _) = wine_models(app.store.as_ref()).await;
+    // Nothing in production: not ready, unknown model.
+    app.state.refresh_models().await.unwrap();
+    let row = &good.sample_rows[0];
+    let (status, body) = app
+        .send("POST", "/v2/models/winequality-red/infer", None, &infer_body(row))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    crate::registry::set_alias(
+        app.store.as_ref(),
+        "winequality-red",
+        "production",
+        good.version,
+        "test",
+    )
+    .await
+    .unwrap();
+    app.state.refresh_models().await.unwrap();
+    assert_eq!(app.get("/v2/health/ready").await.0, StatusCode::OK);
+    let (status, body) = app
+        .send("POST", "/v2/models/winequality-red/infer", None, &infer_body(row))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["model_version"], good.version.to_string());
+    let ir: model_wasm::ModelIr = serde_json::from_slice(
+        &crate::registry::load_artifact(app.store.as_ref(), &good, crate::registry::IR_ARTIFACT)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let model_wasm::Prediction::Class { label, probabilities } = ir.predict(row).unwrap() else {
+        panic!()
+    };
+    let outputs = body["outputs"].as_array().unwrap();
+    let label_out = outputs.iter().find(|o| o["name"] == "label").unwrap();
+    assert_eq!(label_out["data"][0], ir.classes()[label]);
+    let p = outputs.iter().find(|o| o["name"] == "probabilities").unwrap();
+    for (got, want) in p["data"].as_array().unwrap().iter().zip(&probabilities) {
+        assert!(model_wasm::parity::agree(*want, got.as_f64().unwrap()));
+    }
+    // Bad requests are 4xx with a message.
+    let short = infer_body(&row[..3]);
+    let (status, body) = app.send("POST", "/v2/models/winequality-red/infer", None, &short).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = app.send("POST", "/v2/models/winequality-red/infer", None, "{").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (_, _, text) = app.call(Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let text = String::from_utf8(text).unwrap();
+    let ok = format!(
+        "wasmline_inference_requests_total{{model=\"winequality-red\",version=\"{}\",runtime=\"wasmtime\",node=\"control-plane\",outcome=\"ok\"}} 1",
+        good.version
+    );
+    assert!(text.contains(&ok), "{text}");
+    assert!(text.contains("outcome=\"invalid\"} 2"), "{text}");
+    assert!(
+        text.contains(
+            "wasmline_http_requests_total{method=\"POST\",route=\"/v2/models/{name}/infer\",status=\"200\"} 1"
+        ),
+        "labelled by the matched route:\n{text}"
+    );
+}
+
+fn browser_batch(batch_id: &str, client: &str) -> TelemetryBatch {
+    let mut b = batch(batch_id);
+    b.node = client.into();
+    b.reports[0].runtime = "browser".into();
+    b
+}
+
+#[tokio::test]
+async fn browser_telemetry_is_checked_rate_limited_and_exported() {
+    let app = TestApp::new().await;
+    let post = |body: Vec<u8>| {
+        let request = Request::post("/api/v1/telemetry/browser")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        app.call(request)
+    };
+    let (status, _, _) = post(serde_json::to_vec(&browser_batch("b-1", "client-1")).unwrap()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    // Absurd or foreign batches: 400, nothing counted.
+    let mut negative = browser_batch("b-2", "client-1");
+    negative.reports[0].latency_seconds.sum = -1.0;
+    let mut buckets = browser_batch("b-3", "client-1");
+    buckets.reports[0].latency_seconds.counts = vec![0; 10_000];
+    let mut edge = browser_batch("b-4", "client-1");
+    edge.reports[0].runtime = "wasmtime".into();
+    for (bad, expected) in [
+        (negative, "sum"),
+        (buckets, "entries"),
+        (edge, "browser telemetry only"),
+    ] {
+        let (status, _, body) = post(serde_json::to_vec(&bad).unwrap()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(error_message(&body).contains(expected), "{body}");
+    }
+    let (status, _, _) = post(vec![b'x'; telemetry::BROWSER_BODY_LIMIT + 1]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let (_, _, text) = app.call(Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("wasmline_inference_requests_total{model=\"wine\",version=\"1\",runtime=\"browser\",node=\"browser\",outcome=\"ok\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("wasmline_data_drift_ratio{model=\"wine\",version=\"1\",node=\"browser\"}"),
+        "{text}"
+    );
+    assert!(text.contains("source=\"browser\",outcome=\"rejected\"} 4"), "{text}");
+    let (status, summary) = app.get("/api/v1/telemetry/summary?model=wine").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(summary["models"][0]["ok"], 1);
+    assert!(summary["models"][0]["latency_seconds"]["p50"].is_number(), "{summary}");
+
+    // One client may post BROWSER_BATCHES_PER_MINUTE batches a minute (one was posted above).
+    let mut limited = 0;
+    for i in 0..BROWSER_BATCHES_PER_MINUTE + 1 {
+        let (status, _, _) = post(serde_json::to_vec(&browser_batch(&format!("r-{i}"), "client-2")).unwrap()).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 1, "a flood is cut");
+    let (status, _, _) = post(serde_json::to_vec(&browser_batch("other", "client-3")).unwrap()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "other clients are not");
 }

@@ -1,0 +1,387 @@
+//! The REST API's reads (models, runs, datasets) and the registry's writes (aliases), under
+//! `/api/v1`. Reads are public; writes need the admin token.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{Html, IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{ApiError, ApiJson, AppState};
+use crate::pipeline::{DatasetRecord, load_dataset, versions as dataset_versions};
+use crate::registry::{self, AliasRecord, Manifest};
+use crate::store::{ErrorKind, Key};
+
+// ---------------------------------------------------------------- models
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ModelSummary {
+    pub name: String,
+    pub latest_version: u64,
+    pub versions: Vec<u64>,
+    /// Alias -> version.
+    pub aliases: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ModelList {
+    pub models: Vec<ModelSummary>,
+}
+
+pub(super) async fn list_models(State(state): State<AppState>) -> Result<Json<ModelList>, ApiError> {
+    let store = state.store();
+    let mut models = Vec::new();
+    for name in registry::list_models(store).await? {
+        let versions = registry::list_versions(store, &name).await?;
+        let aliases = registry::list_aliases(store, &name)
+            .await?
+            .into_iter()
+            .map(|(alias, r)| (alias, r.version))
+            .collect();
+        models.push(ModelSummary {
+            latest_version: versions.last().copied().unwrap_or_default(),
+            name,
+            versions,
+            aliases,
+        });
+    }
+    Ok(Json(ModelList { models }))
+}
+
+/// One version as the model page lists it (the manifest without its bulky members).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct VersionSummary {
+    pub version: u64,
+    pub family: String,
+    pub task: Value,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub run_id: String,
+    pub dataset: Value,
+    pub params: BTreeMap<String, Value>,
+    pub metrics: BTreeMap<String, f64>,
+    pub selection_metric: String,
+}
+
+impl VersionSummary {
+    fn of(m: &Manifest) -> VersionSummary {
+        VersionSummary {
+            version: m.version,
+            family: m.family.clone(),
+            task: serde_json::to_value(m.task).unwrap_or(Value::Null),
+            created_at: m.created_at,
+            run_id: m.run_id.clone(),
+            dataset: serde_json::to_value(&m.dataset).unwrap_or(Value::Null),
+            params: m.params.clone(),
+            metrics: m.metrics.clone(),
+            selection_metric: m.selection_metric.name().to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ModelDetail {
+    pub name: String,
+    pub versions: Vec<VersionSummary>,
+    pub aliases: BTreeMap<String, AliasRecord>,
+}
+
+pub(super) async fn show_model(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ModelDetail>, ApiError> {
+    let store = state.store();
+    let numbers = registry::list_versions(store, &name).await?;
+    if numbers.is_empty() {
+        return Err(ApiError::not_found(format!("model '{name}' does not exist")));
+    }
+    let mut versions = Vec::new();
+    for v in numbers {
+        versions.push(VersionSummary::of(&registry::load_version(store, &name, v).await?));
+    }
+    let aliases = registry::list_aliases(store, &name).await?;
+    Ok(Json(ModelDetail {
+        name,
+        versions,
+        aliases,
+    }))
+}
+
+pub(super) async fn show_version(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<Manifest>, ApiError> {
+    let version = parse_version(&version)?;
+    Ok(Json(registry::load_version(state.store(), &name, version).await?))
+}
+
+pub(super) fn parse_version(version: &str) -> Result<u64, ApiError> {
+    version
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("version '{version}' is not a number")))
+}
+
+pub(super) async fn list_aliases(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<BTreeMap<String, AliasRecord>>, ApiError> {
+    if registry::list_versions(state.store(), &name).await?.is_empty() {
+        return Err(ApiError::not_found(format!("model '{name}' does not exist")));
+    }
+    Ok(Json(registry::list_aliases(state.store(), &name).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetAlias {
+    pub version: u64,
+}
+
+/// `PUT /api/v1/models/{name}/aliases/{alias}` (admin): points the alias at a version whose
+/// manifest and artifacts verify.
+pub(super) async fn set_alias(
+    State(state): State<AppState>,
+    Path((name, alias)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<ApiJson<SetAlias>, ApiError>,
+) -> Result<Json<AliasRecord>, ApiError> {
+    state.check_admin(&headers)?;
+    let ApiJson(SetAlias { version }) = body?;
+    let record = registry::set_alias(state.store(), &name, &alias, version, "api").await?;
+    Ok(Json(record))
+}
+
+/// `POST /api/v1/models/{name}/aliases/{alias}/rollback` (admin).
+pub(super) async fn rollback_alias(
+    State(state): State<AppState>,
+    Path((name, alias)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<AliasRecord>, ApiError> {
+    state.check_admin(&headers)?;
+    Ok(Json(registry::rollback(state.store(), &name, &alias, "api").await?))
+}
+
+// ---------------------------------------------------------------- runs
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RunFilter {
+    /// `pipeline` or `candidate`.
+    kind: Option<String>,
+    status: Option<String>,
+    dataset: Option<String>,
+    /// The runs of one pipeline run (its candidates).
+    parent: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RunList {
+    pub runs: Vec<Value>,
+}
+
+/// Every `runs/{id}/run.json`, newest first, with their metrics flattened into `metrics`.
+pub(super) async fn list_runs(
+    State(state): State<AppState>,
+    query: Result<Query<RunFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<RunList>, ApiError> {
+    let Query(filter) = query?;
+    let store = state.store();
+    let mut runs = Vec::new();
+    for meta in store.list("runs/").await.map_err(anyhow::Error::from)? {
+        let key = meta.key.as_str();
+        let Some(id) = key.strip_prefix("runs/").and_then(|k| k.strip_suffix("/run.json")) else {
+            continue;
+        };
+        if id.contains('/') {
+            continue;
+        }
+        let run = load_run(&state, id).await?;
+        let matches = |field: &str, want: &Option<String>| want.as_ref().is_none_or(|w| run[field] == *w.as_str());
+        if matches("kind", &filter.kind)
+            && matches("status", &filter.status)
+            && matches("dataset", &filter.dataset)
+            && matches("parent_run_id", &filter.parent)
+        {
+            runs.push(run);
+        }
+    }
+    runs.sort_by(|a, b| b["created_at"].as_str().cmp(&a["created_at"].as_str()));
+    runs.truncate(filter.limit.unwrap_or(100).min(1000));
+    Ok(Json(RunList { runs }))
+}
+
+pub(super) async fn show_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(load_run(&state, &id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct CompareQuery {
+    /// Comma-separated run ids.
+    ids: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RunComparison {
+    pub runs: Vec<Value>,
+    /// Metric -> run id -> value, for every metric any of the runs has.
+    pub metrics: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+pub(super) async fn compare_runs(
+    State(state): State<AppState>,
+    query: Result<Query<CompareQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<RunComparison>, ApiError> {
+    let Query(CompareQuery { ids }) = query?;
+    let ids: Vec<&str> = ids.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    if ids.len() < 2 {
+        return Err(ApiError::bad_request("ids: give two or more run ids, comma-separated"));
+    }
+    let mut runs = Vec::new();
+    let mut metrics: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    for id in ids {
+        let run = load_run(&state, id).await?;
+        if let Some(m) = run["metrics"].as_object() {
+            for (name, v) in m {
+                if let Some(v) = v.as_f64() {
+                    metrics.entry(name.clone()).or_default().insert(id.to_owned(), v);
+                }
+            }
+        }
+        runs.push(run);
+    }
+    Ok(Json(RunComparison { runs, metrics }))
+}
+
+/// A run record, with `metrics`: a candidate's cross-validation means, or a pipeline run's
+/// held-out metrics (its evaluate step).
+async fn load_run(state: &AppState, id: &str) -> Result<Value, ApiError> {
+    let key = Key::segment(id)
+        .and_then(|_| Key::new(format!("runs/{id}/run.json")))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut run: Value = read_json(state, &key, || format!("run '{id}' does not exist")).await?;
+    let metrics = if let Some(means) = run["cv"]["means"].as_object() {
+        Some(Value::Object(means.clone()))
+    } else {
+        let evaluate = Key::new(format!("runs/{id}/steps/evaluate.json")).map_err(anyhow::Error::from)?;
+        match state.store().get(&evaluate).await {
+            Ok(body) => serde_json::from_slice::<Value>(&body).ok().map(|step| {
+                let all = &step["outputs"]["metrics"];
+                let numbers: serde_json::Map<String, Value> = all
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, v)| v.is_number())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                Value::Object(numbers)
+            }),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(anyhow::Error::from(e).into()),
+        }
+    };
+    if let (Some(metrics), Value::Object(map)) = (metrics, &mut run) {
+        map.insert("metrics".into(), metrics);
+    }
+    Ok(run)
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    key: &Key,
+    missing: impl FnOnce() -> String,
+) -> Result<T, ApiError> {
+    match state.store().get(key).await {
+        Ok(body) => serde_json::from_slice(&body)
+            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("{key} is not valid JSON: {e}"))),
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(ApiError::not_found(missing())),
+        Err(e) => Err(anyhow::Error::from(e).into()),
+    }
+}
+
+// ---------------------------------------------------------------- datasets
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DatasetList {
+    pub datasets: Vec<DatasetRecord>,
+}
+
+/// The latest version of every dataset.
+pub(super) async fn list_datasets(State(state): State<AppState>) -> Result<Json<DatasetList>, ApiError> {
+    let store = state.store();
+    let mut names: Vec<String> = store
+        .list("datasets/")
+        .await
+        .map_err(anyhow::Error::from)?
+        .iter()
+        .filter_map(|m| m.key.as_str().split('/').nth(1).map(str::to_owned))
+        .collect();
+    names.dedup();
+    let mut datasets = Vec::new();
+    for name in names {
+        datasets.push(load_dataset(store, &name, None).await?);
+    }
+    Ok(Json(DatasetList { datasets }))
+}
+
+async fn dataset(state: &AppState, name: &str, version: Option<&str>) -> Result<DatasetRecord, ApiError> {
+    Key::segment(name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let all = dataset_versions(state.store(), name).await?;
+    let version = version.map(parse_version).transpose()?;
+    match version {
+        _ if all.is_empty() => Err(ApiError::not_found(format!("dataset '{name}' does not exist"))),
+        Some(v) if !all.contains(&v) => Err(ApiError::not_found(format!(
+            "dataset '{name}' has no version {v} (it has: {})",
+            all.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+        ))),
+        _ => Ok(load_dataset(state.store(), name, version).await?),
+    }
+}
+
+pub(super) async fn show_dataset(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<DatasetRecord>, ApiError> {
+    Ok(Json(dataset(&state, &name, None).await?))
+}
+
+pub(super) async fn show_dataset_version(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<DatasetRecord>, ApiError> {
+    Ok(Json(dataset(&state, &name, Some(&version)).await?))
+}
+
+/// `GET /api/v1/datasets/{name}/versions/{v}/reports/{profile|quality}`: the profile's offline
+/// HTML report, or the validation (quality) report as JSON.
+pub(super) async fn dataset_report(
+    State(state): State<AppState>,
+    Path((name, version, report)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let record = dataset(&state, &name, Some(&version)).await?;
+    let (key, html) = match report.as_str() {
+        "profile" => (&record.profile.html, true),
+        "quality" => (&record.quality.report_json, false),
+        other => {
+            return Err(ApiError::not_found(format!(
+                "no report '{other}' (one of: profile, quality)"
+            )));
+        }
+    };
+    let key = Key::new(key.as_str()).map_err(anyhow::Error::from)?;
+    let body = read_bytes(&state, &key).await?;
+    Ok(if html {
+        Html(body).into_response()
+    } else {
+        ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+    })
+}
+
+async fn read_bytes(state: &AppState, key: &Key) -> Result<Vec<u8>, ApiError> {
+    match state.store().get(key).await {
+        Ok(body) => Ok(body.to_vec()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(ApiError::not_found(format!("{key} is missing"))),
+        Err(e) => Err(anyhow::Error::from(e).into()),
+    }
+}

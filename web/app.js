@@ -53,7 +53,7 @@ async function api(path, { method = "GET", body, token } = {}) {
 
 const num = (x, digits = 4) => (typeof x === "number" && Number.isFinite(x) ? Number(x.toPrecision(digits)).toString() : "–");
 const ms = (seconds) => (typeof seconds === "number" ? `${num(seconds * 1000, 3)} ms` : "–");
-const when = (t) => (t ? new Date(t).toLocaleString() : "–");
+const when = (t) => (t ? new Date(t).toLocaleString([], { dateStyle: "short", timeStyle: "medium" }) : "–");
 const dataset = (d) => (!d ? "–" : typeof d === "string" ? d : `${d.name ?? "?"}${d.version !== undefined ? ` v${d.version}` : ""}`);
 const duration = (a, b) => (a && b ? `${num((new Date(b) - new Date(a)) / 1000, 3)} s` : "–");
 // Metrics where a smaller number is better.
@@ -137,9 +137,10 @@ async function chooseModel() {
   info.className = "muted";
   info.textContent = `Loading ${name}…`;
   try {
-    const version = pick.startsWith("alias:")
-      ? (await api(`/api/v1/models/${enc(name)}/aliases/${enc(pick.slice(6))}`)).version
-      : Number(pick.slice(2));
+    // An alias as the registry list just gave it (one round trip less), or as the server says now.
+    const alias = pick.startsWith("alias:") ? pick.slice(6) : null;
+    const listed = alias && state.registry?.find((m) => m.name === name)?.aliases?.[alias];
+    const version = !alias ? Number(pick.slice(2)) : listed ?? (await api(`/api/v1/models/${enc(name)}/aliases/${enc(alias)}`)).version;
     const key = `${name}@${version}`;
     let model = state.loaded.get(key);
     const start = performance.now();
@@ -190,6 +191,8 @@ function renderForm(model) {
     ),
   );
   $("run").disabled = $("csv-run").disabled = false;
+  // Since navigation started: when a visitor can first ask for a prediction.
+  document.documentElement.dataset.readyMs ??= performance.now().toFixed(0);
 }
 
 function fillForm(model, row) {
@@ -450,7 +453,7 @@ async function loadRuns() {
     h("tr", { class: r.run_id === state.highlightRun ? "highlight" : undefined, dataset: { run: r.run_id } },
       h("td", {}, h("input", { type: "checkbox", value: r.run_id, "aria-label": `select ${r.run_id}`, onchange: updateCompare })),
       h("td", {}, r.run_id), kinds.size > 1 && h("td", {}, r.kind), h("td", {}, h("span", { class: `status ${r.status}` }, r.status ?? "–")),
-      h("td", {}, runModel(r)), h("td", {}, dataset(r.dataset)), h("td", {}, when(started(r))), h("td", {}, duration(started(r), finished(r))),
+      h("td", {}, runModel(r), Object.keys(runParams(r)).length ? h("small", { class: "muted" }, " ", Object.entries(runParams(r)).map(([k, v]) => `${k}=${v}`).join(" ")) : ""), h("td", {}, runDataset(r)), h("td", {}, when(started(r))), h("td", {}, duration(started(r), finished(r))),
       metricNames.map((k) => h("td", { class: "num" }, num(r.metrics?.[k])))),
   );
   list.replaceChildren(runs.length ? table(["", "Run", ...(kinds.size > 1 ? ["Kind"] : []), "Status", "Model", "Dataset", "Started", "Took", ...metricNames], rows) : h("p", { class: "muted" }, "No runs yet."));
@@ -459,7 +462,9 @@ async function loadRuns() {
 }
 
 // Run records as stored: a pipeline run names its model in its config; a candidate its family.
-const runModel = (r) => r.model ?? r.config?.train?.model_name ?? r.family ?? "–";
+const runModel = (r) => r.model ?? r.config?.train?.model_name ?? r.candidate?.family ?? r.family ?? "–";
+const runParams = (r) => r.params ?? r.candidate?.params ?? {};
+const runDataset = (r) => (typeof r.dataset === "string" && r.dataset_version !== undefined ? `${r.dataset} v${r.dataset_version}` : dataset(r.dataset));
 const started = (r) => r.started_at ?? r.created_at;
 const finished = (r) => r.finished_at ?? (["running", "queued"].includes(r.status) ? undefined : r.updated_at);
 
@@ -493,15 +498,15 @@ $("compare").addEventListener("click", async () => {
     })),
   );
   const byId = new Map((c.runs ?? []).map((r) => [r.run_id, r]));
-  const paramNames = [...new Set((c.runs ?? []).flatMap((r) => Object.keys(r.params ?? {})))];
+  const paramNames = [...new Set((c.runs ?? []).flatMap((r) => Object.keys(runParams(r))))];
   const show = (v) => (v === undefined ? "–" : typeof v === "object" ? JSON.stringify(v) : String(v));
-  const paramRows = paramNames.map((p) => h("tr", {}, h("th", {}, p), ids.map((id) => h("td", {}, show(byId.get(id)?.params?.[p])))));
+  const paramRows = paramNames.map((p) => h("tr", {}, h("th", {}, p), ids.map((id) => h("td", {}, show(runParams(byId.get(id) ?? {})[p])))));
   const info = (label, f) => h("tr", {}, h("th", {}, label), ids.map((id) => h("td", {}, f(byId.get(id) ?? {}))));
   out.replaceChildren(
     h("h2", {}, "Comparison"),
     h("p", { class: "muted" }, `Deltas against ${base}; green is better.`),
     table(["", ...ids.map((id) => (id === base ? `${id} (baseline)` : id))],
-      [info("model", runModel), info("kind", (r) => r.kind ?? "–"), info("dataset", (r) => dataset(r.dataset)), info("status", (r) => r.status ?? "–"), ...metricRows, ...paramRows], { class: "compare" }),
+      [info("model", runModel), info("kind", (r) => r.kind ?? "–"), info("dataset", runDataset), info("status", (r) => r.status ?? "–"), ...metricRows, ...paramRows], { class: "compare" }),
   );
 });
 

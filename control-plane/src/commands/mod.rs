@@ -14,7 +14,7 @@ pub use compare::{COMPARE_ERROR_EXIT_CODE, CompareCommand, CompareOutcome};
 pub use datasets::DatasetsCommand;
 pub use import_onnx::ImportOnnxCommand;
 pub use models::ModelsCommand;
-pub use pipeline::PipelineCommand;
+pub use pipeline::{PipelineCommand, bundled_example};
 pub use predict::PredictCommand;
 pub use serve::ServeCommand;
 

@@ -48,18 +48,26 @@ pub struct StepArgs {
 const EXAMPLE_CONFIG: &str = include_str!("../../../examples/winequality/pipeline.toml");
 const EXAMPLE_DATA: &[u8] = include_bytes!("../../../examples/winequality/winequality-red.csv");
 
-/// Loads the user's config, or unpacks the bundled example to a stable temporary folder.
+/// Loads the user's config, or the bundled example.
 fn load_config(path: Option<&Path>) -> anyhow::Result<PipelineConfig> {
     if let Some(path) = path {
         return Ok(PipelineConfig::load(path)?);
     }
+    eprintln!("using the bundled wine-quality example (pass --config FILE for your own pipeline)");
+    bundled_example()
+}
+
+/// The bundled wine-quality example: its data unpacked to a stable temporary folder.
+pub fn bundled_example() -> anyhow::Result<PipelineConfig> {
     let dir = std::env::temp_dir().join("wasmline-example-winequality");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let data = dir.join("winequality-red.csv");
     if std::fs::read(&data).ok().as_deref() != Some(EXAMPLE_DATA) {
-        std::fs::write(&data, EXAMPLE_DATA).with_context(|| format!("cannot write {}", data.display()))?;
+        // Written beside, then renamed: two processes unpacking at once never read half a file.
+        let partial = dir.join(format!("winequality-red.csv.{}", std::process::id()));
+        std::fs::write(&partial, EXAMPLE_DATA).with_context(|| format!("cannot write {}", partial.display()))?;
+        std::fs::rename(&partial, &data).with_context(|| format!("cannot write {}", data.display()))?;
     }
-    eprintln!("using the bundled wine-quality example (pass --config FILE for your own pipeline)");
     PipelineConfig::parse(EXAMPLE_CONFIG, dir).map_err(|e| anyhow::anyhow!("bundled example: {e}"))
 }
 

@@ -111,6 +111,9 @@ pub enum Status {
     Running,
     Succeeded,
     Failed,
+    /// Stopped between two steps on request; its finished steps stay valid (a rerun with the
+    /// same run id resumes after them).
+    Cancelled,
 }
 
 /// `runs/{run_id}/run.json` for a pipeline run.
@@ -341,6 +344,15 @@ impl<'a> Pipeline<'a> {
         } else {
             &StepName::DATA
         }
+    }
+
+    /// Marks the run cancelled (called between steps, so no step is half done).
+    pub async fn mark_cancelled(&self) -> anyhow::Result<()> {
+        self.update_run(|run| {
+            run.status = Status::Cancelled;
+            run.error = Some("cancelled".into());
+        })
+        .await
     }
 
     /// Runs every step in order; stops at the first failure.

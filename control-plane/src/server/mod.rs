@@ -19,6 +19,7 @@ mod api;
 mod error;
 pub mod metrics;
 mod models;
+mod pipeline;
 mod registry;
 mod telemetry;
 mod web;
@@ -74,6 +75,10 @@ struct Inner {
     web: WebOptions,
     metrics: Arc<metrics::Metrics>,
     models: Arc<models::RegistryModels>,
+    /// Pipeline runs this server executes.
+    runs: pipeline::ActiveRuns,
+    /// (model, version) pairs known to be registered (versions are never deleted).
+    registered: std::sync::RwLock<std::collections::HashSet<(String, u64)>>,
     /// Browser client id -> (minute, batches posted in it).
     browser_rate: std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>,
 }
@@ -127,12 +132,40 @@ impl AppState {
                 metrics,
                 models,
                 browser_rate: std::sync::Mutex::default(),
+                runs: pipeline::ActiveRuns::default(),
+                registered: std::sync::RwLock::default(),
             }),
         })
     }
 
     fn store(&self) -> &dyn ObjectStore {
         self.inner.store.as_ref()
+    }
+
+    /// Whether `model` has a registered `version` (remembered once seen).
+    async fn is_registered(&self, model: &str, version: u64) -> Result<bool, ApiError> {
+        let pair = (model.to_owned(), version);
+        if self
+            .inner
+            .registered
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&pair)
+        {
+            return Ok(true);
+        }
+        let Ok(key) = crate::store::Key::new(format!("models/{model}/{version}/manifest.json")) else {
+            return Ok(false);
+        };
+        let found = self.store().exists(&key).await.map_err(anyhow::Error::from)?;
+        if found {
+            self.inner
+                .registered
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(pair);
+        }
+        Ok(found)
     }
 
     /// Loads the models whose production alias moved (the server does this every second).
@@ -248,6 +281,9 @@ pub fn app(state: AppState) -> Router {
             get(api::dataset_report),
         )
         .layer(public)
+        .route("/pipeline/runs", post(pipeline::trigger))
+        .route("/pipeline/runs/{id}", get(pipeline::status))
+        .route("/pipeline/runs/{id}/cancel", post(pipeline::cancel))
         .route("/telemetry/summary", get(telemetry::summary))
         .route(
             "/telemetry",

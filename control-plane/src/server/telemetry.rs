@@ -91,6 +91,14 @@ async fn record(
         }
         state.rate_limit(&batch.node)?;
     }
+    for r in &batch.reports {
+        if !state.is_registered(&r.model, r.version).await? {
+            return Err(ApiError::unprocessable(format!(
+                "unknown model '{}' version {}: telemetry is taken for registered versions only",
+                r.model, r.version
+            )));
+        }
+    }
     let key = Key::new(format!("{prefix}{}/{}.json", batch.node, batch.batch_id))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let duplicate = match state.store().create_new(&key, body.clone()).await {

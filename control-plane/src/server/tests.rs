@@ -230,7 +230,7 @@ async fn unknown_or_invalid_names_are_4xx_with_a_json_error() {
 
 fn batch(batch_id: &str) -> TelemetryBatch {
     let manifest = model_wasm::manifest::ManifestView::from_json(
-        br#"{"schema_version": 1, "name": "wine", "version": 1,
+        br#"{"schema_version": 1, "name": "winequality-red", "version": 1,
              "features": [{"name": "alcohol", "min": 8, "max": 15}],
              "output": {"target": "quality"},
              "reference_profile": {"rows": 100, "features": [
@@ -249,6 +249,7 @@ fn batch(batch_id: &str) -> TelemetryBatch {
 #[tokio::test]
 async fn telemetry_is_recorded_once_per_batch() {
     let app = TestApp::new().await;
+    wine_models(app.store.as_ref()).await;
     let body = serde_json::to_vec(&batch("b-1")).unwrap();
     let (status, ack) = app.post_telemetry(Some(EDGE_TOKEN), body.clone()).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{ack}");
@@ -269,9 +270,12 @@ async fn telemetry_is_recorded_once_per_batch() {
 #[tokio::test]
 async fn bad_telemetry_is_refused_and_nothing_is_recorded() {
     let app = TestApp::new().await;
+    wine_models(app.store.as_ref()).await;
     let good = serde_json::to_vec(&batch("b-1")).unwrap();
     let mut invalid = batch("b-2");
     invalid.reports[0].latency_seconds.count += 5;
+    let mut unknown = batch("b-3");
+    unknown.reports[0].version = 9;
     let cases: Vec<(Option<&str>, Vec<u8>, StatusCode, &str)> = vec![
         (None, good.clone(), StatusCode::UNAUTHORIZED, "missing bearer token"),
         (
@@ -297,6 +301,12 @@ async fn bad_telemetry_is_refused_and_nothing_is_recorded() {
             serde_json::to_vec(&invalid).unwrap(),
             StatusCode::BAD_REQUEST,
             "not the sum",
+        ),
+        (
+            Some(EDGE_TOKEN),
+            serde_json::to_vec(&unknown).unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown model 'winequality-red' version 9",
         ),
         (
             Some(EDGE_TOKEN),
@@ -494,6 +504,7 @@ fn browser_batch(batch_id: &str, client: &str) -> TelemetryBatch {
 #[tokio::test]
 async fn browser_telemetry_is_checked_rate_limited_and_exported() {
     let app = TestApp::new().await;
+    wine_models(app.store.as_ref()).await;
     let post = |body: Vec<u8>| {
         let request = Request::post("/api/v1/telemetry/browser")
             .header(header::CONTENT_TYPE, "application/json")
@@ -527,15 +538,15 @@ async fn browser_telemetry_is_checked_rate_limited_and_exported() {
     let (_, _, text) = app.call(Request::get("/metrics").body(Body::empty()).unwrap()).await;
     let text = String::from_utf8(text).unwrap();
     assert!(
-        text.contains("wasmline_inference_requests_total{model=\"wine\",version=\"1\",runtime=\"browser\",node=\"browser\",outcome=\"ok\"} 1"),
+        text.contains("wasmline_inference_requests_total{model=\"winequality-red\",version=\"1\",runtime=\"browser\",node=\"browser\",outcome=\"ok\"} 1"),
         "{text}"
     );
     assert!(
-        text.contains("wasmline_data_drift_ratio{model=\"wine\",version=\"1\",node=\"browser\"}"),
+        text.contains("wasmline_data_drift_ratio{model=\"winequality-red\",version=\"1\",node=\"browser\"}"),
         "{text}"
     );
     assert!(text.contains("source=\"browser\",outcome=\"rejected\"} 4"), "{text}");
-    let (status, summary) = app.get("/api/v1/telemetry/summary?model=wine").await;
+    let (status, summary) = app.get("/api/v1/telemetry/summary?model=winequality-red").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(summary["models"][0]["ok"], 1);
     assert!(summary["models"][0]["latency_seconds"]["p50"].is_number(), "{summary}");
@@ -551,4 +562,70 @@ async fn browser_telemetry_is_checked_rate_limited_and_exported() {
     assert!(limited >= 1, "a flood is cut");
     let (status, _, _) = post(serde_json::to_vec(&browser_batch("other", "client-3")).unwrap()).await;
     assert_eq!(status, StatusCode::ACCEPTED, "other clients are not");
+}
+
+#[tokio::test]
+async fn pipeline_runs_start_report_and_cancel_over_the_api() {
+    let app = TestApp::new().await;
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/winequality/pipeline.toml");
+    let example = std::fs::read_to_string(&data).unwrap();
+    let csv = data.with_file_name("winequality-red.csv");
+    let source = example.lines().find(|l| l.starts_with("source = ")).unwrap();
+    let config = example.replace(source, &format!("source = {:?}", csv.display().to_string()));
+    let body = serde_json::json!({ "config": config }).to_string();
+
+    let (status, _) = app.send("POST", "/api/v1/pipeline/runs", None, &body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let broken = serde_json::json!({ "config": "[data]\nsourc = 1" }).to_string();
+    let (status, answer) = app
+        .send("POST", "/api/v1/pipeline/runs", Some(ADMIN_TOKEN), &broken)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert!(error_message(&answer).starts_with("config:"), "{answer}");
+    assert!(app.store.list("runs/").await.unwrap().is_empty(), "nothing started");
+
+    // Started, then cancelled before its last step: it stops between two steps.
+    let (status, answer) = app
+        .send("POST", "/api/v1/pipeline/runs", Some(ADMIN_TOKEN), &body)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let id = answer["run_id"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .send(
+            "POST",
+            &format!("/api/v1/pipeline/runs/{id}/cancel"),
+            Some(ADMIN_TOKEN),
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let run = wait_for_end(&app, &id).await;
+    assert_eq!(run["status"], "cancelled", "{run}");
+    assert!(run["steps"].as_array().unwrap().len() < 11, "{run}");
+    let (status, answer) = app
+        .send(
+            "POST",
+            &format!("/api/v1/pipeline/runs/{id}/cancel"),
+            Some(ADMIN_TOKEN),
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    let (status, _) = app
+        .send("POST", "/api/v1/pipeline/runs/nope/cancel", Some(ADMIN_TOKEN), "")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Polls a triggered run until this server no longer executes it.
+async fn wait_for_end(app: &TestApp, id: &str) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, run) = app.get(&format!("/api/v1/pipeline/runs/{id}")).await;
+        if status == StatusCode::OK && run["active"] == false {
+            return run;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "run {id} did not end: {run}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -79,6 +79,22 @@ fn the_web_page_predicts_in_chromium_what_the_server_predicts_and_drives_the_api
         format!("http://{addr}")
     };
 
+    // The page the binary serves is this checkout's (not a binary built from another worktree
+    // sharing the target directory).
+    let served = ureq::get(&format!("{url}/"))
+        .call()
+        .expect("GET /")
+        .body_mut()
+        .read_to_string()
+        .expect("the page");
+    let source = std::fs::read_to_string(workspace_root().join("web/index.html")).expect("web/index.html");
+    assert_eq!(
+        served,
+        source,
+        "{} serves another web/index.html than this checkout's: rebuild it (cargo build -p control-plane)",
+        workspace_bin("wasmline").display()
+    );
+
     let exe = std::env::current_exe().expect("current exe");
     let out = exe
         .parent()

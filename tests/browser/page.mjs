@@ -16,7 +16,7 @@
 // problem (each is listed), 2 when the test cannot run (missing tool, server not answering).
 
 import { createRequire } from "node:module";
-import { mkdirSync, mkdtempSync, rmSync, existsSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -59,6 +59,7 @@ async function main() {
   }
   if (!existsSync(CHROMIUM)) fail(2, `${CHROMIUM} is missing: apt-get install chromium (scripts/test does)`);
   mkdirSync(args.out, { recursive: true });
+  for (const f of readdirSync(args.out)) if (f.endsWith(".png")) rmSync(join(args.out, f)); // a previous run's
 
   /** The control plane's JSON, as the test sees it (not through the page). */
   async function api(path, init = {}) {

@@ -10,14 +10,14 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ApiError, ApiJson, AppState};
+use super::{ApiError, ApiJson, AppState, ErrorBody};
 use crate::pipeline::{DatasetRecord, load_dataset, versions as dataset_versions};
 use crate::registry::{self, AliasRecord, Manifest};
 use crate::store::{ErrorKind, Key};
 
 // ---------------------------------------------------------------- models
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModelSummary {
     pub name: String,
     pub latest_version: u64,
@@ -26,11 +26,12 @@ pub struct ModelSummary {
     pub aliases: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModelList {
     pub models: Vec<ModelSummary>,
 }
 
+#[utoipa::path(get, path = "/api/v1/models", tag = "models", responses((status = 200, description = "Every registered model with its versions and aliases", body = ModelList)))]
 pub(super) async fn list_models(State(state): State<AppState>) -> Result<Json<ModelList>, ApiError> {
     let store = state.store();
     let mut models = Vec::new();
@@ -88,6 +89,7 @@ pub struct ModelDetail {
     pub aliases: BTreeMap<String, AliasRecord>,
 }
 
+#[utoipa::path(get, path = "/api/v1/models/{name}", tag = "models", params(("name" = String, Path, description = "Model name")), responses((status = 200, description = "Versions (metrics, lineage) and aliases with history", body = serde_json::Value), (status = 404, description = "Unknown model", body = ErrorBody)))]
 pub(super) async fn show_model(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -109,6 +111,7 @@ pub(super) async fn show_model(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}", tag = "models", params(("name" = String, Path), ("version" = u64, Path)), responses((status = 200, description = "The signed manifest", body = serde_json::Value), (status = 404, description = "Unknown model or version", body = ErrorBody)))]
 pub(super) async fn show_version(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,
@@ -123,6 +126,7 @@ pub(super) fn parse_version(version: &str) -> Result<u64, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("version '{version}' is not a number")))
 }
 
+#[utoipa::path(get, path = "/api/v1/models/{name}/aliases", tag = "aliases", params(("name" = String, Path)), responses((status = 200, description = "Alias to record with history", body = serde_json::Value), (status = 404, description = "Unknown model", body = ErrorBody)))]
 pub(super) async fn list_aliases(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -133,7 +137,7 @@ pub(super) async fn list_aliases(
     Ok(Json(registry::list_aliases(state.store(), &name).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetAlias {
     pub version: u64,
@@ -141,6 +145,7 @@ pub struct SetAlias {
 
 /// `PUT /api/v1/models/{name}/aliases/{alias}` (admin): points the alias at a version whose
 /// manifest and artifacts verify.
+#[utoipa::path(put, path = "/api/v1/models/{name}/aliases/{alias}", tag = "aliases", params(("name" = String, Path), ("alias" = String, Path)), request_body = SetAlias, security(("admin" = [])), responses((status = 200, description = "The alias record", body = serde_json::Value), (status = 401, description = "Missing or wrong admin token", body = ErrorBody), (status = 404, description = "Unknown model or version", body = ErrorBody)))]
 pub(super) async fn set_alias(
     State(state): State<AppState>,
     Path((name, alias)): Path<(String, String)>,
@@ -154,6 +159,7 @@ pub(super) async fn set_alias(
 }
 
 /// `POST /api/v1/models/{name}/aliases/{alias}/rollback` (admin).
+#[utoipa::path(post, path = "/api/v1/models/{name}/aliases/{alias}/rollback", tag = "aliases", params(("name" = String, Path), ("alias" = String, Path)), security(("admin" = [])), responses((status = 200, description = "The alias record after the rollback", body = serde_json::Value), (status = 401, description = "Missing or wrong admin token", body = ErrorBody), (status = 409, description = "Nothing to roll back to", body = ErrorBody)))]
 pub(super) async fn rollback_alias(
     State(state): State<AppState>,
     Path((name, alias)): Path<(String, String)>,
@@ -182,6 +188,7 @@ pub struct RunList {
 }
 
 /// Every `runs/{id}/run.json`, newest first, with their metrics flattened into `metrics`.
+#[utoipa::path(get, path = "/api/v1/runs", tag = "runs", params(("kind" = Option<String>, Query), ("status" = Option<String>, Query), ("dataset" = Option<String>, Query), ("parent" = Option<String>, Query), ("limit" = Option<usize>, Query)), responses((status = 200, description = "Runs, newest first, with their metrics", body = serde_json::Value)))]
 pub(super) async fn list_runs(
     State(state): State<AppState>,
     query: Result<Query<RunFilter>, axum::extract::rejection::QueryRejection>,
@@ -212,6 +219,7 @@ pub(super) async fn list_runs(
     Ok(Json(RunList { runs }))
 }
 
+#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path)), responses((status = 200, description = "The run record", body = serde_json::Value), (status = 404, description = "Unknown run", body = ErrorBody)))]
 pub(super) async fn show_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     Ok(Json(load_run(&state, &id).await?))
 }
@@ -229,6 +237,7 @@ pub struct RunComparison {
     pub metrics: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
+#[utoipa::path(get, path = "/api/v1/runs/compare", tag = "runs", params(("ids" = String, Query, description = "Two or more run ids, comma-separated")), responses((status = 200, description = "The runs, and metric to run to value", body = serde_json::Value), (status = 400, description = "Fewer than two ids", body = ErrorBody)))]
 pub(super) async fn compare_runs(
     State(state): State<AppState>,
     query: Result<Query<CompareQuery>, axum::extract::rejection::QueryRejection>,
@@ -308,6 +317,7 @@ pub struct DatasetList {
 }
 
 /// The latest version of every dataset.
+#[utoipa::path(get, path = "/api/v1/datasets", tag = "datasets", responses((status = 200, description = "The latest version of every dataset", body = serde_json::Value)))]
 pub(super) async fn list_datasets(State(state): State<AppState>) -> Result<Json<DatasetList>, ApiError> {
     let store = state.store();
     let mut names: Vec<String> = store
@@ -339,6 +349,7 @@ async fn dataset(state: &AppState, name: &str, version: Option<&str>) -> Result<
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/datasets/{name}", tag = "datasets", params(("name" = String, Path)), responses((status = 200, description = "The record of the latest version", body = serde_json::Value), (status = 404, description = "Unknown dataset", body = ErrorBody)))]
 pub(super) async fn show_dataset(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -346,6 +357,7 @@ pub(super) async fn show_dataset(
     Ok(Json(dataset(&state, &name, None).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/datasets/{name}/versions/{version}", tag = "datasets", params(("name" = String, Path), ("version" = u64, Path)), responses((status = 200, description = "The record of the version", body = serde_json::Value), (status = 404, description = "Unknown dataset or version", body = ErrorBody)))]
 pub(super) async fn show_dataset_version(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,
@@ -355,6 +367,7 @@ pub(super) async fn show_dataset_version(
 
 /// `GET /api/v1/datasets/{name}/versions/{v}/reports/{profile|quality}`: the profile's offline
 /// HTML report, or the validation (quality) report as JSON.
+#[utoipa::path(get, path = "/api/v1/datasets/{name}/versions/{version}/reports/{report}", tag = "datasets", params(("name" = String, Path), ("version" = u64, Path), ("report" = String, Path, description = "profile (HTML) or quality (JSON)")), responses((status = 200, description = "The report"), (status = 404, description = "Unknown dataset, version or report", body = ErrorBody)))]
 pub(super) async fn dataset_report(
     State(state): State<AppState>,
     Path((name, version, report)): Path<(String, String, String)>,

@@ -23,6 +23,19 @@ pub enum ApiError {
     Unexpected(anyhow::Error),
 }
 
+/// The body of every error answer (documentation type; answers are built from [`ApiError`]).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable: `not_found`, `bad_request`, `unauthorized`, ...
+    pub code: String,
+    pub message: String,
+}
+
 #[derive(Serialize)]
 struct Body<'a> {
     error: Detail<'a>,

@@ -19,6 +19,7 @@ mod api;
 mod error;
 pub mod metrics;
 mod models;
+mod openapi;
 mod pipeline;
 mod registry;
 mod telemetry;
@@ -38,7 +39,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::cors::{Any, CorsLayer};
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody};
 pub use telemetry::TELEMETRY_PREFIX;
 pub use web::WebOptions;
 
@@ -285,6 +286,7 @@ pub fn app(state: AppState) -> Router {
         .route("/pipeline/runs/{id}", get(pipeline::status))
         .route("/pipeline/runs/{id}/cancel", post(pipeline::cancel))
         .route("/telemetry/summary", get(telemetry::summary))
+        .route("/openapi.json", get(openapi::document))
         .route(
             "/telemetry",
             post(telemetry::ingest).layer(DefaultBodyLimit::max(TELEMETRY_BODY_LIMIT)),
@@ -297,6 +299,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/metrics", get(render_metrics))
+        .route("/api/docs", get(openapi::page))
         .merge(web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

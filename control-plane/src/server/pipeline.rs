@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ApiError, ApiJson, AppState};
+use super::{ApiError, ApiJson, AppState, ErrorBody};
 use crate::config::PipelineConfig;
 use crate::pipeline::{Pipeline, RunOptions, new_run_id};
 use crate::store::Key;
@@ -30,7 +30,7 @@ impl ActiveRuns {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerRequest {
     /// A `pipeline.toml` (text); relative sources resolve against the server's working
@@ -39,7 +39,7 @@ pub struct TriggerRequest {
     pub config: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TriggerAnswer {
     pub run_id: String,
     pub status: String,
@@ -48,6 +48,7 @@ pub struct TriggerAnswer {
 }
 
 /// `POST /api/v1/pipeline/runs` (admin): 202 with the run id; the run goes on in the background.
+#[utoipa::path(post, path = "/api/v1/pipeline/runs", tag = "pipeline", request_body = TriggerRequest, security(("admin" = [])), responses((status = 202, description = "Started", body = TriggerAnswer), (status = 401, description = "Missing or wrong admin token", body = ErrorBody), (status = 422, description = "The config is refused", body = ErrorBody)))]
 pub(super) async fn trigger(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -109,6 +110,7 @@ async fn execute(
 }
 
 /// `GET /api/v1/pipeline/runs/{id}`: the run record, and whether this server is executing it.
+#[utoipa::path(get, path = "/api/v1/pipeline/runs/{id}", tag = "pipeline", params(("id" = String, Path)), responses((status = 200, description = "The run record and whether this server executes it", body = serde_json::Value), (status = 404, description = "Unknown run", body = ErrorBody)))]
 pub(super) async fn status(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let active = state.inner.runs.lock().contains_key(&id);
     let mut run = match read_run(&state, &id).await {
@@ -126,6 +128,7 @@ pub(super) async fn status(State(state): State<AppState>, Path(id): Path<String>
 
 /// `POST /api/v1/pipeline/runs/{id}/cancel` (admin): 202 when the run will stop before its next
 /// step; 409 when it is not running here.
+#[utoipa::path(post, path = "/api/v1/pipeline/runs/{id}/cancel", tag = "pipeline", params(("id" = String, Path)), security(("admin" = [])), responses((status = 202, description = "Stops before its next step", body = serde_json::Value), (status = 401, description = "Missing or wrong admin token", body = ErrorBody), (status = 404, description = "Unknown run", body = ErrorBody), (status = 409, description = "Not running on this server", body = ErrorBody)))]
 pub(super) async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,

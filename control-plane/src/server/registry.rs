@@ -8,15 +8,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{ApiError, AppState, MAX_LONG_POLL};
+use super::{ApiError, AppState, ErrorBody, MAX_LONG_POLL};
 use crate::registry::{self, PUBLISHED_FILES, PublicKey, RegistryError};
 
+#[utoipa::path(get, path = "/api/v1/signing-key", tag = "registry", responses((status = 200, description = "The ed25519 public key that verifies manifests", body = serde_json::Value)))]
 pub(super) async fn signing_key(State(state): State<AppState>) -> Json<PublicKey> {
     Json(state.inner.public_key.clone())
 }
 
 /// `GET /api/v1/models/{name}/aliases/{alias}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AliasAnswer {
     pub model: String,
     pub alias: String,
@@ -33,6 +34,7 @@ pub(super) struct LongPoll {
     wait: Option<f64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/models/{name}/aliases/{alias}", tag = "aliases", params(("name" = String, Path), ("alias" = String, Path), ("known" = Option<u64>, Query, description = "Long poll: wait while the alias points at this version"), ("wait" = Option<f64>, Query, description = "Seconds to wait at most (60)")), responses((status = 200, description = "The version the alias points at", body = AliasAnswer), (status = 404, description = "Unknown model or alias", body = ErrorBody)))]
 pub(super) async fn alias(
     State(state): State<AppState>,
     Path((name, alias)): Path<(String, String)>,
@@ -89,6 +91,7 @@ async fn unknown_alias(state: &AppState, name: &str, alias: &str) -> ApiError {
 
 /// `GET /api/v1/models/{name}/versions/{version}/artifacts/{file}`: the stored bytes, with their
 /// sha256 as the entity tag (an unchanged file answers `304` to `If-None-Match`).
+#[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/artifacts/{file}", tag = "registry", params(("name" = String, Path), ("version" = u64, Path), ("file" = String, Path, description = "manifest.json, model.wasm, model.onnx or model.ir.json")), responses((status = 200, description = "The stored bytes (ETag: sha256)"), (status = 304, description = "Not modified"), (status = 404, description = "Unknown model, version or file", body = ErrorBody)))]
 pub(super) async fn artifact(
     State(state): State<AppState>,
     Path((name, version, file)): Path<(String, String, String)>,

@@ -14,18 +14,19 @@ use axum::http::{HeaderMap, StatusCode};
 use model_wasm::telemetry::TelemetryBatch;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, ErrorBody};
 use crate::store::{ErrorKind, Key};
 
 /// Where accepted batches are kept.
 pub const TELEMETRY_PREFIX: &str = "telemetry/batches/";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TelemetryAck {
     pub batch_id: String,
     pub duplicate: bool,
 }
 
+#[utoipa::path(post, path = "/api/v1/telemetry", tag = "telemetry", request_body = serde_json::Value, security(("edge" = [])), responses((status = 202, description = "Recorded", body = TelemetryAck), (status = 200, description = "Already recorded (same batch_id)", body = TelemetryAck), (status = 400, description = "Not a valid batch", body = ErrorBody), (status = 401, description = "Missing or wrong edge token", body = ErrorBody), (status = 413, description = "Over 1 MiB", body = ErrorBody), (status = 422, description = "Unknown model or version", body = ErrorBody)))]
 pub(super) async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -47,6 +48,7 @@ pub const BROWSER_BODY_LIMIT: usize = 64 * 1024;
 
 /// `POST /api/v1/telemetry/browser`: no token (any page may post), so smaller, rate-limited per
 /// client id, and only `runtime: "browser"` reports.
+#[utoipa::path(post, path = "/api/v1/telemetry/browser", tag = "telemetry", request_body = serde_json::Value, responses((status = 202, description = "Recorded", body = TelemetryAck), (status = 400, description = "Not a valid browser batch", body = ErrorBody), (status = 413, description = "Over 64 KiB", body = ErrorBody), (status = 422, description = "Unknown model or version", body = ErrorBody), (status = 429, description = "Too many batches from this client", body = ErrorBody)))]
 pub(super) async fn ingest_browser(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
@@ -138,6 +140,7 @@ async fn record(
 }
 
 /// `GET /api/v1/telemetry/summary[?model=NAME]`: the aggregated figures the monitoring page draws.
+#[utoipa::path(get, path = "/api/v1/telemetry/summary", tag = "telemetry", params(("model" = Option<String>, Query)), responses((status = 200, description = "Aggregated telemetry per model, version, runtime and node", body = serde_json::Value)))]
 pub(super) async fn summary(
     State(state): State<AppState>,
     axum::extract::Query(query): axum::extract::Query<SummaryQuery>,

@@ -1,5 +1,6 @@
 //! End-to-end tests: the `wasmline` binary run as a user runs it, against real servers.
 
+mod api;
 mod browser;
 mod cli;
 mod dvc;

@@ -748,3 +748,19 @@ async fn a_drift_alert_retrains_through_the_gate_once_per_cooldown() {
         "the candidate was registered, not promoted"
     );
 }
+
+#[tokio::test]
+async fn the_page_is_served_compressed_and_the_sdk_says_how_to_build_it() {
+    let app = TestApp::new().await;
+    let request = Request::get("/")
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, _) = app.call(request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
+    let (status, body) = app.get("/sdk/model_wasm.js").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(error_message(&body).contains("wasm-pack"), "{body}");
+    assert_eq!(app.get("/sdk/../secret").await.0, StatusCode::NOT_FOUND);
+}

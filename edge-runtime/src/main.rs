@@ -81,6 +81,10 @@ struct Args {
     #[arg(long, env = "WASMLINE_EDGE_DRIFT_WINDOW", default_value_t = 1000)]
     drift_window: usize,
 
+    /// A feature drifts when its PSI against the reference profile reaches this value.
+    #[arg(long, env = "WASMLINE_EDGE_DRIFT_THRESHOLD", default_value_t = model_wasm::PSI_DRIFT_THRESHOLD)]
+    drift_threshold: f64,
+
     /// Largest module accepted, in bytes (checked before compiling).
     #[arg(long, env = "WASMLINE_EDGE_MAX_MODULE_BYTES", default_value_t = DEFAULT_MAX_MODULE_BYTES)]
     max_module_bytes: usize,
@@ -170,7 +174,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             trusted_key: trust.key(),
             ..options.clone()
         };
-        let models = Arc::new(EdgeModels::new(args.models.clone(), metrics.clone(), args.drift_window));
+        let models = Arc::new(
+            EdgeModels::new(args.models.clone(), metrics.clone(), args.drift_window)
+                .with_drift_threshold(args.drift_threshold),
+        );
         for name in &args.models {
             sync::load_cached(&cache, &models, &engine, &cached_options, name);
         }
@@ -259,7 +266,9 @@ fn serve_dir(
     if names.is_empty() {
         bail!("no models in {}", dir.display());
     }
-    let models = Arc::new(EdgeModels::new(names.clone(), metrics.clone(), args.drift_window));
+    let models = Arc::new(
+        EdgeModels::new(names.clone(), metrics.clone(), args.drift_window).with_drift_threshold(args.drift_threshold),
+    );
     if options.trusted_key.is_none() {
         tracing::warn!(dir = %dir.display(), "no --trusted-key: manifest signatures in the models folder are not checked");
     }

@@ -42,9 +42,9 @@ impl VersionStats {
         }
     }
 
-    fn drift(&mut self) -> DriftSnapshot {
+    fn drift(&mut self, threshold: f64) -> DriftSnapshot {
         let manifest = self.model.manifest();
-        let mut monitor = DriftMonitor::new(manifest);
+        let mut monitor = DriftMonitor::with_threshold(manifest, threshold);
         monitor.observe_rows(self.window.make_contiguous(), manifest.features.len());
         monitor.snapshot()
     }
@@ -58,6 +58,7 @@ pub struct EdgeModels {
     stats: Mutex<HashMap<(String, u64), VersionStats>>,
     metrics: Arc<EdgeMetrics>,
     drift_window: usize,
+    drift_threshold: f64,
 }
 
 impl EdgeModels {
@@ -70,7 +71,14 @@ impl EdgeModels {
             stats: Mutex::new(HashMap::new()),
             metrics,
             drift_window: drift_window.max(1),
+            drift_threshold: model_wasm::PSI_DRIFT_THRESHOLD,
         }
+    }
+
+    /// A feature drifts when its PSI reaches `threshold` (default [`model_wasm::PSI_DRIFT_THRESHOLD`]).
+    pub fn with_drift_threshold(mut self, threshold: f64) -> EdgeModels {
+        self.drift_threshold = threshold;
+        self
     }
 
     pub fn metrics(&self) -> &Arc<EdgeMetrics> {
@@ -134,7 +142,7 @@ impl EdgeModels {
             if stats.window.is_empty() {
                 continue;
             }
-            let snapshot = stats.drift();
+            let snapshot = stats.drift(self.drift_threshold);
             let version = version.to_string();
             self.metrics
                 .drift_ratio
@@ -178,7 +186,7 @@ impl EdgeModels {
                 runtime: RUNTIME_LABEL.to_owned(),
                 predictions: std::mem::take(&mut s.counts),
                 latency_seconds: std::mem::take(&mut s.latency),
-                drift: s.drift(),
+                drift: s.drift(self.drift_threshold),
             });
         }
         stats.retain(|key, s| loaded.contains(key) || s.counts.ok + s.counts.error > 0);

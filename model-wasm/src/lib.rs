@@ -46,4 +46,4 @@ pub mod telemetry;
 pub use error::{Error, Result};
 pub use eval::{sigmoid, softmax};
 pub use ir::{Aggregate, Body, IR_VERSION, Link, ModelIr, Node, Output, Outputs, Prediction, Preprocess, Tree};
-pub use profile::{DriftWindow, FeatureReference, PSI_DRIFT_THRESHOLD, ReferenceProfile, psi};
+pub use profile::{DriftWindow, FeatureReference, PSI_DRIFT_THRESHOLD, ReferenceProfile, ks_statistic, psi};

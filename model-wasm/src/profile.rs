@@ -168,6 +168,24 @@ pub fn psi(reference: &[f64], observed: &[u64]) -> f64 {
         .sum()
 }
 
+/// Kolmogorov-Smirnov statistic of `observed` bin counts against `reference` proportions: the
+/// largest distance between the two cumulative distributions at the bin edges (the reference
+/// keeps only binned proportions, so this is the KS statistic of the binned data, a lower bound of
+/// the raw one). In `[0, 1]`; zero when nothing was observed.
+pub fn ks_statistic(reference: &[f64], observed: &[u64]) -> f64 {
+    let total: u64 = observed.iter().sum();
+    if total == 0 {
+        return 0.0;
+    }
+    let (mut expected, mut actual, mut largest) = (0.0f64, 0.0f64, 0.0f64);
+    for (e, o) in reference.iter().zip(observed) {
+        expected += e;
+        actual += *o as f64 / total as f64;
+        largest = largest.max((actual - expected).abs());
+    }
+    largest.min(1.0)
+}
+
 /// Counts of recent values of one feature, binned like its reference.
 #[derive(Debug, Clone)]
 pub struct DriftWindow<'a> {
@@ -245,6 +263,15 @@ impl<'a> DriftWindow<'a> {
     pub fn psi(&self) -> f64 {
         psi(&self.reference.reference_proportions(), &self.counts)
     }
+
+    /// KS statistic of the window against the reference, for a numeric feature (categories have
+    /// no order: None).
+    pub fn ks(&self) -> Option<f64> {
+        match self.reference.as_ref() {
+            FeatureReference::Numeric { proportions, .. } => Some(ks_statistic(proportions, &self.counts)),
+            FeatureReference::Categorical { .. } => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -301,6 +328,21 @@ mod tests {
         let expected = 0.3 * 1.6f64.ln() + (-0.3) * 0.4f64.ln();
         assert!((psi(&[0.5, 0.5], &[80, 20]) - expected).abs() < 1e-12);
         assert_eq!(psi(&[0.5, 0.5], &[0, 0]), 0.0);
+    }
+
+    #[test]
+    fn ks_is_the_largest_gap_between_cumulative_shares() {
+        // reference 25/25/25/25, observed 0/0/50/50: cumulative gaps 0.25, 0.5, 0.25, 0.
+        assert!((ks_statistic(&[0.25; 4], &[0, 0, 5, 5]) - 0.5).abs() < 1e-12);
+        assert_eq!(ks_statistic(&[0.25; 4], &[1, 1, 1, 1]), 0.0);
+        assert_eq!(ks_statistic(&[0.25; 4], &[0; 4]), 0.0);
+        // Everything in the top bin of ten: 0.9.
+        let f = FeatureReference::numeric_from_values("x", &uniform(1000, 0.0, 1.0), 10).unwrap();
+        let mut w = DriftWindow::new(&f);
+        (0..50).for_each(|_| w.observe_number(5.0));
+        assert!((w.ks().unwrap() - 0.9).abs() < 0.01, "{:?}", w.ks());
+        let c = FeatureReference::categorical_from_values("c", ["a", "b"].map(Some)).unwrap();
+        assert_eq!(DriftWindow::new(&c).ks(), None);
     }
 
     #[test]

@@ -75,10 +75,24 @@ impl LatencyHistogram {
 pub struct DriftMonitor {
     /// `(position in the row, categories of an ordinal-encoded feature, window)`.
     windows: Vec<(usize, Option<Vec<String>>, DriftWindow<'static>)>,
+    /// The PSI at which a feature counts as drifted.
+    threshold: f64,
 }
 
 impl DriftMonitor {
+    /// A monitor with the default threshold, [`PSI_DRIFT_THRESHOLD`].
     pub fn new(manifest: &ManifestView) -> DriftMonitor {
+        DriftMonitor::with_threshold(manifest, PSI_DRIFT_THRESHOLD)
+    }
+
+    /// A monitor where a feature drifts when its PSI is `threshold` or more (a non-finite or
+    /// negative threshold falls back to [`PSI_DRIFT_THRESHOLD`]).
+    pub fn with_threshold(manifest: &ManifestView, threshold: f64) -> DriftMonitor {
+        let threshold = if threshold.is_finite() && threshold >= 0.0 {
+            threshold
+        } else {
+            PSI_DRIFT_THRESHOLD
+        };
         let windows = manifest
             .features
             .iter()
@@ -88,7 +102,7 @@ impl DriftMonitor {
                 Some((i, f.categories.clone(), DriftWindow::owned(reference.clone())))
             })
             .collect();
-        DriftMonitor { windows }
+        DriftMonitor { windows, threshold }
     }
 
     /// Counts every value of `rows`, which are concatenated rows in feature order.
@@ -124,13 +138,14 @@ impl DriftMonitor {
                     missing: w.missing(),
                     observed: w.counts().iter().sum(),
                     psi,
-                    drifted: psi >= PSI_DRIFT_THRESHOLD,
+                    ks: w.ks(),
+                    drifted: psi >= self.threshold,
                 }
             })
             .collect();
         let drifted = features.iter().filter(|f| f.drifted).count();
         DriftSnapshot {
-            threshold: PSI_DRIFT_THRESHOLD,
+            threshold: self.threshold,
             drifted_ratio: if features.is_empty() {
                 0.0
             } else {
@@ -166,6 +181,10 @@ pub struct FeatureDrift {
     pub observed: u64,
     /// PSI of the window against the reference (0 before any value).
     pub psi: f64,
+    /// Kolmogorov-Smirnov statistic against the reference's bins, for numeric features.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ks: Option<f64>,
+    /// `psi >= threshold`.
     pub drifted: bool,
 }
 
@@ -274,6 +293,9 @@ impl TelemetryBatch {
                 if !f.psi.is_finite() || f.psi < 0.0 {
                     return fail(format!("drift feature '{}': psi must be a finite number >= 0", f.name));
                 }
+                if f.ks.is_some_and(|ks| !(0.0..=1.0).contains(&ks)) {
+                    return fail(format!("drift feature '{}': ks must be in [0, 1]", f.name));
+                }
             }
         }
         Ok(())
@@ -360,6 +382,7 @@ mod tests {
         refused(&|b| b.reports[0].latency_seconds.sum = f64::NAN, "finite");
         refused(&|b| b.reports[0].drift.features[0].observed += 1, "observed");
         refused(&|b| b.reports[0].drift.drifted_ratio = 2.0, "drifted_ratio");
+        refused(&|b| b.reports[0].drift.features[0].ks = Some(f64::NAN), "ks");
         refused(
             &|b| b.reports = vec![b.reports[0].clone(); MAX_BATCH_REPORTS + 1],
             "at most",
@@ -415,6 +438,35 @@ mod tests {
         assert_eq!(r.predictions, PredictionCounts::default());
         assert_eq!(r.drift.features[1].observed, 0);
         assert_eq!(r.drift.drifted_ratio, 0.0);
+    }
+
+    #[test]
+    fn the_threshold_is_configurable_and_numeric_features_get_a_ks() {
+        let m = manifest(&["a", "b"], None, b"");
+        // a: uniform over the reference; b: a mild shift (half the values one bin up).
+        let rows: Vec<f64> = (0..100)
+            .flat_map(|i| [(i % 10) as f64, ((i % 10) + (i % 2)) as f64])
+            .collect();
+        let psi_b = {
+            let mut d = DriftMonitor::new(&m);
+            d.observe_rows(&rows, 2);
+            d.snapshot().features[1].psi
+        };
+        for (threshold, ratio) in [(psi_b + 0.01, 0.0), (psi_b - 0.01, 0.5)] {
+            let mut d = DriftMonitor::with_threshold(&m, threshold);
+            d.observe_rows(&rows, 2);
+            let s = d.snapshot();
+            assert_eq!((s.threshold, s.drifted_ratio), (threshold, ratio), "{s:?}");
+            assert!(
+                s.features
+                    .iter()
+                    .all(|f| f.ks.is_some_and(|ks| (0.0..=1.0).contains(&ks)))
+            );
+        }
+        assert_eq!(
+            DriftMonitor::with_threshold(&m, f64::NAN).snapshot().threshold,
+            PSI_DRIFT_THRESHOLD
+        );
     }
 
     #[test]

@@ -3,8 +3,10 @@
 #
 #   CACHE          ~/.cache/wasmline (override with WASMLINE_CACHE)
 #   CACHE/tools    cargo-installed binaries (s3s-fs, wasm-bindgen, wasm-pack)
-#   CACHE/venv     Python venv with dvc, dvc-s3, moto, mlflow
-#   CACHE/node     npm packages of tests/browser/package-lock.json (playwright-core, binaryen's wasm-opt)
+#   CACHE/venv     Python venv with dvc, dvc-s3, moto, mlflow, and the compose checkers
+#                  (docker-compose, hadolint, check-jsonschema)
+#   CACHE/node     npm packages of tests/browser/package-lock.json (playwright-core, binaryen's wasm-opt,
+#                  @grafana/schema and typescript for the dashboard check)
 #   CACHE/logs     install logs
 
 CACHE=${WASMLINE_CACHE:-$HOME/.cache/wasmline}
@@ -25,6 +27,9 @@ ensure_apt() {
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v node >/dev/null || missing+=(nodejs)
   command -v npm >/dev/null || missing+=(npm)
+  # The monitoring tests: a real Prometheus (promtool comes with it) and Alertmanager (amtool).
+  command -v prometheus >/dev/null || missing+=(prometheus)
+  command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
   if [ ${#missing[@]} -gt 0 ]; then
     log "apt-get install ${missing[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

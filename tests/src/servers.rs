@@ -221,3 +221,66 @@ fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
     // "HTTP/1.1 200"
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
+
+/// Prometheus (Debian's `prometheus`) with a config file the test writes, on 127.0.0.1, with its
+/// data in a temporary directory. Ready when `/-/ready` answers 200 (its first scrape follows
+/// within one scrape interval).
+#[derive(Debug)]
+pub struct Prometheus {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    _child: ChildGuard,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Starts Prometheus with `config` (a prometheus.yml; rule files it names by absolute path).
+    pub fn start(config: &Path) -> Prometheus {
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cmd = Command::new(find_program("prometheus"));
+        cmd.arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn");
+        let mut child = ChildGuard::spawn("prometheus", cmd, &dir.path().join("prometheus.log"));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        child.wait_until(Duration::from_secs(60), || http_status(addr, "/-/ready") == Some(200));
+        Prometheus {
+            url: format!("http://127.0.0.1:{port}"),
+            _child: child,
+            _dir: dir,
+        }
+    }
+}
+
+/// Alertmanager (Debian's `prometheus-alertmanager`) with a config file the test writes, on
+/// 127.0.0.1, clustering off (it would listen on every interface).
+#[derive(Debug)]
+pub struct Alertmanager {
+    /// `127.0.0.1:PORT`, as a Prometheus `alertmanagers` target.
+    pub addr: String,
+    _child: ChildGuard,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    pub fn start(config: &Path) -> Alertmanager {
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cmd = Command::new(find_program("prometheus-alertmanager"));
+        cmd.arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .arg("--log.level=warn");
+        let mut child = ChildGuard::spawn("alertmanager", cmd, &dir.path().join("alertmanager.log"));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        child.wait_until(Duration::from_secs(60), || http_status(addr, "/-/ready") == Some(200));
+        Alertmanager {
+            addr: format!("127.0.0.1:{port}"),
+            _child: child,
+            _dir: dir,
+        }
+    }
+}

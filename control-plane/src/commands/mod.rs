@@ -2,6 +2,7 @@
 
 mod compare;
 mod datasets;
+mod drift;
 mod import_onnx;
 mod models;
 mod pipeline;
@@ -12,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 pub use compare::{COMPARE_ERROR_EXIT_CODE, CompareCommand, CompareOutcome};
 pub use datasets::DatasetsCommand;
+pub use drift::DriftCommand;
 pub use import_onnx::ImportOnnxCommand;
 pub use models::ModelsCommand;
 pub use pipeline::{PipelineCommand, bundled_example};
@@ -47,6 +49,8 @@ pub enum Command {
     Compare(CompareCommand),
     /// Predict a CSV or JSON Lines file with a registered model; JSON out.
     Predict(PredictCommand),
+    /// Score a data file against a model's training profile: PSI (and KS) per feature.
+    Drift(DriftCommand),
     /// Turn an ONNX model made elsewhere (scikit-learn via skl2onnx) into a model IR (JSON).
     ImportOnnx(ImportOnnxCommand),
     /// Serve the HTTP API: aliases, published models and telemetry ingest for edges.
@@ -64,6 +68,7 @@ impl Cli {
             Command::Models(c) => c.execute(&self.store).await.map(|()| 0),
             Command::Compare(c) => c.execute(&self.store).await.map(CompareOutcome::exit_code),
             Command::Predict(c) => c.execute(&self.store).await.map(|()| 0),
+            Command::Drift(c) => c.execute(&self.store).await.map(|()| 0),
             Command::ImportOnnx(c) => c.execute().map(|()| 0),
             Command::Serve(c) => c.execute(&self.store).await.map(|()| 0),
         }

@@ -5,6 +5,7 @@ mod browser;
 mod cli;
 mod dvc;
 mod edge;
+mod monitoring;
 mod train;
 mod web;
 

@@ -7,6 +7,7 @@ mod cli;
 mod dvc;
 mod edge;
 mod train;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

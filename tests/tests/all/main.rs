@@ -2,6 +2,7 @@
 
 mod api;
 mod browser;
+mod cicd;
 mod cli;
 mod dvc;
 mod edge;

@@ -412,6 +412,14 @@ impl PipelineConfig {
         Ok(config)
     }
 
+    /// A config as a run recorded it (its canonical JSON), checked again.
+    pub fn from_json(value: serde_json::Value, base_dir: PathBuf) -> Result<PipelineConfig, String> {
+        let mut config: PipelineConfig = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        config.base_dir = base_dir;
+        config.check()?;
+        Ok(config)
+    }
+
     /// A stable digest of everything that decides the data steps' outputs.
     pub fn canonical_json(&self) -> String {
         serde_json::to_string(self).expect("config serialises")

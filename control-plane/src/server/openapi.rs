@@ -9,7 +9,7 @@ use axum::response::Html;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api, error, pipeline, registry, telemetry};
+use super::{api, error, hooks, pipeline, registry, telemetry};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -44,6 +44,8 @@ use super::{api, error, pipeline, registry, telemetry};
         telemetry::ingest,
         telemetry::ingest_browser,
         telemetry::summary,
+        hooks::alertmanager,
+        hooks::retrains,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&Tokens),

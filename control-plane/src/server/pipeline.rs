@@ -25,7 +25,7 @@ use crate::store::Key;
 pub struct ActiveRuns(Mutex<HashMap<String, Arc<AtomicBool>>>);
 
 impl ActiveRuns {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<AtomicBool>>> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<AtomicBool>>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -89,7 +89,7 @@ pub(super) async fn trigger(
     ))
 }
 
-async fn execute(
+pub(super) async fn execute(
     state: &AppState,
     config: PipelineConfig,
     run_id: &str,

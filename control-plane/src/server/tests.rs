@@ -629,3 +629,138 @@ async fn wait_for_end(app: &TestApp, id: &str) -> serde_json::Value {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The wine example with a quick logistic regression (model `wine`), reading `csv`.
+fn quick_wine_config(csv: &std::path::Path) -> crate::config::PipelineConfig {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/winequality/pipeline.toml");
+    let text = std::fs::read_to_string(example).unwrap();
+    let data = text.split("\n[train]").next().unwrap();
+    let source = data.lines().find(|l| l.starts_with("source = ")).unwrap();
+    let text = format!(
+        "{}\n[train]\nmodel_name = \"wine\"\nmetric = \"f1\"\nfolds = 3\n\n[[train.models]]\nfamily = \"logistic_regression\"\ngrid = {{ alpha = [1.0] }}\n",
+        data.replace(source, &format!("source = {:?}", csv.display().to_string()))
+    );
+    crate::config::PipelineConfig::parse(&text, csv.parent().unwrap().to_path_buf()).unwrap()
+}
+
+fn drift_alert(model: &str) -> String {
+    serde_json::json!({
+        "version": "4", "status": "firing", "receiver": "wasmline",
+        "alerts": [
+            {"status": "firing", "labels": {"alertname": "WasmlineDataDrift", "model": model, "severity": "warning"}},
+            {"status": "firing", "labels": {"alertname": "WasmlineHighLatency", "model": model}},
+            {"status": "resolved", "labels": {"alertname": "WasmlineDataDrift", "model": "other"}}
+        ]
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drift_alert_retrains_through_the_gate_once_per_cooldown() {
+    let app = TestApp::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("wine.csv");
+    let original = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/winequality/winequality-red.csv"),
+    )
+    .unwrap();
+    std::fs::write(&csv, &original).unwrap();
+    let pipeline = crate::pipeline::Pipeline::new(
+        app.store.as_ref(),
+        quick_wine_config(&csv),
+        crate::pipeline::new_run_id(),
+        crate::pipeline::RunOptions::default(),
+    )
+    .unwrap();
+    pipeline.run_all(|_| {}).await.unwrap();
+
+    // Refused: no token, not a webhook, an unknown model.
+    let hook = "/api/v1/hooks/alertmanager";
+    assert_eq!(
+        app.send("POST", hook, None, &drift_alert("wine")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, body) = app.send("POST", hook, Some(ADMIN_TOKEN), "{\"alerts\": 3}").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = app.send("POST", hook, Some(ADMIN_TOKEN), &drift_alert("nope")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(error_message(&body).contains("'nope'"), "{body}");
+    assert!(app.store.list(hooks::RETRAINS_PREFIX).await.unwrap().is_empty());
+
+    // New data whose labels carry no signal: the retrained candidate is worse, the gate keeps
+    // production, and the record says so.
+    let mut lines: Vec<&str> = original.lines().collect();
+    let header = lines.remove(0);
+    let qualities: Vec<&str> = lines.iter().map(|l| l.rsplit(',').next().unwrap()).collect();
+    let shuffled: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let (features, _) = l.rsplit_once(',').unwrap();
+            format!("{features},{}", qualities[(i * 7919) % qualities.len()])
+        })
+        .collect();
+    std::fs::write(&csv, format!("{header}\n{}\n", shuffled.join("\n"))).unwrap();
+    let (status, body) = app.send("POST", hook, Some(ADMIN_TOKEN), &drift_alert("wine")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let triggers = body["triggers"].as_array().unwrap();
+    assert_eq!(triggers.len(), 1, "one drift alert for one model: {body}");
+    assert_eq!(triggers[0]["action"], "started");
+    let run_id = triggers[0]["run_id"].as_str().unwrap().to_owned();
+    let run = wait_for_end(&app, &run_id).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+
+    // Another alert within the cooldown starts nothing.
+    let (_, body) = app.send("POST", hook, Some(ADMIN_TOKEN), &drift_alert("wine")).await;
+    assert_eq!(body["triggers"][0]["action"], "cooldown", "{body}");
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let record = loop {
+        let (_, list) = app.get("/api/v1/hooks/retrains?model=wine").await;
+        let started = list["triggers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["action"] == "started")
+            .cloned()
+            .unwrap();
+        if !started["outcome"].is_null() {
+            break started;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no outcome recorded: {list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(record["outcome"], "kept", "{record}");
+    assert_eq!(record["production_before"], 1);
+    assert_eq!(record["production_after"], 1, "production stays");
+    assert!(record["detail"].as_str().unwrap().contains("report.md"), "{record}");
+    let alias = crate::registry::get_alias(app.store.as_ref(), "wine", "production")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(alias.version, 1);
+    assert!(
+        crate::registry::list_versions(app.store.as_ref(), "wine")
+            .await
+            .unwrap()
+            .len()
+            == 2,
+        "the candidate was registered, not promoted"
+    );
+}
+
+#[tokio::test]
+async fn the_page_is_served_compressed_and_the_sdk_says_how_to_build_it() {
+    let app = TestApp::new().await;
+    let request = Request::get("/")
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, _) = app.call(request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
+    let (status, body) = app.get("/sdk/model_wasm.js").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(error_message(&body).contains("wasm-pack"), "{body}");
+    assert_eq!(app.get("/sdk/../secret").await.0, StatusCode::NOT_FOUND);
+}

@@ -57,6 +57,8 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route("/web/{file}", get(page))
         .route("/sdk/{file}", get(sdk))
+        // The SDK's module is most of what a first visit downloads: gzip halves it.
+        .layer(tower_http::compression::CompressionLayer::new())
 }
 
 async fn page(State(state): State<AppState>, Path(file): Path<String>) -> Result<Response, ApiError> {

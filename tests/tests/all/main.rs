@@ -2,11 +2,13 @@
 
 mod api;
 mod browser;
+mod cicd;
 mod cli;
 mod dvc;
 mod edge;
 mod monitoring;
 mod train;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,265 @@
+//! Drift-triggered retraining: `POST /api/v1/hooks/alertmanager` takes Alertmanager's webhook
+//! (admin token), and for each *firing* drift alert naming a `model` starts a pipeline run with
+//! the config that trained the model's production version, on its data source as it is now
+//! (new rows make a new dataset version). The run promotes only through its compare step (the
+//! gate), so a worse candidate leaves production where it is.
+//!
+//! A cooldown per model (default one hour) turns repeated alerts into no-ops. Every trigger is
+//! recorded at `hooks/retrains/{model}/{id}.json` with what was done and, once the run ends,
+//! its outcome (promoted, kept production, failed); `GET /api/v1/hooks/retrains` lists them.
+//! The records are in the store, so the cooldown holds across restarts and replicas.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, ApiJson, AppState, ErrorBody};
+use crate::config::PipelineConfig;
+use crate::pipeline::{load_dataset, new_run_id};
+use crate::registry;
+use crate::store::{ErrorKind, Key};
+
+/// Where trigger records live.
+pub const RETRAINS_PREFIX: &str = "hooks/retrains/";
+
+/// Alertmanager's webhook body (version 4), the members used.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct AlertmanagerWebhook {
+    pub version: String,
+    #[serde(default)]
+    pub alerts: Vec<Alert>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct Alert {
+    /// `firing` or `resolved`.
+    pub status: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One trigger: what the hook did for one alert.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RetrainRecord {
+    pub id: String,
+    pub model: String,
+    pub alertname: String,
+    pub received_at: DateTime<Utc>,
+    /// `started`, `cooldown` (a retrain started less than the cooldown ago) or `ignored`.
+    pub action: String,
+    pub run_id: Option<String>,
+    /// The production version when the alert came.
+    pub production_before: Option<u64>,
+    /// Once the run ended: `promoted`, `kept` (the gate kept production) or `failed`.
+    pub outcome: Option<String>,
+    pub production_after: Option<u64>,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HookAnswer {
+    pub triggers: Vec<RetrainRecord>,
+}
+
+/// Whether an alert asks for a retrain: a drift alert (by name) that names a model.
+fn is_drift(alert: &Alert) -> bool {
+    alert.status == "firing"
+        && alert.labels.contains_key("model")
+        && alert
+            .labels
+            .get("alertname")
+            .is_some_and(|n| n.to_ascii_lowercase().contains("drift"))
+}
+
+#[utoipa::path(post, path = "/api/v1/hooks/alertmanager", tag = "hooks", request_body = serde_json::Value,
+    security(("admin" = [])),
+    responses((status = 200, description = "What was done for each drift alert", body = HookAnswer),
+        (status = 400, description = "Not an Alertmanager webhook", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "An alert names an unknown model", body = ErrorBody)))]
+pub(super) async fn alertmanager(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<ApiJson<AlertmanagerWebhook>, ApiError>,
+) -> Result<(StatusCode, Json<HookAnswer>), ApiError> {
+    state.check_admin(&headers)?;
+    let ApiJson(hook) = body?;
+    if hook.version != "4" {
+        return Err(ApiError::bad_request(format!(
+            "webhook version '{}': Alertmanager's version 4 is supported",
+            hook.version
+        )));
+    }
+    let drift: Vec<&Alert> = hook.alerts.iter().filter(|a| is_drift(a)).collect();
+    // Unknown models are refused before anything starts.
+    for alert in &drift {
+        let model = &alert.labels["model"];
+        if registry::list_versions(state.store(), model).await?.is_empty() {
+            return Err(ApiError::not_found(format!(
+                "alert for model '{model}', which does not exist"
+            )));
+        }
+    }
+    let mut triggers = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for alert in drift {
+        let model = alert.labels["model"].clone();
+        if !seen.insert(model.clone()) {
+            continue; // one trigger per model per webhook
+        }
+        triggers.push(trigger(&state, &model, &alert.labels["alertname"]).await?);
+    }
+    Ok((StatusCode::OK, Json(HookAnswer { triggers })))
+}
+
+async fn trigger(state: &AppState, model: &str, alertname: &str) -> Result<RetrainRecord, ApiError> {
+    let now = Utc::now();
+    let production = registry::get_alias(state.store(), model, "production").await?;
+    let mut record = RetrainRecord {
+        id: format!("{}-{}", now.format("%Y%m%dT%H%M%S%.3fZ"), &new_run_id()[17..]),
+        model: model.to_owned(),
+        alertname: alertname.to_owned(),
+        received_at: now,
+        action: "started".into(),
+        run_id: None,
+        production_before: production.as_ref().map(|p| p.version),
+        outcome: None,
+        production_after: None,
+        detail: None,
+    };
+    let last_start = list(state, Some(model))
+        .await?
+        .into_iter()
+        .filter(|r| r.action == "started")
+        .map(|r| r.received_at)
+        .max();
+    let cooldown = state.inner.retrain_cooldown;
+    if let Some(last) = last_start
+        && now.signed_duration_since(last).to_std().unwrap_or_default() < cooldown
+    {
+        record.action = "cooldown".into();
+        record.detail = Some(format!(
+            "a retrain started at {last}; the cooldown is {} s",
+            cooldown.as_secs()
+        ));
+        save(state, &record).await?;
+        return Ok(record);
+    }
+    let config = match production_config(state, model).await {
+        Ok(config) => config,
+        Err(e) => {
+            record.action = "ignored".into();
+            record.detail = Some(format!("{e:#}"));
+            save(state, &record).await?;
+            return Ok(record);
+        }
+    };
+    let run_id = new_run_id();
+    record.run_id = Some(run_id.clone());
+    save(state, &record).await?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    state.inner.runs.lock().insert(run_id.clone(), cancel.clone());
+    let task_state = state.clone();
+    let mut done = record.clone();
+    tokio::spawn(async move {
+        let result = super::pipeline::execute(&task_state, config, &run_id, &cancel).await;
+        task_state.inner.runs.lock().remove(&run_id);
+        let after = registry::get_alias(task_state.store(), &done.model, "production")
+            .await
+            .ok()
+            .flatten()
+            .map(|p| p.version);
+        done.production_after = after;
+        done.outcome = Some(match &result {
+            Err(e) => {
+                done.detail = Some(format!("{e:#}"));
+                "failed".into()
+            }
+            Ok(_) if after != done.production_before => "promoted".into(),
+            Ok(_) => {
+                done.detail = Some(format!(
+                    "the compare gate kept production (see runs/{run_id}/artifacts/compare/report.md)"
+                ));
+                "kept".into()
+            }
+        });
+        tracing::info!(model = %done.model, run_id = %run_id, outcome = ?done.outcome, "drift retrain ended");
+        if let Err(e) = save(&task_state, &done).await {
+            tracing::warn!(error = %e.status(), "cannot record the retrain outcome");
+        }
+    });
+    Ok(record)
+}
+
+/// The config that trained the model's production version, pointed at its data source's
+/// absolute location.
+async fn production_config(state: &AppState, model: &str) -> anyhow::Result<PipelineConfig> {
+    let manifest = registry::load_manifest(
+        state.store(),
+        &format!("{model}@production").parse::<registry::ModelSelector>()?,
+    )
+    .await?;
+    let run = Key::new(format!("runs/{}/run.json", manifest.run_id))?;
+    let run: serde_json::Value = serde_json::from_slice(&state.store().get(&run).await?)?;
+    let mut value = run["config"].clone();
+    let name = value["dataset"]["name"].as_str().unwrap_or_default().to_owned();
+    let dataset = load_dataset(state.store(), &name, None).await?;
+    value["dataset"]["source"] = serde_json::Value::String(dataset.source.uri);
+    PipelineConfig::from_json(value, std::env::current_dir()?)
+        .map_err(|e| anyhow::anyhow!("the config of production's run {}: {e}", manifest.run_id))
+}
+
+async fn save(state: &AppState, record: &RetrainRecord) -> Result<(), ApiError> {
+    let key = Key::new(format!("{RETRAINS_PREFIX}{}/{}.json", record.model, record.id)).map_err(anyhow::Error::from)?;
+    let body = Bytes::from(serde_json::to_vec_pretty(record).map_err(anyhow::Error::from)?);
+    state.store().put(&key, body).await.map_err(anyhow::Error::from)?;
+    Ok(())
+}
+
+async fn list(state: &AppState, model: Option<&str>) -> Result<Vec<RetrainRecord>, ApiError> {
+    let prefix = match model {
+        Some(m) => format!("{RETRAINS_PREFIX}{m}/"),
+        None => RETRAINS_PREFIX.to_owned(),
+    };
+    let mut records = Vec::new();
+    for meta in state.store().list(&prefix).await.map_err(anyhow::Error::from)? {
+        match state.store().get(&meta.key).await {
+            Ok(body) => {
+                if let Ok(r) = serde_json::from_slice::<RetrainRecord>(&body) {
+                    records.push(r);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(anyhow::Error::from(e).into()),
+        }
+    }
+    records.sort_by_key(|r| std::cmp::Reverse(r.received_at));
+    Ok(records)
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RetrainQuery {
+    model: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/hooks/retrains", tag = "hooks", params(("model" = Option<String>, Query)),
+    responses((status = 200, description = "Every drift-triggered retrain, newest first, with its outcome", body = HookAnswer)))]
+pub(super) async fn retrains(
+    State(state): State<AppState>,
+    query: Result<axum::extract::Query<RetrainQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<HookAnswer>, ApiError> {
+    let axum::extract::Query(query) = query?;
+    if let Some(m) = &query.model {
+        Key::segment(m).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    Ok(Json(HookAnswer {
+        triggers: list(&state, query.model.as_deref()).await?,
+    }))
+}

@@ -1,19 +1,28 @@
 //! `wasmline serve`: the control plane's HTTP API.
+//!
+//! Settings come from flags, then `WASMLINE_*` variables, then an optional TOML file
+//! (`--config-file`, keys named like the flags with underscores), then the defaults.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use serde::Deserialize;
 
 use crate::server::{self, ServerOptions};
 
+const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+const DEFAULT_POLL_MS: u64 = 250;
+const DEFAULT_RETRAIN_COOLDOWN: u64 = 3600;
+
 #[derive(Debug, Args)]
 pub struct ServeCommand {
-    /// Address to listen on (port 0 picks a free port; the address is printed).
-    #[arg(long, env = "WASMLINE_ADDR", default_value = "127.0.0.1:8080")]
-    pub addr: SocketAddr,
+    /// Address to listen on (port 0 picks a free port; the address is printed) [default: 127.0.0.1:8080].
+    #[arg(long, env = "WASMLINE_ADDR")]
+    pub addr: Option<SocketAddr>,
 
     /// The token edges send with their telemetry (`Authorization: Bearer ...`). Without one, edge
     /// telemetry is refused.
@@ -25,43 +34,143 @@ pub struct ServeCommand {
     #[arg(long, env = "WASMLINE_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
-    /// How often (milliseconds) a long poll on an alias re-reads it from the store.
-    #[arg(long, env = "WASMLINE_POLL_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=10_000))]
-    pub poll_ms: u64,
+    /// How often (milliseconds, 10 to 10000) a long poll on an alias re-reads it [default: 250].
+    #[arg(long, env = "WASMLINE_POLL_MS")]
+    pub poll_ms: Option<u64>,
 
     /// Serve the web page from this folder instead of the copy built into the binary.
     #[arg(long, env = "WASMLINE_WEB_DIR")]
-    pub web_dir: Option<std::path::PathBuf>,
+    pub web_dir: Option<PathBuf>,
 
     /// The browser SDK the page imports: wasm-pack's output folder (model_wasm.js, model_wasm_bg.wasm).
     #[arg(long, env = "WASMLINE_SDK_PKG")]
-    pub sdk_dir: Option<std::path::PathBuf>,
+    pub sdk_dir: Option<PathBuf>,
 
-    /// Least seconds between two drift-triggered retrains of one model (Alertmanager webhook).
-    #[arg(long, env = "WASMLINE_RETRAIN_COOLDOWN", default_value_t = 3600)]
-    pub retrain_cooldown: u64,
+    /// Least seconds between two drift-triggered retrains of one model [default: 3600].
+    #[arg(long, env = "WASMLINE_RETRAIN_COOLDOWN")]
+    pub retrain_cooldown: Option<u64>,
+
+    /// A TOML file with any of the settings above (`addr = "0.0.0.0:8080"`, `admin_token = ...`);
+    /// flags and variables win over it.
+    #[arg(long, env = "WASMLINE_SERVE_CONFIG")]
+    pub config_file: Option<PathBuf>,
+}
+
+/// The settings a `--config-file` may hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeFile {
+    addr: Option<SocketAddr>,
+    edge_token: Option<String>,
+    admin_token: Option<String>,
+    poll_ms: Option<u64>,
+    web_dir: Option<PathBuf>,
+    sdk_dir: Option<PathBuf>,
+    retrain_cooldown: Option<u64>,
+}
+
+impl ServeFile {
+    fn read(path: &Path) -> anyhow::Result<ServeFile> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
 }
 
 impl ServeCommand {
-    pub async fn execute(self, store: &str) -> anyhow::Result<()> {
-        let opened: Arc<dyn crate::store::ObjectStore> = Arc::from(super::open_store(store).await?);
-        let listener = tokio::net::TcpListener::bind(self.addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", self.addr))?;
-        let local = listener.local_addr()?;
-        let options = ServerOptions {
-            edge_token: self.edge_token,
-            admin_token: self.admin_token,
-            poll_every: Duration::from_millis(self.poll_ms),
-            retrain_cooldown: Duration::from_secs(self.retrain_cooldown),
-            web: server::WebOptions {
-                web_dir: self.web_dir,
-                sdk_dir: self.sdk_dir,
-            },
+    /// The address and the server's options: flag or variable, else the file, else the default.
+    fn settings(self) -> anyhow::Result<(SocketAddr, ServerOptions)> {
+        let file = match &self.config_file {
+            Some(path) => ServeFile::read(path)?,
+            None => ServeFile::default(),
         };
+        let poll_ms = self.poll_ms.or(file.poll_ms).unwrap_or(DEFAULT_POLL_MS);
+        anyhow::ensure!(
+            (10..=10_000).contains(&poll_ms),
+            "poll_ms = {poll_ms}: give 10 to 10000 milliseconds"
+        );
+        let addr = match self.addr.or(file.addr) {
+            Some(addr) => addr,
+            None => DEFAULT_ADDR.parse()?,
+        };
+        Ok((
+            addr,
+            ServerOptions {
+                edge_token: self.edge_token.or(file.edge_token),
+                admin_token: self.admin_token.or(file.admin_token),
+                poll_every: Duration::from_millis(poll_ms),
+                retrain_cooldown: Duration::from_secs(
+                    self.retrain_cooldown
+                        .or(file.retrain_cooldown)
+                        .unwrap_or(DEFAULT_RETRAIN_COOLDOWN),
+                ),
+                web: server::WebOptions {
+                    web_dir: self.web_dir.or(file.web_dir),
+                    sdk_dir: self.sdk_dir.or(file.sdk_dir),
+                },
+            },
+        ))
+    }
+
+    pub async fn execute(self, store: &str) -> anyhow::Result<()> {
+        let (addr, options) = self.settings()?;
+        let opened: Arc<dyn crate::store::ObjectStore> = Arc::from(super::open_store(store).await?);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let local = listener.local_addr()?;
         tracing::info!(store = %opened.describe(), "serving");
         // Printed, not only logged: scripts and tests read the address from here.
         println!("listening on http://{local}");
         server::serve(listener, opened, options, server::shutdown_signal()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(config_file: Option<PathBuf>) -> ServeCommand {
+        ServeCommand {
+            addr: None,
+            edge_token: None,
+            admin_token: Some("from-the-flag".into()),
+            poll_ms: None,
+            web_dir: None,
+            sdk_dir: None,
+            retrain_cooldown: None,
+            config_file,
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let (addr, options) = command(None).settings().unwrap();
+        assert_eq!(addr.to_string(), DEFAULT_ADDR);
+        assert_eq!(options.poll_every, Duration::from_millis(DEFAULT_POLL_MS));
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("serve.toml");
+        std::fs::write(
+            &file,
+            "addr = \"127.0.0.1:9999\"\nadmin_token = \"from-the-file\"\nedge_token = \"e\"\npoll_ms = 50\n",
+        )
+        .unwrap();
+        let (addr, options) = command(Some(file.clone())).settings().unwrap();
+        assert_eq!(addr.port(), 9999);
+        assert_eq!(options.admin_token.as_deref(), Some("from-the-flag"));
+        assert_eq!(options.edge_token.as_deref(), Some("e"));
+        assert_eq!(options.poll_every, Duration::from_millis(50));
+
+        std::fs::write(&file, "adress = \"x\"\n").unwrap();
+        let e = format!("{:#}", command(Some(file.clone())).settings().unwrap_err());
+        assert!(e.contains("serve.toml") && e.contains("unknown field `adress`"), "{e}");
+        std::fs::write(&file, "poll_ms = 1\n").unwrap();
+        let e = command(Some(file)).settings().unwrap_err().to_string();
+        assert!(e.contains("10 to 10000"), "{e}");
+        let e = format!(
+            "{:#}",
+            command(Some(dir.path().join("missing.toml"))).settings().unwrap_err()
+        );
+        assert!(e.contains("missing.toml"), "{e}");
     }
 }

@@ -8,9 +8,7 @@ use clap::Args;
 use model_wasm::manifest::ManifestView;
 use model_wasm::telemetry::{DriftMonitor, DriftSnapshot};
 
-use crate::config::{ColumnSpec, Format};
-use crate::data::{ColumnType, ReadOptions, Table, Values};
-use crate::progress::Progress;
+use crate::data::Values;
 use crate::registry::{self, ModelSelector};
 
 /// Per-feature PSI (and KS for numeric features) of a file against a model's training profile.
@@ -45,34 +43,9 @@ impl DriftCommand {
         let manifest = registry::load_manifest(store.as_ref(), &selector).await?;
         let view = ManifestView::from_json(&serde_json::to_vec(&manifest)?)
             .context("the manifest has no usable reference profile")?;
-        let columns: Vec<ColumnSpec> = view
-            .features
-            .iter()
-            .map(|f| ColumnSpec {
-                name: f.name.clone(),
-                ty: ColumnType::Float,
-                nullable: true,
-                allow_non_finite: true,
-            })
-            .collect();
-        let missing = vec![String::new(), "NA".to_owned()];
-        let format = match self.data.extension().and_then(|e| e.to_str()) {
-            Some("jsonl" | "ndjson") => Format::Jsonl,
-            _ => Format::Csv,
-        };
-        let path = self.data.clone();
-        let name = self.data.display().to_string();
-        let table = tokio::task::spawn_blocking(move || {
-            let opts = ReadOptions {
-                format,
-                delimiter: b',',
-                missing_values: &missing,
-                ignore_extra_columns: true,
-                columns: &columns,
-            };
-            Table::read(&path, &name, &opts, &Progress::hidden())
-        })
-        .await??;
+        let names: Vec<String> = view.features.iter().map(|f| f.name.clone()).collect();
+        // Missing and non-finite values are counted as missing by the drift window, not refused.
+        let table = super::read_features(&self.data, &names, true).await?;
         let n_features = table.columns.len();
         let mut flat = Vec::with_capacity(table.rows() * n_features);
         for r in 0..table.rows() {

@@ -90,3 +90,46 @@ pub(crate) async fn open_store(location: &str) -> anyhow::Result<Box<dyn crate::
         .await
         .with_context(|| format!("cannot open the store '{location}'"))
 }
+
+/// Reads the named feature columns (floats) of a CSV or JSON Lines file (`.jsonl`, `.ndjson`),
+/// ignoring other columns. With `lenient`, empty, `NA` and non-finite cells are read as missing
+/// rather than refused.
+pub(crate) async fn read_features(
+    path: &std::path::Path,
+    names: &[String],
+    lenient: bool,
+) -> anyhow::Result<crate::data::Table> {
+    use crate::config::{ColumnSpec, Format};
+    use crate::data::{ColumnType, ReadOptions, Table};
+    let columns: Vec<ColumnSpec> = names
+        .iter()
+        .map(|name| ColumnSpec {
+            name: name.clone(),
+            ty: ColumnType::Float,
+            nullable: lenient,
+            allow_non_finite: lenient,
+        })
+        .collect();
+    let format = match path.extension().and_then(|e| e.to_str()) {
+        Some("jsonl" | "ndjson") => Format::Jsonl,
+        _ => Format::Csv,
+    };
+    let path = path.to_path_buf();
+    Ok(tokio::task::spawn_blocking(move || {
+        let missing = vec![String::new(), "NA".to_owned()];
+        let opts = ReadOptions {
+            format,
+            delimiter: b',',
+            missing_values: &missing,
+            ignore_extra_columns: true,
+            columns: &columns,
+        };
+        Table::read(
+            &path,
+            &path.display().to_string(),
+            &opts,
+            &crate::progress::Progress::hidden(),
+        )
+    })
+    .await??)
+}

@@ -4,9 +4,7 @@ use anyhow::Context;
 use clap::Args;
 use model_wasm::{ModelIr, Outputs, Prediction};
 
-use crate::config::{ColumnSpec, Format};
-use crate::data::{ColumnType, ReadOptions, Table, Values};
-use crate::progress::Progress;
+use crate::data::Values;
 use crate::registry::{self, ModelSelector};
 
 /// Batch prediction with a registered model (the reference evaluator of its IR).
@@ -30,34 +28,7 @@ impl PredictCommand {
             serde_json::from_slice(&registry::load_artifact(store.as_ref(), &manifest, "model.ir.json").await?)
                 .context("model.ir.json is not a model IR")?;
         ir.validate()?;
-        let columns: Vec<ColumnSpec> = ir
-            .features
-            .iter()
-            .map(|name| ColumnSpec {
-                name: name.clone(),
-                ty: ColumnType::Float,
-                nullable: false,
-                allow_non_finite: false,
-            })
-            .collect();
-        let missing = vec![String::new(), "NA".to_owned()];
-        let format = match self.data.extension().and_then(|e| e.to_str()) {
-            Some("jsonl" | "ndjson") => Format::Jsonl,
-            _ => Format::Csv,
-        };
-        let path = self.data.clone();
-        let name = self.data.display().to_string();
-        let table = tokio::task::spawn_blocking(move || {
-            let opts = ReadOptions {
-                format,
-                delimiter: b',',
-                missing_values: &missing,
-                ignore_extra_columns: true,
-                columns: &columns,
-            };
-            Table::read(&path, &name, &opts, &Progress::hidden())
-        })
-        .await??;
+        let table = super::read_features(&self.data, &ir.features, false).await?;
         let rows: Vec<Vec<f64>> = (0..table.rows())
             .map(|r| {
                 table

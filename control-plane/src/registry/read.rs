@@ -112,19 +112,7 @@ pub async fn load_version(store: &dyn ObjectStore, name: &str, version: u64) -> 
     let key = version_key(name, version, "manifest.json")?;
     let body = match store.get(&key).await {
         Ok(body) => body,
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            let available = list_versions(store, name).await?;
-            return Err(if available.is_empty() {
-                unknown_model(store, name)
-            } else {
-                RegistryError::UnknownVersion {
-                    name: name.to_owned(),
-                    version,
-                    available,
-                }
-            }
-            .into());
-        }
+        Err(e) if e.kind() == ErrorKind::NotFound => return Err(missing_version(store, name, version).await?.into()),
         Err(e) => return Err(e).with_context(|| format!("cannot read {key}")),
     };
     let manifest: Manifest = serde_json::from_slice(&body).with_context(|| format!("{key} is not a valid manifest"))?;
@@ -208,8 +196,13 @@ pub async fn read_published(store: &dyn ObjectStore, name: &str, version: u64, f
         }
         .into());
     }
+    Err(missing_version(store, name, version).await?.into())
+}
+
+/// Why `name@version` has no manifest: the model does not exist, or it has other versions.
+async fn missing_version(store: &dyn ObjectStore, name: &str, version: u64) -> anyhow::Result<RegistryError> {
     let available = list_versions(store, name).await?;
-    Err(if available.is_empty() {
+    Ok(if available.is_empty() {
         unknown_model(store, name)
     } else {
         RegistryError::UnknownVersion {
@@ -217,8 +210,7 @@ pub async fn read_published(store: &dyn ObjectStore, name: &str, version: u64, f
             version,
             available,
         }
-    }
-    .into())
+    })
 }
 
 /// Which of the [`PUBLISHED_FILES`] a version has.

@@ -266,10 +266,7 @@ pub(super) async fn compare_runs(
 /// A run record, with `metrics`: a candidate's cross-validation means, or a pipeline run's
 /// held-out metrics (its evaluate step).
 async fn load_run(state: &AppState, id: &str) -> Result<Value, ApiError> {
-    let key = Key::segment(id)
-        .and_then(|_| Key::new(format!("runs/{id}/run.json")))
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let mut run: Value = read_json(state, &key, || format!("run '{id}' does not exist")).await?;
+    let mut run = read_run(state, id).await?;
     let metrics = if let Some(means) = run["cv"]["means"].as_object() {
         Some(Value::Object(means.clone()))
     } else {
@@ -294,6 +291,14 @@ async fn load_run(state: &AppState, id: &str) -> Result<Value, ApiError> {
         map.insert("metrics".into(), metrics);
     }
     Ok(run)
+}
+
+/// `runs/{id}/run.json` as stored; 404 when there is no such run.
+pub(super) async fn read_run(state: &AppState, id: &str) -> Result<Value, ApiError> {
+    let key = Key::segment(id)
+        .and_then(|_| Key::new(format!("runs/{id}/run.json")))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    read_json(state, &key, || format!("run '{id}' does not exist")).await
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(

@@ -18,7 +18,6 @@ use serde_json::Value;
 use super::{ApiError, ApiJson, AppState, ErrorBody};
 use crate::config::PipelineConfig;
 use crate::pipeline::{Pipeline, RunOptions, new_run_id};
-use crate::store::Key;
 
 /// Runs this server is executing: run id -> its cancel flag.
 #[derive(Debug, Default)]
@@ -113,7 +112,7 @@ pub(super) async fn execute(
 #[utoipa::path(get, path = "/api/v1/pipeline/runs/{id}", tag = "pipeline", params(("id" = String, Path)), responses((status = 200, description = "The run record and whether this server executes it", body = serde_json::Value), (status = 404, description = "Unknown run", body = ErrorBody)))]
 pub(super) async fn status(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let active = state.inner.runs.lock().contains_key(&id);
-    let mut run = match read_run(&state, &id).await {
+    let mut run = match super::api::read_run(&state, &id).await {
         // Triggered, its first step not started yet.
         Err(ApiError::User { status, .. }) if status == StatusCode::NOT_FOUND && active => {
             serde_json::json!({"run_id": id, "status": "running", "steps": []})
@@ -143,23 +142,10 @@ pub(super) async fn cancel(
             Json(serde_json::json!({"run_id": id, "cancelling": true})),
         ));
     }
-    let run = read_run(&state, &id).await?;
+    let run = super::api::read_run(&state, &id).await?;
     Err(ApiError::user(
         StatusCode::CONFLICT,
         "conflict",
         format!("run {id} is not running on this server (status: {})", run["status"]),
     ))
-}
-
-async fn read_run(state: &AppState, id: &str) -> Result<Value, ApiError> {
-    let key = Key::segment(id)
-        .and_then(|_| Key::new(format!("runs/{id}/run.json")))
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    match state.store().get(&key).await {
-        Ok(body) => Ok(serde_json::from_slice(&body).map_err(anyhow::Error::from)?),
-        Err(e) if e.kind() == crate::store::ErrorKind::NotFound => {
-            Err(ApiError::not_found(format!("run '{id}' does not exist")))
-        }
-        Err(e) => Err(anyhow::Error::from(e).into()),
-    }
 }

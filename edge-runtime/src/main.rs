@@ -81,6 +81,11 @@ struct Args {
     #[arg(long, env = "WASMLINE_EDGE_DRIFT_WINDOW", default_value_t = 1000)]
     drift_window: usize,
 
+    /// Compute drift over the rows of the last this many seconds only (still at most
+    /// `--drift-window` rows); without it the window is the last `--drift-window` rows, however old.
+    #[arg(long, env = "WASMLINE_EDGE_DRIFT_WINDOW_SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    drift_window_seconds: Option<u64>,
+
     /// A feature drifts when its PSI against the reference profile reaches this value.
     #[arg(long, env = "WASMLINE_EDGE_DRIFT_THRESHOLD", default_value_t = model_wasm::PSI_DRIFT_THRESHOLD)]
     drift_threshold: f64,
@@ -100,6 +105,18 @@ struct Args {
     /// Milliseconds one call into a module may run.
     #[arg(long, env = "WASMLINE_EDGE_DEADLINE_MS", default_value_t = 100)]
     deadline_ms: u64,
+}
+
+impl Args {
+    /// The model set the flags describe: `names`, with the drift window and threshold.
+    fn edge_models(&self, names: Vec<String>, metrics: &Arc<EdgeMetrics>) -> EdgeModels {
+        let models =
+            EdgeModels::new(names, metrics.clone(), self.drift_window).with_drift_threshold(self.drift_threshold);
+        match self.drift_window_seconds {
+            Some(seconds) => models.with_drift_max_age(Duration::from_secs(seconds)),
+            None => models,
+        }
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -174,10 +191,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             trusted_key: trust.key(),
             ..options.clone()
         };
-        let models = Arc::new(
-            EdgeModels::new(args.models.clone(), metrics.clone(), args.drift_window)
-                .with_drift_threshold(args.drift_threshold),
-        );
+        let models = Arc::new(args.edge_models(args.models.clone(), &metrics));
         for name in &args.models {
             sync::load_cached(&cache, &models, &engine, &cached_options, name);
         }
@@ -266,9 +280,7 @@ fn serve_dir(
     if names.is_empty() {
         bail!("no models in {}", dir.display());
     }
-    let models = Arc::new(
-        EdgeModels::new(names.clone(), metrics.clone(), args.drift_window).with_drift_threshold(args.drift_threshold),
-    );
+    let models = Arc::new(args.edge_models(names.clone(), metrics));
     if options.trusted_key.is_none() {
         tracing::warn!(dir = %dir.display(), "no --trusted-key: manifest signatures in the models folder are not checked");
     }

@@ -6,10 +6,13 @@
 //! `Arc` under a short write lock: requests that already hold the old version finish on it,
 //! requests after the swap get the new one, none fails in between.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use model_wasm::telemetry::{DriftMonitor, DriftSnapshot, LatencyHistogram, PredictionCounts, TelemetryReport};
+use prometheus::{Histogram, IntCounter};
 
 use crate::kserve::{ModelSet, Outcome};
 use crate::metrics::{EdgeMetrics, RUNTIME_LABEL};
@@ -22,31 +25,117 @@ struct Slot {
     previous: Option<Arc<ServedModel>>,
 }
 
-/// What one version accumulated.
+/// What one version accumulated, and its metric handles (looked up once, not per request).
 #[derive(Debug)]
 struct VersionStats {
     model: Arc<ServedModel>,
     counts: PredictionCounts,
     latency: LatencyHistogram,
-    /// The last `drift_window` rows, concatenated.
+    /// The rows of the drift window, concatenated, oldest first.
     window: VecDeque<f64>,
+    /// When each request's rows entered `window`, and how many of its values are still there.
+    arrivals: VecDeque<(Instant, usize)>,
+    ok: IntCounter,
+    invalid: IntCounter,
+    error: IntCounter,
+    duration: Histogram,
 }
 
 impl VersionStats {
-    fn new(model: Arc<ServedModel>) -> Self {
+    fn new(model: Arc<ServedModel>, metrics: &EdgeMetrics) -> Self {
+        let version = model.version().to_string();
+        let requests = |outcome: &str| {
+            metrics.inference_requests.with_label_values(&[
+                model.name(),
+                &version,
+                RUNTIME_LABEL,
+                &metrics.node,
+                outcome,
+            ])
+        };
         Self {
+            ok: requests("ok"),
+            invalid: requests("invalid"),
+            error: requests("error"),
+            duration: metrics.inference_duration.with_label_values(&[
+                model.name(),
+                &version,
+                RUNTIME_LABEL,
+                &metrics.node,
+            ]),
             model,
             counts: PredictionCounts::default(),
             latency: LatencyHistogram::default(),
             window: VecDeque::new(),
+            arrivals: VecDeque::new(),
         }
     }
 
-    fn drift(&mut self, threshold: f64) -> DriftSnapshot {
+    /// Adds a request's rows to the window, then trims it.
+    fn push_rows(&mut self, rows: &[f64], window: &DriftWindowSpec, now: Instant) {
+        let capacity = window.values(self.model.manifest().features.len());
+        let keep = &rows[rows.len().saturating_sub(capacity)..];
+        if !keep.is_empty() {
+            self.window.extend(keep.iter().copied());
+            self.arrivals.push_back((now, keep.len()));
+        }
+        self.trim(window, now);
+    }
+
+    /// Drops the rows that arrived more than the window's age ago, then the oldest values past
+    /// its capacity.
+    fn trim(&mut self, window: &DriftWindowSpec, now: Instant) {
+        if let Some(cutoff) = window.max_age.and_then(|age| now.checked_sub(age)) {
+            while let Some(&(at, len)) = self.arrivals.front()
+                && at < cutoff
+            {
+                self.arrivals.pop_front();
+                self.window.drain(..len);
+            }
+        }
+        let capacity = window.values(self.model.manifest().features.len());
+        let mut excess = self.window.len().saturating_sub(capacity);
+        self.window.drain(..excess);
+        while excess > 0
+            && let Some(front) = self.arrivals.front_mut()
+        {
+            if front.1 <= excess {
+                excess -= front.1;
+                self.arrivals.pop_front();
+            } else {
+                front.1 -= excess;
+                excess = 0;
+            }
+        }
+    }
+
+    /// The drift of the window as it is at `now`.
+    fn drift(&mut self, window: &DriftWindowSpec, threshold: f64, now: Instant) -> DriftSnapshot {
+        self.trim(window, now);
         let manifest = self.model.manifest();
         let mut monitor = DriftMonitor::with_threshold(manifest, threshold);
         monitor.observe_rows(self.window.make_contiguous(), manifest.features.len());
         monitor.snapshot()
+    }
+}
+
+/// Which recent rows drift is computed over: the last `rows` rows, and (when set) only those
+/// that arrived within `max_age`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DriftWindowSpec {
+    pub rows: usize,
+    pub max_age: Option<Duration>,
+}
+
+impl DriftWindowSpec {
+    /// The last `rows` rows, however old.
+    pub fn rows(rows: usize) -> DriftWindowSpec {
+        DriftWindowSpec { rows, max_age: None }
+    }
+
+    /// Values the window holds at most, for rows of `n_features`.
+    fn values(&self, n_features: usize) -> usize {
+        self.rows.max(1) * n_features.max(1)
     }
 }
 
@@ -55,9 +144,10 @@ impl VersionStats {
 pub struct EdgeModels {
     names: Vec<String>,
     slots: RwLock<HashMap<String, Slot>>,
-    stats: Mutex<HashMap<(String, u64), VersionStats>>,
+    /// Per model name, per version.
+    stats: Mutex<HashMap<String, HashMap<u64, VersionStats>>>,
     metrics: Arc<EdgeMetrics>,
-    drift_window: usize,
+    drift_window: DriftWindowSpec,
     drift_threshold: f64,
 }
 
@@ -70,7 +160,7 @@ impl EdgeModels {
             names,
             stats: Mutex::new(HashMap::new()),
             metrics,
-            drift_window: drift_window.max(1),
+            drift_window: DriftWindowSpec::rows(drift_window),
             drift_threshold: model_wasm::PSI_DRIFT_THRESHOLD,
         }
     }
@@ -78,6 +168,14 @@ impl EdgeModels {
     /// A feature drifts when its PSI reaches `threshold` (default [`model_wasm::PSI_DRIFT_THRESHOLD`]).
     pub fn with_drift_threshold(mut self, threshold: f64) -> EdgeModels {
         self.drift_threshold = threshold;
+        self
+    }
+
+    /// Drift is computed over the rows of the last `max_age` only (and at most the last
+    /// `drift_window` of them): a window in time rather than in count. When a version's window
+    /// empties, its drift gauges are removed (no recent rows, no drift to state).
+    pub fn with_drift_max_age(mut self, max_age: Duration) -> EdgeModels {
+        self.drift_window.max_age = Some(max_age);
         self
     }
 
@@ -137,22 +235,36 @@ impl EdgeModels {
     /// Sets the drift gauges from each served version's window (called before a scrape).
     pub fn refresh_drift_gauges(&self) {
         let node = self.metrics.node.clone();
+        let now = Instant::now();
         let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
-        for ((name, version), stats) in stats.iter_mut() {
-            if stats.window.is_empty() {
-                continue;
-            }
-            let snapshot = stats.drift(self.drift_threshold);
-            let version = version.to_string();
-            self.metrics
-                .drift_ratio
-                .with_label_values(&[name, &version, &node])
-                .set(snapshot.drifted_ratio);
-            for feature in &snapshot.features {
+        for (name, versions) in stats.iter_mut() {
+            for (version, stats) in versions.iter_mut() {
+                let version = version.to_string();
+                if stats.window.is_empty() {
+                    continue;
+                }
+                let snapshot = stats.drift(&self.drift_window, self.drift_threshold, now);
+                if stats.window.is_empty() {
+                    // Every row aged out: the gauges go until new rows come.
+                    let _ = self.metrics.drift_ratio.remove_label_values(&[name, &version, &node]);
+                    for feature in &snapshot.features {
+                        let _ = self
+                            .metrics
+                            .feature_psi
+                            .remove_label_values(&[name, &version, &node, &feature.name]);
+                    }
+                    continue;
+                }
                 self.metrics
-                    .feature_psi
-                    .with_label_values(&[name, &version, &node, &feature.name])
-                    .set(feature.psi);
+                    .drift_ratio
+                    .with_label_values(&[name, &version, &node])
+                    .set(snapshot.drifted_ratio);
+                for feature in &snapshot.features {
+                    self.metrics
+                        .feature_psi
+                        .with_label_values(&[name, &version, &node, &feature.name])
+                        .set(feature.psi);
+                }
             }
         }
     }
@@ -174,22 +286,28 @@ impl EdgeModels {
                 })
                 .collect()
         };
+        let now = Instant::now();
         let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
         let mut reports = Vec::new();
-        for ((name, version), s) in stats.iter_mut() {
-            if s.counts.ok + s.counts.error == 0 {
-                continue;
+        for (name, versions) in stats.iter_mut() {
+            for (version, s) in versions.iter_mut() {
+                if s.counts.ok + s.counts.error == 0 {
+                    continue;
+                }
+                reports.push(TelemetryReport {
+                    model: name.clone(),
+                    version: *version,
+                    runtime: RUNTIME_LABEL.to_owned(),
+                    predictions: std::mem::take(&mut s.counts),
+                    latency_seconds: std::mem::take(&mut s.latency),
+                    drift: s.drift(&self.drift_window, self.drift_threshold, now),
+                });
             }
-            reports.push(TelemetryReport {
-                model: name.clone(),
-                version: *version,
-                runtime: RUNTIME_LABEL.to_owned(),
-                predictions: std::mem::take(&mut s.counts),
-                latency_seconds: std::mem::take(&mut s.latency),
-                drift: s.drift(self.drift_threshold),
+            versions.retain(|version, s| {
+                loaded.iter().any(|(n, v)| n == name && v == version) || s.counts.ok + s.counts.error > 0
             });
         }
-        stats.retain(|key, s| loaded.contains(key) || s.counts.ok + s.counts.error > 0);
+        stats.retain(|_, versions| !versions.is_empty());
         reports.sort_by(|a, b| (&a.model, a.version).cmp(&(&b.model, b.version)));
         reports
     }
@@ -198,7 +316,7 @@ impl EdgeModels {
     pub fn restore_reports(&self, reports: Vec<TelemetryReport>) {
         let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
         for report in reports {
-            if let Some(s) = stats.get_mut(&(report.model.clone(), report.version)) {
+            if let Some(s) = stats.get_mut(&report.model).and_then(|v| v.get_mut(&report.version)) {
                 s.counts.ok += report.predictions.ok;
                 s.counts.error += report.predictions.error;
                 s.counts.rows += report.predictions.rows;
@@ -235,40 +353,54 @@ impl ModelSet for EdgeModels {
     }
 
     fn observe(&self, model: &ServedModel, outcome: &Outcome<'_>) {
-        let version = model.version().to_string();
-        let node = self.metrics.node.as_str();
-        self.metrics
-            .inference_requests
-            .with_label_values(&[model.name(), &version, RUNTIME_LABEL, node, outcome.label()])
-            .inc();
-        let Some(model_arc) = self
-            .versions(model.name())
-            .into_iter()
-            .find(|m| m.version() == model.version())
-        else {
-            // Unloaded while the request ran: the Prometheus counter above still has it.
-            return;
-        };
-        let key = (model.name().to_owned(), model.version());
         let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
-        let s = stats.entry(key).or_insert_with(|| VersionStats::new(model_arc));
+        if !stats.contains_key(model.name()) {
+            stats.insert(model.name().to_owned(), HashMap::new());
+        }
+        let versions = stats.get_mut(model.name()).expect("inserted above");
+        let s = match versions.entry(model.version()) {
+            Entry::Occupied(s) => s.into_mut(),
+            Entry::Vacant(vacant) => {
+                let loaded = self
+                    .versions(model.name())
+                    .into_iter()
+                    .find(|m| m.version() == model.version());
+                let Some(loaded) = loaded else {
+                    // Unloaded while the request ran: count it in Prometheus only.
+                    let version = model.version().to_string();
+                    self.metrics
+                        .inference_requests
+                        .with_label_values(&[
+                            model.name(),
+                            &version,
+                            RUNTIME_LABEL,
+                            &self.metrics.node,
+                            outcome.label(),
+                        ])
+                        .inc();
+                    return;
+                };
+                vacant.insert(VersionStats::new(loaded, &self.metrics))
+            }
+        };
         match outcome {
             Outcome::Ok { rows, seconds } => {
-                self.metrics
-                    .inference_duration
-                    .with_label_values(&[model.name(), &version, RUNTIME_LABEL, node])
-                    .observe(*seconds);
+                s.ok.inc();
+                s.duration.observe(*seconds);
                 s.counts.ok += 1;
                 let n_features = model.manifest().features.len().max(1);
                 s.counts.rows += (rows.len() / n_features) as u64;
                 s.latency.observe(*seconds);
-                let capacity = self.drift_window * n_features;
-                let keep = &rows[rows.len().saturating_sub(capacity)..];
-                s.window.extend(keep.iter().copied());
-                let excess = s.window.len().saturating_sub(capacity);
-                s.window.drain(..excess);
+                s.push_rows(rows, &self.drift_window, Instant::now());
             }
-            Outcome::Invalid | Outcome::Error => s.counts.error += 1,
+            Outcome::Invalid => {
+                s.invalid.inc();
+                s.counts.error += 1;
+            }
+            Outcome::Error => {
+                s.error.inc();
+                s.counts.error += 1;
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 //! evaluator, and every refusal with its status and message.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -405,6 +406,44 @@ async fn metrics_count_outcomes_and_drift() {
     );
     assert_eq!(reports[0].drift.drifted_ratio, 1.0);
     assert!(models.take_reports().is_empty(), "counts start again after a report");
+}
+
+#[tokio::test]
+async fn a_time_window_forgets_rows_older_than_its_age() {
+    const AGE: Duration = Duration::from_secs(2);
+    let models = Arc::new(
+        EdgeModels::new(vec!["wine".to_owned()], Arc::new(EdgeMetrics::new("test-node")), 100).with_drift_max_age(AGE),
+    );
+    models.install(served("wine", 1, &classifier_ir()));
+    let app = app(models.clone(), InferLimits::default());
+    let drift_ratio = r#"wasmline_data_drift_ratio{model="wine",node="test-node",version="1"}"#;
+
+    // Shifted rows: every feature drifts while they are in the window.
+    let started = Instant::now();
+    infer(&app, "/v2/models/wine/infer", &matrix_request(&vec![vec![50.0; 3]; 50])).await;
+    let (_, text) = call(&app, "GET", "/metrics", None).await;
+    assert!(started.elapsed() < AGE, "the test machine is too slow for this window");
+    assert!(text.as_str().unwrap().contains(&format!("{drift_ratio} 1")), "{text}");
+
+    // Past the age, the window is empty: no drift gauges at all (no recent rows, nothing to
+    // state), although the 100-row count window would still hold every row.
+    tokio::time::sleep(AGE + Duration::from_millis(200)).await;
+    let (_, text) = call(&app, "GET", "/metrics", None).await;
+    let text = text.as_str().unwrap();
+    assert!(!text.contains("wasmline_data_drift_ratio{"), "{text}");
+    assert!(!text.contains("wasmline_feature_psi{"), "{text}");
+    assert!(
+        text.contains(r#"outcome="ok",runtime="wasmtime",version="1"} 1"#),
+        "counters stay: {text}"
+    );
+
+    // New rows are the whole window: the report's drift counts them alone.
+    infer(&app, "/v2/models/wine/infer", &matrix_request(&rows())).await;
+    let reports = models.take_reports();
+    assert_eq!(reports[0].predictions.ok, 2);
+    for feature in &reports[0].drift.features {
+        assert_eq!(feature.observed, rows().len() as u64, "{}", feature.name);
+    }
 }
 
 #[tokio::test]

@@ -11,7 +11,9 @@
 //! then firing (for that model only) and reach the webhook with the bearer token, and every query
 //! of the Grafana dashboard parses and returns series. Faults: telemetry for an unregistered model
 //! or version is refused (and counted as rejected), an edge restarted mid-window is
-//! counted once, an edge that stops answering fires `EdgeDown`, and Prometheus going away changes
+//! counted once, an edge whose wall clock is hours off and jumps forward then back (edge-b runs
+//! under libfaketime) produces no negative rate, no counter reset and no lost or doubled
+//! telemetry, an edge that stops answering fires `EdgeDown`, and Prometheus going away changes
 //! nothing for the edges and the control plane.
 //!
 //! Also here: `scripts/check-monitoring` (the static checks of the monitoring and deployment
@@ -162,8 +164,17 @@ fn prometheus_sees_traffic_latency_and_drift_and_alerts_fire() {
     let cp_addr = listening(&mut cp);
     // Fixed ports: Prometheus scrapes a restarted edge where it was.
     let a_addr = format!("127.0.0.1:{}", free_port());
-    let mut a = edge(&s, "edge-a", &a_addr, &cp_addr, 1);
-    let b = edge(&s, "edge-b", &format!("127.0.0.1:{}", free_port()), &cp_addr, 1);
+    let mut a = edge(&s, "edge-a", &a_addr, &cp_addr, 1, None);
+    // edge-b's wall clock starts two hours behind; the test moves it below.
+    let clock = SkewedClock::new(&s, "-2h");
+    let b = edge(
+        &s,
+        "edge-b",
+        &format!("127.0.0.1:{}", free_port()),
+        &cp_addr,
+        1,
+        Some(&clock),
+    );
 
     // Alertmanager with the stack's routes, posting to our receiver; Prometheus with the rules.
     let hook = Webhook::start();
@@ -269,11 +280,23 @@ fn prometheus_sees_traffic_latency_and_drift_and_alerts_fire() {
         assert!(*ratio < 0.5, "{model} on {node} drifts on normal data: {before:?}");
     }
 
-    // Shifted traffic for one model: every feature far above its training range.
+    // Shifted traffic for one model: every feature far above its training range. edge-b's
+    // clock jumps a day ahead before it, and 27 hours back in the middle of it.
     let shifted: Vec<Vec<f64>> = rows.iter().map(|r| r.iter().map(|v| v * 3.0 + 1.0).collect()).collect();
+    clock.set("+1d");
     let shift_started = Instant::now();
     for edge in [&a, &b] {
         sent.send(&edge.node, &edge.addr, SHIFTED, &shifted[..WINDOW]);
+        if edge.node == b.node {
+            // A batch written a day ahead, then the jump back.
+            let delivered = metric(&b.addr, "wasmline_edge_telemetry_delivered_total");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while metric(&b.addr, "wasmline_edge_telemetry_delivered_total") <= delivered {
+                assert!(Instant::now() < deadline, "no telemetry batch from edge-b");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            clock.set("-3h");
+        }
         sent.send(&edge.node, &edge.addr, STEADY, &rows[WINDOW * 2..WINDOW * 3]);
     }
     prom.wait_for(
@@ -352,11 +375,57 @@ fn prometheus_sees_traffic_latency_and_drift_and_alerts_fire() {
     // Every query of the dashboard parses and returns series.
     check_dashboard_queries(&prom);
 
+    // edge-b's clock went from 2 hours behind to a day ahead to 3 hours behind: Prometheus stamps
+    // what it scrapes with its own clock, the control plane stamps batches on arrival, and batch
+    // ids do not depend on the clock alone. So no rate is negative, no counter reset, and every
+    // request of edge-b reached the control plane exactly once.
+    let expected = sent.ok("edge-b");
+    prom.wait_for(
+        "edge-b's final ok count",
+        Duration::from_secs(30),
+        "sum(wasmline_inference_requests_total{job=\"wasmline-edge\",node=\"edge-b\",outcome=\"ok\"})",
+        |v| v == Some(expected as f64),
+    );
+    for expr in [
+        "min(min_over_time(rate(wasmline_inference_requests_total{node=\"edge-b\"}[5s])[10m:1s]))",
+        "min(min_over_time(rate(wasmline_inference_duration_seconds_count{node=\"edge-b\"}[5s])[10m:1s]))",
+    ] {
+        let least = prom.value(expr);
+        assert!(least.is_some_and(|v| v >= 0.0), "{expr}: {least:?}");
+    }
+    let resets = prom.value("sum(resets(wasmline_inference_requests_total{node=\"edge-b\"}[10m]))");
+    assert_eq!(resets, Some(0.0), "edge-b's counters never went down");
+    wait_for_recorded(&s3, &b, expected);
+    // The skew was real: edge-b named batches by its clock, behind and ahead of the real one.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let offsets_h: Vec<i64> = std::fs::read_dir(s3.data_dir.join(&s3.bucket).join("telemetry/batches/edge-b"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_prefix("edge-b-")?
+                .get(..13)?
+                .parse::<i64>()
+                .ok()
+        })
+        .map(|ms| (ms - now_ms) / 3_600_000)
+        .collect();
+    assert!(
+        offsets_h.iter().any(|h| *h >= 20) && offsets_h.iter().any(|h| *h <= -1),
+        "hours off in edge-b's batch ids: {offsets_h:?}"
+    );
+    let log = b.guard.log_text();
+    assert!(!log.contains("ERROR"), "edge-b logged errors:\n{log}");
+
     // An edge restarted mid-window: its counters start again from zero (nothing replayed into
     // them, so Prometheus sees one reset, which rate() and increase() handle), and the control
     // plane records every request of the edge exactly once across the restart.
     drop(a.guard);
-    a = edge(&s, "edge-a", &a_addr, &cp_addr, 2);
+    a = edge(&s, "edge-a", &a_addr, &cp_addr, 2, None);
     sent.send(&a.node, &a.addr, STEADY, &rows[..WINDOW / 2]);
     let total = sent.ok("edge-a") as f64;
     prom.wait_for(
@@ -369,23 +438,7 @@ fn prometheus_sees_traffic_latency_and_drift_and_alerts_fire() {
         "sum(resets(wasmline_inference_requests_total{{job=\"wasmline-edge\",node=\"edge-a\",model=\"{STEADY}\",outcome=\"ok\"}}[10m]))"
     ));
     assert_eq!(resets, Some(1.0), "one counter reset");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let recorded = recorded_ok(&s3, "edge-a");
-        if recorded == total as u64 {
-            break;
-        }
-        assert!(
-            recorded < total as u64,
-            "the control plane counted {recorded} of edge-a's {total} requests"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "telemetry: {recorded} of {total}\n{}",
-            a.guard.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_recorded(&s3, &a, total as u64);
 
     // An edge that stops answering: EdgeDown fires for it, and only for it.
     let b_addr = b.addr.clone();
@@ -447,8 +500,71 @@ struct Edge {
     node: String,
 }
 
-fn edge(s: &Scratch, node: &str, addr: &str, control_plane: &str, run: usize) -> Edge {
+/// Waits until the control plane recorded exactly `total` ok requests of `edge`; fails at once if
+/// it recorded more.
+fn wait_for_recorded(s3: &S3sFs, edge: &Edge, total: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let recorded = recorded_ok(s3, &edge.node);
+        if recorded == total {
+            return;
+        }
+        assert!(
+            recorded < total,
+            "the control plane counted {recorded} of {}'s {total} requests",
+            edge.node
+        );
+        assert!(
+            Instant::now() < deadline,
+            "telemetry of {}: {recorded} of {total}\n{}",
+            edge.node,
+            edge.guard.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A wall clock for one process, set by the test while it runs: libfaketime (Debian `faketime`)
+/// reads the offset from a file on every call. The monotonic clock is left alone, as an NTP step
+/// leaves it.
+struct SkewedClock {
+    file: std::path::PathBuf,
+    library: std::path::PathBuf,
+}
+
+impl SkewedClock {
+    fn new(s: &Scratch, offset: &str) -> SkewedClock {
+        let library = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib"]
+            .iter()
+            .map(|dir| Path::new(dir).join("faketime/libfaketimeMT.so.1"))
+            .find(|p| p.exists())
+            .expect("libfaketime (Debian package faketime; scripts/test installs it)");
+        let clock = SkewedClock {
+            file: s.path().join("faketime"),
+            library,
+        };
+        clock.set(offset);
+        clock
+    }
+
+    /// Moves the clock to `offset` from the real time (`-2h`, `+1d`, ...).
+    fn set(&self, offset: &str) {
+        std::fs::write(&self.file, offset).unwrap();
+    }
+
+    fn apply(&self, cmd: &mut Command) {
+        cmd.env("LD_PRELOAD", &self.library)
+            .env("FAKETIME_TIMESTAMP_FILE", &self.file)
+            .env("FAKETIME_NO_CACHE", "1")
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    }
+}
+
+fn edge(s: &Scratch, node: &str, addr: &str, control_plane: &str, run: usize, clock: Option<&SkewedClock>) -> Edge {
     let mut cmd = Command::new(workspace_bin("wasmline-edge"));
+    if let Some(clock) = clock {
+        clock.apply(&mut cmd);
+    }
     cmd.args(["--control-plane", &format!("http://{control_plane}")])
         .args(["--models", &format!("{SHIFTED},{STEADY}")])
         .args(["--node-id", node, "--addr", addr])

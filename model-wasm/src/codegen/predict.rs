@@ -16,6 +16,10 @@ use super::module::{ERROR_FEATURE, ERROR_ROW, LAST_ERROR_LEN, LAST_ERROR_PTR};
 use crate::abi::{STATUS_BAD_ROW_COUNT, STATUS_NON_FINITE, STATUS_OK};
 use crate::ir::{ModelIr, Preprocess};
 
+/// Most features per row for which the finiteness check is written out per value (beyond, a
+/// loop over every value does it, in less code).
+const UNROLLED_CHECK_FEATURES: u32 = 64;
+
 /// What a body's code needs to read the current row and write its outputs.
 #[derive(Debug)]
 pub(super) struct Row<'a> {
@@ -109,12 +113,56 @@ pub(super) fn function(ir: &ModelIr, layout: &Layout, row: impl FnOnce(&mut Func
     fail(&mut f, layout.bad_rows, STATUS_BAD_ROW_COUNT);
     f.code().end();
 
-    // Status 2: the first non-finite value, in row-major order. `|x| < inf` is false for NaN too.
     f.code()
         .local_get(N_ROWS)
         .i32_const(layout.input_row_bytes() as i32)
         .i32_mul()
-        .local_set(end)
+        .local_set(end);
+
+    // Every value finite? Per row, the sum of `x * 0.0`: 0 when every value is finite, NaN as
+    // soon as one is not (NaN and infinities times zero are NaN), so the common case costs a
+    // multiply and an add per value and one branch per row. A row that fails goes to the scan
+    // below, which finds the value.
+    let finite = layout.n_features <= UNROLLED_CHECK_FEATURES;
+    if finite {
+        let sum = f.local(ValType::F64);
+        f.code()
+            .block(BlockType::Empty) // all finite: skip the scan
+            .block(BlockType::Empty) // a row is not: the scan
+            .loop_(BlockType::Empty)
+            .local_get(at)
+            .local_get(end)
+            .i32_ge_u()
+            .br_if(2);
+        for i in 0..layout.n_features {
+            f.code()
+                .local_get(at)
+                .f64_load(f64_at(layout.input + 8 * i))
+                .f64_const(0.0.into())
+                .f64_mul();
+            if i > 0 {
+                f.code().local_get(sum).f64_add();
+            }
+            f.code().local_set(sum);
+        }
+        f.code()
+            .local_get(sum)
+            .local_get(sum)
+            .f64_ne()
+            .br_if(1)
+            .local_get(at)
+            .i32_const(layout.input_row_bytes() as i32)
+            .i32_add()
+            .local_set(at)
+            .br(0)
+            .end()
+            .end()
+            .i32_const(0)
+            .local_set(at);
+    }
+
+    // Status 2: the first non-finite value, in row-major order. `|x| < inf` is false for NaN too.
+    f.code()
         .block(BlockType::Empty)
         .loop_(BlockType::Empty)
         .local_get(at)
@@ -149,6 +197,9 @@ pub(super) fn function(ir: &ModelIr, layout: &Layout, row: impl FnOnce(&mut Func
         .br(0)
         .end()
         .end();
+    if finite {
+        f.code().end();
+    }
 
     // The rows.
     f.code()

@@ -1074,3 +1074,33 @@ fn module_sizes() {
         println!("{name:<42} {:>10} {bytes:>10}", ir_nodes(&ir));
     }
 }
+
+#[test]
+fn the_first_non_finite_value_in_row_major_order_is_reported_with_few_or_many_features() {
+    // 4 features: the check is written out per value; 70: a loop over the values.
+    for n in [4, 70] {
+        let ir = forest(n, vec![stump(1, 0.5, 0.0, 1.0)], Aggregate::Vote, classes(2));
+        let mut module = Loaded::new(&compile(&ir, b"{}").unwrap());
+        let input_ptr = module.get("input_ptr");
+        let mut rows = vec![vec![1.0; n]; 5];
+        rows[2][n - 1] = f64::NAN;
+        rows[2][n - 2] = f64::NEG_INFINITY;
+        rows[4][0] = f64::INFINITY;
+        module.write_f64s(input_ptr, &rows.concat());
+        assert_eq!(module.call_predict(5), STATUS_NON_FINITE, "{n} features");
+        assert_eq!(
+            (module.get("error_row"), module.get("error_feature")),
+            (2, n as i32 - 2),
+            "{n} features"
+        );
+        assert_eq!(module.call_predict(2), STATUS_OK, "{n} features: the rows before");
+        rows[2] = vec![-0.0; n];
+        rows[4][0] = 1e308;
+        module.write_f64s(input_ptr, &rows.concat());
+        assert_eq!(
+            module.call_predict(5),
+            STATUS_OK,
+            "{n} features: -0 and large values are finite"
+        );
+    }
+}

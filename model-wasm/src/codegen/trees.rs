@@ -2,18 +2,20 @@
 //! `f32.lt(x[feature] as f32, threshold)` (the IR's split, to the bit), every leaf a constant.
 //!
 //! Functions:
-//! - One function per tree, `() -> i32` (vote: the leaf's class; sum: the leaf's row in the
-//!   weight table, a data segment of `n_classes` f32 per leaf) or `() -> f64` (average: the
-//!   leaf's value). It loads the features it tests from the row's `f32` buffer into locals first,
-//!   then walks nested `if`/`else` blocks that leave the leaf on the stack.
+//! - Consecutive trees are written into one *group* function, as many as fit in
+//!   [`NODE_BUDGET`] nodes. It loads the features its trees test from the row's `f32` buffer
+//!   into locals once, then evaluates each tree in order as nested `if`/`else` blocks that leave
+//!   the leaf on the stack (vote: the leaf's class; sum: the leaf's row in the weight table, a
+//!   data segment of `n_classes` f32 per leaf; average: the leaf's value), and combines it: two
+//!   classes and averages take the running aggregate as their argument and return it (class 1's
+//!   votes; the `f64` sum in tree order), other votes go to per-class counters in memory through
+//!   `add_vote(class)`, class weights to per-class `f64` sums through `add_weights(row)`.
 //! - A function holds at most [`NODE_BUDGET`] nodes and nests at most [`MAX_NESTING`] blocks; a
-//!   subtree past either limit is *outlined*: written as a function of its own (same signature)
+//!   subtree past either limit is *outlined*: written as a function of its own (`() -> leaf`)
 //!   and called where it was. So no body grows past what engines compile quickly, however large
 //!   or deep the tree, and the generator's recursion is bounded by [`MAX_NESTING`].
 //! - `predict` scales each feature the trees use, demotes it to `f32` once per row into the
-//!   buffer, then calls the trees in order: votes go to per-class counters in memory through
-//!   `add_vote(class)`, class weights to per-class `f64` sums through `add_weights(row)`, values
-//!   are summed in `f64` in tree order (the evaluator's order).
+//!   buffer, then calls the groups in order; the sums keep the evaluator's order.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -30,7 +32,7 @@ pub(super) const NODE_BUDGET: u32 = 4096;
 /// Most `if` blocks nested in one function.
 pub(super) const MAX_NESTING: u32 = 64;
 
-/// A function to write: the subtree of `tree` under `node`.
+/// A function to write: the subtree of `tree` under `node`, outlined from a larger function.
 #[derive(Debug)]
 struct Piece {
     tree: usize,
@@ -50,26 +52,80 @@ pub(super) fn predict(
         Aggregate::Vote | Aggregate::Sum => ValType::I32,
         Aggregate::Average => ValType::F64,
     };
+    let binary = aggregate == Aggregate::Vote && ir.n_outputs() == 2;
     let (rows, _) = weight_table(trees);
-    let mut pieces = VecDeque::new();
-    let roots: Vec<u32> = (0..trees.len())
-        .map(|tree| {
-            let index = module.declare(&[], &[leaf]);
-            pieces.push_back(Piece { tree, node: 0, index });
-            index
-        })
-        .collect();
     let sizes: Vec<Vec<u32>> = trees.iter().map(subtree_sizes).collect();
-    while let Some(piece) = pieces.pop_front() {
-        let mut writer = PieceWriter {
+    let add_vote =
+        (aggregate == Aggregate::Vote && !binary).then(|| module.add(&[ValType::I32], &[], add_vote(layout)));
+    let add_weights = (aggregate == Aggregate::Sum)
+        .then(|| module.add(&[ValType::I32], &[], add_weights(layout, ir.n_outputs() as u32)));
+
+    // Consecutive trees share one function up to the node budget: one call and one load of
+    // each feature per group rather than per tree. A group takes and returns the running
+    // aggregate (binary votes: class 1's count; average: the sum in tree order), or adds to the
+    // counters in memory (the other votes, class weights).
+    let (params, results): (&[ValType], &[ValType]) = match aggregate {
+        Aggregate::Vote if binary => (&[ValType::I32], &[ValType::I32]),
+        Aggregate::Average => (&[ValType::F64], &[ValType::F64]),
+        Aggregate::Vote | Aggregate::Sum => (&[], &[]),
+    };
+    let mut pieces = VecDeque::new();
+    let mut groups = Vec::new();
+    for group in tree_groups(&sizes, NODE_BUDGET) {
+        let index = module.declare(params, results);
+        let mut writer = Writer {
             module,
             pieces: &mut pieces,
-            piece: &piece,
-            tree: &trees[piece.tree],
-            sizes: &sizes[piece.tree],
-            rows: &rows[piece.tree],
+            trees,
+            sizes: &sizes,
+            rows: &rows,
+            tree: group.start,
             leaf,
-            boolean: aggregate == Aggregate::Vote && ir.n_outputs() == 2,
+            boolean: binary,
+            body: FunctionBody::new(params.len() as u32),
+            loads: BTreeMap::new(),
+            remaining: NODE_BUDGET,
+        };
+        for t in group.clone() {
+            writer.tree = t;
+            let first_of_group = t == group.start;
+            match aggregate {
+                Aggregate::Vote if binary => {
+                    if first_of_group {
+                        writer.body.code().local_get(0);
+                    }
+                    writer.node(0, 0);
+                    writer.body.code().i32_add();
+                }
+                Aggregate::Average if t == 0 => writer.node(0, 0),
+                Aggregate::Average => {
+                    if first_of_group {
+                        writer.body.code().local_get(0);
+                    }
+                    writer.node(0, 0);
+                    writer.body.code().f64_add();
+                }
+                Aggregate::Vote | Aggregate::Sum => {
+                    writer.node(0, 0);
+                    let add = add_vote.or(add_weights).expect("added for these aggregates");
+                    writer.body.code().call(add);
+                }
+            }
+        }
+        let body = writer.finish(layout);
+        module.define(index, body);
+        groups.push(index);
+    }
+    while let Some(piece) = pieces.pop_front() {
+        let mut writer = Writer {
+            module,
+            pieces: &mut pieces,
+            trees,
+            sizes: &sizes,
+            rows: &rows,
+            tree: piece.tree,
+            leaf,
+            boolean: binary,
             body: FunctionBody::new(0),
             loads: BTreeMap::new(),
             remaining: NODE_BUDGET,
@@ -87,21 +143,18 @@ pub(super) fn predict(
     }
     let n_trees = trees.len() as f64;
     let body = match aggregate {
-        Aggregate::Vote if ir.n_outputs() == 2 => predict::function(ir, layout, |f, row| {
-            // Two classes: each tree returns 0 or 1, so class 1's votes are the sum of the
-            // returns, kept on the stack (no counters in memory, no call per vote).
+        Aggregate::Vote if binary => predict::function(ir, layout, |f, row| {
+            // Two classes: each tree gives 0 or 1, so class 1's votes are their sum.
             store_features(f, row, &used);
-            for (t, root) in roots.iter().enumerate() {
-                f.code().call(*root);
-                if t > 0 {
-                    f.code().i32_add();
-                }
+            f.code().i32_const(0);
+            for group in &groups {
+                f.code().call(*group);
             }
             let ones = f.local(ValType::I32);
             let (p0, p1) = (f.local(ValType::F64), f.local(ValType::F64));
             f.code()
                 .local_set(ones)
-                .i32_const(roots.len() as i32)
+                .i32_const(trees.len() as i32)
                 .local_get(ones)
                 .i32_sub()
                 .f64_convert_i32_u()
@@ -115,76 +168,86 @@ pub(super) fn predict(
                 .local_set(p1);
             row.store_classes(f, &[p0, p1]);
         }),
-        Aggregate::Vote => {
-            let add_vote = module.add(&[ValType::I32], &[], add_vote(layout));
-            predict::function(ir, layout, |f, row| {
-                store_features(f, row, &used);
-                let n_classes = ir.n_outputs() as u32;
-                for k in 0..n_classes {
+        Aggregate::Vote => predict::function(ir, layout, |f, row| {
+            store_features(f, row, &used);
+            let n_classes = ir.n_outputs() as u32;
+            for k in 0..n_classes {
+                f.code()
+                    .i32_const(0)
+                    .i32_const(0)
+                    .i32_store(i32_at(layout.votes + 4 * k));
+            }
+            for group in &groups {
+                f.code().call(*group);
+            }
+            let probabilities: Vec<u32> = (0..n_classes)
+                .map(|k| {
+                    let p = f.local(ValType::F64);
                     f.code()
                         .i32_const(0)
-                        .i32_const(0)
-                        .i32_store(i32_at(layout.votes + 4 * k));
-                }
-                for root in &roots {
-                    f.code().call(*root).call(add_vote);
-                }
-                let probabilities: Vec<u32> = (0..n_classes)
-                    .map(|k| {
-                        let p = f.local(ValType::F64);
-                        f.code()
-                            .i32_const(0)
-                            .i32_load(i32_at(layout.votes + 4 * k))
-                            .f64_convert_i32_u()
-                            .f64_const(n_trees.into())
-                            .f64_div()
-                            .local_set(p);
-                        p
-                    })
-                    .collect();
-                row.store_classes(f, &probabilities);
-            })
-        }
-        Aggregate::Sum => {
-            let add_weights = module.add(&[ValType::I32], &[], add_weights(layout, ir.n_outputs() as u32));
-            predict::function(ir, layout, |f, row| {
-                store_features(f, row, &used);
-                let n_classes = ir.n_outputs() as u32;
-                for k in 0..n_classes {
+                        .i32_load(i32_at(layout.votes + 4 * k))
+                        .f64_convert_i32_u()
+                        .f64_const(n_trees.into())
+                        .f64_div()
+                        .local_set(p);
+                    p
+                })
+                .collect();
+            row.store_classes(f, &probabilities);
+        }),
+        Aggregate::Sum => predict::function(ir, layout, |f, row| {
+            store_features(f, row, &used);
+            let n_classes = ir.n_outputs() as u32;
+            for k in 0..n_classes {
+                f.code()
+                    .i32_const(0)
+                    .f64_const(0.0.into())
+                    .f64_store(f64_at(layout.votes + 8 * k));
+            }
+            for group in &groups {
+                f.code().call(*group);
+            }
+            let probabilities: Vec<u32> = (0..n_classes)
+                .map(|k| {
+                    let p = f.local(ValType::F64);
                     f.code()
                         .i32_const(0)
-                        .f64_const(0.0.into())
-                        .f64_store(f64_at(layout.votes + 8 * k));
-                }
-                for root in &roots {
-                    f.code().call(*root).call(add_weights);
-                }
-                let probabilities: Vec<u32> = (0..n_classes)
-                    .map(|k| {
-                        let p = f.local(ValType::F64);
-                        f.code()
-                            .i32_const(0)
-                            .f64_load(f64_at(layout.votes + 8 * k))
-                            .local_set(p);
-                        p
-                    })
-                    .collect();
-                row.store_classes(f, &probabilities);
-            })
-        }
+                        .f64_load(f64_at(layout.votes + 8 * k))
+                        .local_set(p);
+                    p
+                })
+                .collect();
+            row.store_classes(f, &probabilities);
+        }),
         Aggregate::Average => predict::function(ir, layout, |f, row| {
             store_features(f, row, &used);
             row.push_output_address(f);
-            for (t, root) in roots.iter().enumerate() {
-                f.code().call(*root);
-                if t > 0 {
-                    f.code().f64_add();
-                }
+            // The first group ignores its argument: the sum starts with tree 0's value.
+            f.code().f64_const(0.0.into());
+            for group in &groups {
+                f.code().call(*group);
             }
             f.code().f64_const(n_trees.into()).f64_div().f64_store(row.slot(0));
         }),
     };
     module.add(&[ValType::I32], &[ValType::I32], body)
+}
+
+/// Consecutive runs of trees whose nodes add up to at most `budget` (a larger tree alone).
+fn tree_groups(sizes: &[Vec<u32>], budget: u32) -> Vec<std::ops::Range<usize>> {
+    let mut groups = Vec::new();
+    let (mut start, mut nodes) = (0, 0u32);
+    for (t, size) in sizes.iter().map(|s| s[0]).enumerate() {
+        if t > start && nodes + size > budget {
+            groups.push(start..t);
+            (start, nodes) = (t, 0);
+        }
+        nodes += size;
+    }
+    if start < sizes.len() {
+        groups.push(start..sizes.len());
+    }
+    groups
 }
 
 /// Scales each used feature of the row and stores it, as `f32`, in the features buffer.
@@ -284,15 +347,17 @@ fn subtree_sizes(tree: &Tree) -> Vec<u32> {
     sizes
 }
 
-/// Writes one function: a subtree, with the pieces past the budgets outlined.
-struct PieceWriter<'a> {
+/// Writes one function: whole trees or a subtree, with the pieces past the budgets outlined.
+struct Writer<'a> {
     module: &'a mut ModuleBuilder,
     pieces: &'a mut VecDeque<Piece>,
-    piece: &'a Piece,
-    tree: &'a Tree,
-    sizes: &'a [u32],
-    /// Each node's row in the weight table (summing trees).
-    rows: &'a [u32],
+    trees: &'a [Tree],
+    /// Per tree, the nodes under each node.
+    sizes: &'a [Vec<u32>],
+    /// Per tree, each node's row in the weight table (summing trees).
+    rows: &'a [Vec<u32>],
+    /// The tree being written.
+    tree: usize,
     /// The leaves' type.
     leaf: ValType,
     /// Whether every leaf is 0 or 1 (a vote between two classes), so that a split with a leaf
@@ -305,7 +370,7 @@ struct PieceWriter<'a> {
     remaining: u32,
 }
 
-impl PieceWriter<'_> {
+impl Writer<'_> {
     /// Writes the subtree under `i`, `depth` blocks deep; leaves its leaf value on the stack.
     ///
     /// A split with a leaf child needs no branch: its value is `select(left, right, x < t)`, with
@@ -314,15 +379,15 @@ impl PieceWriter<'_> {
     /// (`x < t` itself, `(x < t) | S`, `!(x < t) & S`, ...). Smaller and faster than an `if`: the
     /// branches left are the ones between subtrees.
     fn node(&mut self, i: usize, depth: u32) {
-        match &self.tree.nodes[i] {
+        match &self.trees[self.tree].nodes[i] {
             Node::Leaf { .. } | Node::Weights { .. } => {
                 self.remaining = self.remaining.saturating_sub(1);
                 self.leaf_value(i);
             }
-            Node::Split { .. } if depth > 0 && (depth >= MAX_NESTING || self.sizes[i] > self.remaining) => {
+            Node::Split { .. } if depth > 0 && (depth >= MAX_NESTING || self.sizes[self.tree][i] > self.remaining) => {
                 let index = self.module.declare(&[], &[self.leaf]);
                 self.pieces.push_back(Piece {
-                    tree: self.piece.tree,
+                    tree: self.tree,
                     node: i,
                     index,
                 });
@@ -336,7 +401,8 @@ impl PieceWriter<'_> {
             } => {
                 self.remaining = self.remaining.saturating_sub(1);
                 let (left, right) = (left as usize, right as usize);
-                let leaf = |n: usize| !matches!(self.tree.nodes[n], Node::Split { .. });
+                let nodes = &self.trees[self.tree].nodes;
+                let leaf = |n: usize| !matches!(nodes[n], Node::Split { .. });
                 match (leaf(left), leaf(right)) {
                     (false, false) => {
                         self.condition(feature, threshold);
@@ -402,9 +468,9 @@ impl PieceWriter<'_> {
 
     /// Pushes the value of the leaf `i`: its class, its row in the weight table, or its value.
     fn leaf_value(&mut self, i: usize) {
-        match &self.tree.nodes[i] {
+        match &self.trees[self.tree].nodes[i] {
             Node::Weights { .. } => {
-                self.body.code().i32_const(self.rows[i] as i32);
+                self.body.code().i32_const(self.rows[self.tree][i] as i32);
             }
             Node::Leaf { value } => {
                 match self.leaf {
@@ -418,7 +484,7 @@ impl PieceWriter<'_> {
 
     /// The class of a leaf of a vote.
     fn class(&self, i: usize) -> i32 {
-        match self.tree.nodes[i] {
+        match self.trees[self.tree].nodes[i] {
             Node::Leaf { value } => value as i32,
             Node::Weights { .. } | Node::Split { .. } => unreachable!("a vote's leaf"),
         }

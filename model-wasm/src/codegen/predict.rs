@@ -123,8 +123,11 @@ pub(super) fn function(ir: &ModelIr, layout: &Layout, row: impl FnOnce(&mut Func
     // soon as one is not (NaN and infinities times zero are NaN), so the common case costs a
     // multiply and an add per value and one branch per row. A row that fails goes to the scan
     // below, which finds the value.
-    let finite = layout.n_features <= UNROLLED_CHECK_FEATURES;
+    let finite = (1..=UNROLLED_CHECK_FEATURES).contains(&layout.n_features);
     if finite {
+        // Never written: a local starts as +0.0, and `local.get` is 7 bytes shorter than the
+        // constant.
+        let zero = f.local(ValType::F64);
         let sum = f.local(ValType::F64);
         f.code()
             .block(BlockType::Empty) // all finite: skip the scan
@@ -138,15 +141,15 @@ pub(super) fn function(ir: &ModelIr, layout: &Layout, row: impl FnOnce(&mut Func
             f.code()
                 .local_get(at)
                 .f64_load(f64_at(layout.input + 8 * i))
-                .f64_const(0.0.into())
+                .local_get(zero)
                 .f64_mul();
             if i > 0 {
-                f.code().local_get(sum).f64_add();
+                f.code().f64_add();
             }
-            f.code().local_set(sum);
         }
+        // sum != sum: NaN. (Not kept in `zero`: the next row would wait for this one's sum.)
         f.code()
-            .local_get(sum)
+            .local_tee(sum)
             .local_get(sum)
             .f64_ne()
             .br_if(1)

@@ -949,6 +949,42 @@ fn random_forests_match_the_evaluator_to_the_bit() {
     }
 }
 
+#[test]
+fn large_forests_match_the_evaluator_to_the_bit() {
+    // Past LARGE_ENSEMBLE_NODES, so subtrees of up to 15 nodes are written without branches, and
+    // past one function's node budget, so the trees are split into groups.
+    let mut rng = Rng(77);
+    let thresholds: Vec<f32> = (0..16).map(|_| rng.number() as f32).collect();
+    for (aggregate, k) in [
+        (Aggregate::Vote, 2),
+        (Aggregate::Vote, 4),
+        (Aggregate::Sum, 3),
+        (Aggregate::Average, 0),
+    ] {
+        let leaf = move |r: &mut Rng| if k > 0 { r.below(k) as f64 } else { r.number() };
+        let trees: Vec<Tree> = (0..12)
+            .map(|_| {
+                let mut tree = grow_tree(&mut rng, 6, 8, &thresholds, &leaf, true);
+                if aggregate == Aggregate::Sum {
+                    for node in &mut tree.nodes {
+                        if let Node::Leaf { .. } = node {
+                            let weights = (0..k).map(|_| rng.pick(&[0.0, 0.25, 1.0 / 3.0, 0.1, 1.0])).collect();
+                            *node = Node::Weights { weights };
+                        }
+                    }
+                }
+                tree
+            })
+            .collect();
+        let output = if k > 0 { classes(k) } else { regression() };
+        let ir = forest(6, trees, aggregate, output);
+        ir.validate().unwrap();
+        assert!(ir_nodes(&ir) > trees::NODE_BUDGET as usize && ir_nodes(&ir) > trees::LARGE_ENSEMBLE_NODES);
+        let rows = random_rows(&mut rng, &ir, 300);
+        check(&ir, &rows, Match::Exact);
+    }
+}
+
 // ---------------------------------------------------------------- sizes
 
 fn count_functions(bytes: &[u8]) -> usize {

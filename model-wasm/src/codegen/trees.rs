@@ -31,6 +31,16 @@ use crate::ir::{Aggregate, ModelIr, Node, Tree};
 pub(super) const NODE_BUDGET: u32 = 4096;
 /// Most `if` blocks nested in one function.
 pub(super) const MAX_NESTING: u32 = 64;
+/// Subtrees of at most this many nodes are evaluated whole, without a branch: each split a
+/// `select` between its children's values. Cheaper than the branches of its path when rows of
+/// varying data mispredict them.
+pub(super) const BRANCH_FREE_NODES: u32 = 7;
+/// The same for ensembles of more than [`LARGE_ENSEMBLE_NODES`] nodes: their branches are too
+/// many for the processor's predictor to learn, so deeper subtrees pay off (measured on the wine
+/// forests: 100 trees of depth 8 went from 933 to 402 ns per row at batch 1000, while 20 trees
+/// of depth 6 were faster with the smaller subtrees).
+pub(super) const BRANCH_FREE_NODES_LARGE: u32 = 15;
+pub(super) const LARGE_ENSEMBLE_NODES: usize = 2048;
 
 /// A function to write: the subtree of `tree` under `node`, outlined from a larger function.
 #[derive(Debug)]
@@ -55,6 +65,11 @@ pub(super) fn predict(
     let binary = aggregate == Aggregate::Vote && ir.n_outputs() == 2;
     let (rows, _) = weight_table(trees);
     let sizes: Vec<Vec<u32>> = trees.iter().map(subtree_sizes).collect();
+    let branch_free = if trees.iter().map(|t| t.nodes.len()).sum::<usize>() > LARGE_ENSEMBLE_NODES {
+        BRANCH_FREE_NODES_LARGE
+    } else {
+        BRANCH_FREE_NODES
+    };
     let add_vote =
         (aggregate == Aggregate::Vote && !binary).then(|| module.add(&[ValType::I32], &[], add_vote(layout)));
     let add_weights = (aggregate == Aggregate::Sum)
@@ -82,6 +97,7 @@ pub(super) fn predict(
             tree: group.start,
             leaf,
             boolean: binary,
+            branch_free,
             body: FunctionBody::new(params.len() as u32),
             loads: BTreeMap::new(),
             remaining: NODE_BUDGET,
@@ -126,6 +142,7 @@ pub(super) fn predict(
             tree: piece.tree,
             leaf,
             boolean: binary,
+            branch_free,
             body: FunctionBody::new(0),
             loads: BTreeMap::new(),
             remaining: NODE_BUDGET,
@@ -363,6 +380,8 @@ struct Writer<'a> {
     /// Whether every leaf is 0 or 1 (a vote between two classes), so that a split with a leaf
     /// child is boolean arithmetic on its condition.
     boolean: bool,
+    /// Subtrees of at most this many nodes are written without a branch.
+    branch_free: u32,
     body: FunctionBody,
     /// The local of each feature this function tests.
     loads: BTreeMap<u32, u32>,
@@ -376,8 +395,9 @@ impl Writer<'_> {
     /// A split with a leaf child needs no branch: its value is `select(left, right, x < t)`, with
     /// the other child's subtree evaluated either way (it only computes, so this is exact; the
     /// work stays one path's). Between two classes it is boolean arithmetic on the condition
-    /// (`x < t` itself, `(x < t) | S`, `!(x < t) & S`, ...). Smaller and faster than an `if`: the
-    /// branches left are the ones between subtrees.
+    /// (`x < t` itself, `(x < t) | S`, `!(x < t) & S`, ...). Smaller and faster than an `if`.
+    /// A subtree of at most `branch_free` nodes is evaluated whole, both children of each split
+    /// and a `select`. The branches left are the ones between larger subtrees.
     fn node(&mut self, i: usize, depth: u32) {
         match &self.trees[self.tree].nodes[i] {
             Node::Leaf { .. } | Node::Weights { .. } => {
@@ -404,7 +424,7 @@ impl Writer<'_> {
                 let nodes = &self.trees[self.tree].nodes;
                 let leaf = |n: usize| !matches!(nodes[n], Node::Split { .. });
                 match (leaf(left), leaf(right)) {
-                    (false, false) => {
+                    (false, false) if self.sizes[self.tree][i] > self.branch_free => {
                         self.condition(feature, threshold);
                         self.body.code().if_(BlockType::Result(self.leaf));
                         self.node(left, depth + 1);

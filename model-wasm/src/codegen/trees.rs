@@ -63,12 +63,17 @@ pub(super) fn predict(
         Aggregate::Average => ValType::F64,
     };
     let binary = aggregate == Aggregate::Vote && ir.n_outputs() == 2;
-    let (rows, _) = weight_table(trees);
-    let sizes: Vec<Vec<u32>> = trees.iter().map(subtree_sizes).collect();
-    let branch_free = if trees.iter().map(|t| t.nodes.len()).sum::<usize>() > LARGE_ENSEMBLE_NODES {
-        BRANCH_FREE_NODES_LARGE
-    } else {
-        BRANCH_FREE_NODES
+    let ensemble = Ensemble {
+        trees,
+        sizes: trees.iter().map(subtree_sizes).collect(),
+        rows: weight_table(trees).0,
+        leaf,
+        boolean: binary,
+        branch_free: if trees.iter().map(|t| t.nodes.len()).sum::<usize>() > LARGE_ENSEMBLE_NODES {
+            BRANCH_FREE_NODES_LARGE
+        } else {
+            BRANCH_FREE_NODES
+        },
     };
     let add_vote =
         (aggregate == Aggregate::Vote && !binary).then(|| module.add(&[ValType::I32], &[], add_vote(layout)));
@@ -86,22 +91,9 @@ pub(super) fn predict(
     };
     let mut pieces = VecDeque::new();
     let mut groups = Vec::new();
-    for group in tree_groups(&sizes, NODE_BUDGET) {
+    for group in tree_groups(&ensemble.sizes, NODE_BUDGET) {
         let index = module.declare(params, results);
-        let mut writer = Writer {
-            module,
-            pieces: &mut pieces,
-            trees,
-            sizes: &sizes,
-            rows: &rows,
-            tree: group.start,
-            leaf,
-            boolean: binary,
-            branch_free,
-            body: FunctionBody::new(params.len() as u32),
-            loads: BTreeMap::new(),
-            remaining: NODE_BUDGET,
-        };
+        let mut writer = Writer::new(module, &mut pieces, &ensemble, group.start, params.len() as u32);
         for t in group.clone() {
             writer.tree = t;
             let first_of_group = t == group.start;
@@ -133,20 +125,7 @@ pub(super) fn predict(
         groups.push(index);
     }
     while let Some(piece) = pieces.pop_front() {
-        let mut writer = Writer {
-            module,
-            pieces: &mut pieces,
-            trees,
-            sizes: &sizes,
-            rows: &rows,
-            tree: piece.tree,
-            leaf,
-            boolean: binary,
-            branch_free,
-            body: FunctionBody::new(0),
-            loads: BTreeMap::new(),
-            remaining: NODE_BUDGET,
-        };
+        let mut writer = Writer::new(module, &mut pieces, &ensemble, piece.tree, 0);
         writer.node(piece.node, 0);
         let body = writer.finish(layout);
         module.define(piece.index, body);
@@ -185,14 +164,20 @@ pub(super) fn predict(
                 .local_set(p1);
             row.store_classes(f, &[p0, p1]);
         }),
-        Aggregate::Vote => predict::function(ir, layout, |f, row| {
+        Aggregate::Vote | Aggregate::Sum => predict::function(ir, layout, |f, row| {
+            // Per-class counters in memory that the groups add to: votes (i32) or class weights
+            // (f64 sums). A class's probability is its share of the votes, or its sum.
+            let votes = aggregate == Aggregate::Vote;
             store_features(f, row, &used);
             let n_classes = ir.n_outputs() as u32;
             for k in 0..n_classes {
-                f.code()
-                    .i32_const(0)
-                    .i32_const(0)
-                    .i32_store(i32_at(layout.votes + 4 * k));
+                let mut code = f.code();
+                code.i32_const(0);
+                if votes {
+                    code.i32_const(0).i32_store(i32_at(layout.votes + 4 * k));
+                } else {
+                    code.f64_const(0.0.into()).f64_store(f64_at(layout.votes + 8 * k));
+                }
             }
             for group in &groups {
                 f.code().call(*group);
@@ -200,37 +185,17 @@ pub(super) fn predict(
             let probabilities: Vec<u32> = (0..n_classes)
                 .map(|k| {
                     let p = f.local(ValType::F64);
-                    f.code()
-                        .i32_const(0)
-                        .i32_load(i32_at(layout.votes + 4 * k))
-                        .f64_convert_i32_u()
-                        .f64_const(n_trees.into())
-                        .f64_div()
-                        .local_set(p);
-                    p
-                })
-                .collect();
-            row.store_classes(f, &probabilities);
-        }),
-        Aggregate::Sum => predict::function(ir, layout, |f, row| {
-            store_features(f, row, &used);
-            let n_classes = ir.n_outputs() as u32;
-            for k in 0..n_classes {
-                f.code()
-                    .i32_const(0)
-                    .f64_const(0.0.into())
-                    .f64_store(f64_at(layout.votes + 8 * k));
-            }
-            for group in &groups {
-                f.code().call(*group);
-            }
-            let probabilities: Vec<u32> = (0..n_classes)
-                .map(|k| {
-                    let p = f.local(ValType::F64);
-                    f.code()
-                        .i32_const(0)
-                        .f64_load(f64_at(layout.votes + 8 * k))
-                        .local_set(p);
+                    let mut code = f.code();
+                    code.i32_const(0);
+                    if votes {
+                        code.i32_load(i32_at(layout.votes + 4 * k))
+                            .f64_convert_i32_u()
+                            .f64_const(n_trees.into())
+                            .f64_div();
+                    } else {
+                        code.f64_load(f64_at(layout.votes + 8 * k));
+                    }
+                    code.local_set(p);
                     p
                 })
                 .collect();
@@ -364,17 +329,13 @@ fn subtree_sizes(tree: &Tree) -> Vec<u32> {
     sizes
 }
 
-/// Writes one function: whole trees or a subtree, with the pieces past the budgets outlined.
-struct Writer<'a> {
-    module: &'a mut ModuleBuilder,
-    pieces: &'a mut VecDeque<Piece>,
+/// What every function of an ensemble is written from.
+struct Ensemble<'a> {
     trees: &'a [Tree],
     /// Per tree, the nodes under each node.
-    sizes: &'a [Vec<u32>],
+    sizes: Vec<Vec<u32>>,
     /// Per tree, each node's row in the weight table (summing trees).
-    rows: &'a [Vec<u32>],
-    /// The tree being written.
-    tree: usize,
+    rows: Vec<Vec<u32>>,
     /// The leaves' type.
     leaf: ValType,
     /// Whether every leaf is 0 or 1 (a vote between two classes), so that a split with a leaf
@@ -382,11 +343,40 @@ struct Writer<'a> {
     boolean: bool,
     /// Subtrees of at most this many nodes are written without a branch.
     branch_free: u32,
+}
+
+/// Writes one function: whole trees or a subtree, with the pieces past the budgets outlined.
+struct Writer<'a> {
+    module: &'a mut ModuleBuilder,
+    pieces: &'a mut VecDeque<Piece>,
+    ensemble: &'a Ensemble<'a>,
+    /// The tree being written.
+    tree: usize,
     body: FunctionBody,
     /// The local of each feature this function tests.
     loads: BTreeMap<u32, u32>,
     /// Nodes this function may still take.
     remaining: u32,
+}
+
+impl<'a> Writer<'a> {
+    fn new(
+        module: &'a mut ModuleBuilder,
+        pieces: &'a mut VecDeque<Piece>,
+        ensemble: &'a Ensemble<'a>,
+        tree: usize,
+        n_params: u32,
+    ) -> Self {
+        Writer {
+            module,
+            pieces,
+            ensemble,
+            tree,
+            body: FunctionBody::new(n_params),
+            loads: BTreeMap::new(),
+            remaining: NODE_BUDGET,
+        }
+    }
 }
 
 impl Writer<'_> {
@@ -399,13 +389,15 @@ impl Writer<'_> {
     /// A subtree of at most `branch_free` nodes is evaluated whole, both children of each split
     /// and a `select`. The branches left are the ones between larger subtrees.
     fn node(&mut self, i: usize, depth: u32) {
-        match &self.trees[self.tree].nodes[i] {
+        match &self.ensemble.trees[self.tree].nodes[i] {
             Node::Leaf { .. } | Node::Weights { .. } => {
                 self.remaining = self.remaining.saturating_sub(1);
                 self.leaf_value(i);
             }
-            Node::Split { .. } if depth > 0 && (depth >= MAX_NESTING || self.sizes[self.tree][i] > self.remaining) => {
-                let index = self.module.declare(&[], &[self.leaf]);
+            Node::Split { .. }
+                if depth > 0 && (depth >= MAX_NESTING || self.ensemble.sizes[self.tree][i] > self.remaining) =>
+            {
+                let index = self.module.declare(&[], &[self.ensemble.leaf]);
                 self.pieces.push_back(Piece {
                     tree: self.tree,
                     node: i,
@@ -421,18 +413,18 @@ impl Writer<'_> {
             } => {
                 self.remaining = self.remaining.saturating_sub(1);
                 let (left, right) = (left as usize, right as usize);
-                let nodes = &self.trees[self.tree].nodes;
+                let nodes = &self.ensemble.trees[self.tree].nodes;
                 let leaf = |n: usize| !matches!(nodes[n], Node::Split { .. });
                 match (leaf(left), leaf(right)) {
-                    (false, false) if self.sizes[self.tree][i] > self.branch_free => {
+                    (false, false) if self.ensemble.sizes[self.tree][i] > self.ensemble.branch_free => {
                         self.condition(feature, threshold);
-                        self.body.code().if_(BlockType::Result(self.leaf));
+                        self.body.code().if_(BlockType::Result(self.ensemble.leaf));
                         self.node(left, depth + 1);
                         self.body.code().else_();
                         self.node(right, depth + 1);
                         self.body.code().end();
                     }
-                    (true, true) if self.boolean => {
+                    (true, true) if self.ensemble.boolean => {
                         // Leaves 1, 0: the condition; 0, 1: its negation (the leaves differ, or
                         // the value is the one leaf's).
                         match (self.class(left), self.class(right)) {
@@ -447,7 +439,7 @@ impl Writer<'_> {
                         }
                         self.remaining = self.remaining.saturating_sub(2);
                     }
-                    (true, false) if self.boolean => {
+                    (true, false) if self.ensemble.boolean => {
                         // x < t ? c : S
                         self.node(right, depth + 1);
                         self.condition(feature, threshold);
@@ -458,7 +450,7 @@ impl Writer<'_> {
                         }
                         self.remaining = self.remaining.saturating_sub(1);
                     }
-                    (false, true) if self.boolean => {
+                    (false, true) if self.ensemble.boolean => {
                         // x < t ? S : c
                         self.node(left, depth + 1);
                         self.condition(feature, threshold);
@@ -488,12 +480,12 @@ impl Writer<'_> {
 
     /// Pushes the value of the leaf `i`: its class, its row in the weight table, or its value.
     fn leaf_value(&mut self, i: usize) {
-        match &self.trees[self.tree].nodes[i] {
+        match &self.ensemble.trees[self.tree].nodes[i] {
             Node::Weights { .. } => {
-                self.body.code().i32_const(self.rows[self.tree][i] as i32);
+                self.body.code().i32_const(self.ensemble.rows[self.tree][i] as i32);
             }
             Node::Leaf { value } => {
-                match self.leaf {
+                match self.ensemble.leaf {
                     ValType::I32 => self.body.code().i32_const(*value as i32),
                     _ => self.body.code().f64_const((*value).into()),
                 };
@@ -504,7 +496,7 @@ impl Writer<'_> {
 
     /// The class of a leaf of a vote.
     fn class(&self, i: usize) -> i32 {
-        match self.trees[self.tree].nodes[i] {
+        match self.ensemble.trees[self.tree].nodes[i] {
             Node::Leaf { value } => value as i32,
             Node::Weights { .. } | Node::Split { .. } => unreachable!("a vote's leaf"),
         }

@@ -77,7 +77,8 @@ struct Args {
     #[arg(long, env = "WASMLINE_EDGE_MAX_BODY_BYTES", default_value_t = 4 << 20)]
     max_body_bytes: usize,
 
-    /// Rows in the sliding window drift is computed over.
+    /// Rows in the sliding window drift is computed over (0: no drift tracking; requests are
+    /// still counted and timed).
     #[arg(long, env = "WASMLINE_EDGE_DRIFT_WINDOW", default_value_t = 1000)]
     drift_window: usize,
 

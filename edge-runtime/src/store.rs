@@ -120,7 +120,7 @@ impl VersionStats {
 }
 
 /// Which recent rows drift is computed over: the last `rows` rows, and (when set) only those
-/// that arrived within `max_age`.
+/// that arrived within `max_age`. With `rows` 0 no row is kept: drift is not tracked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DriftWindowSpec {
     pub rows: usize,
@@ -135,7 +135,7 @@ impl DriftWindowSpec {
 
     /// Values the window holds at most, for rows of `n_features`.
     fn values(&self, n_features: usize) -> usize {
-        self.rows.max(1) * n_features.max(1)
+        self.rows * n_features.max(1)
     }
 }
 
@@ -153,7 +153,7 @@ pub struct EdgeModels {
 
 impl EdgeModels {
     /// An edge that will serve `names`; none is loaded yet. Drift is computed over the last
-    /// `drift_window` rows of each version.
+    /// `drift_window` rows of each version (0: not at all).
     pub fn new(names: Vec<String>, metrics: Arc<EdgeMetrics>, drift_window: usize) -> EdgeModels {
         EdgeModels {
             slots: RwLock::new(names.iter().map(|n| (n.clone(), Slot::default())).collect()),

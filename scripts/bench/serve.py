@@ -212,9 +212,9 @@ def model_dir(names, folder):
     return folder
 
 
-def start_edge(names, label):
+def start_edge(names, label, extra=()):
     folder = model_dir(names, os.path.join(args.work, f"models-{label}"))
-    proc = start([args.edge, "--models-dir", folder, "--addr", "127.0.0.1:0"], label)
+    proc = start([args.edge, "--models-dir", folder, "--addr", "127.0.0.1:0", *extra], label)
     port = int(wait_log(proc, r"listening on 127\.0\.0\.1:(\d+)").group(1))
     wait_ready(proc, port)
     return proc, port
@@ -410,6 +410,9 @@ SERVERS = [
      lambda: start_edge([args.bundled], "edge-bundled"), args.bundled, check_a),
     ("edge-forest", "wasmline-edge", "RF 100 trees, depth 8 (wasm)", "1 process, tokio 2 threads",
      lambda: start_edge([args.forest], "edge-forest"), args.forest, check_b),
+    ("edge-forest-nodrift", "wasmline-edge `--drift-window 0` (no drift tracking)", "RF 100 trees, depth 8 (wasm)",
+     "1 process, tokio 2 threads", lambda: start_edge([args.forest], "edge-forest-nodrift", ["--drift-window", "0"]),
+     args.forest, check_b),
     ("mlserver", "MLServer 1.7.1 + mlserver-sklearn", "sklearn RF 100 trees, depth 8", "1 process (parallel_workers=0)",
      lambda: start_mlserver("mlserver", 0), args.sklearn_name, check_mlserver),
     ("mlserver-default", "MLServer 1.7.1 + mlserver-sklearn", "sklearn RF 100 trees, depth 8",
@@ -639,6 +642,11 @@ for conns, _ in LOADS:
         target = f"; target >= 10x FastAPI: {'met' if e / f >= 10 else 'NOT met'}"
     print(f"| ratio, {conns} conn | edge (depth-8 forest) / FastAPI+ort; / MLServer (workers 0; default) | same forest size "
           f"| {e / f:.1f}x; {e / m:.0f}x; {e / md:.0f}x | | | req/s ratios{target} |")
+for conns, _ in LOADS:
+    with_drift = results[("edge-forest", conns)]["rps"]
+    without = results[("edge-forest-nodrift", conns)]["rps"]
+    print(f"| telemetry overhead, {conns} conn | edge with drift tracking (1000-row window) / without | depth-8 forest "
+          f"| {with_drift / without:.2f}x | | | req/s ratio (1.00: no cost); counts and latency are kept either way |")
 for key in ("edge-bundled", "edge-forest"):
     p99 = results[(key, 1)]["p99_us"]
     print(f"| target p99 < 1 ms at 1 conn | wasmline-edge | {results[key]['model']} | | | {ms(p99)} | "

@@ -447,6 +447,32 @@ async fn a_time_window_forgets_rows_older_than_its_age() {
 }
 
 #[tokio::test]
+async fn a_zero_row_window_tracks_no_drift_but_counts_requests() {
+    let models = Arc::new(EdgeModels::new(
+        vec!["wine".to_owned()],
+        Arc::new(EdgeMetrics::new("test-node")),
+        0,
+    ));
+    models.install(served("wine", 1, &classifier_ir()));
+    let app = app(models.clone(), InferLimits::default());
+    infer(&app, "/v2/models/wine/infer", &matrix_request(&vec![vec![50.0; 3]; 50])).await;
+    let (_, text) = call(&app, "GET", "/metrics", None).await;
+    let text = text.as_str().unwrap();
+    assert!(!text.contains("wasmline_data_drift_ratio{"), "{text}");
+    assert!(
+        text.contains(r#"outcome="ok",runtime="wasmtime",version="1"} 1"#),
+        "{text}"
+    );
+    let reports = models.take_reports();
+    assert_eq!((reports[0].predictions.ok, reports[0].predictions.rows), (1, 50));
+    assert!(
+        reports[0].drift.features.iter().all(|f| f.observed == 0),
+        "{:?}",
+        reports[0].drift
+    );
+}
+
+#[tokio::test]
 async fn a_trap_fails_one_request_and_the_model_keeps_serving() {
     // Traps when x0 > 100; the manifest's sample rows (1 and 5) pass the smoke test.
     let module = crate::fixtures::with_body(

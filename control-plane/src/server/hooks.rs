@@ -10,8 +10,6 @@
 //! The records are in the store, so the cooldown holds across restarts and replicas.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use axum::Json;
 use axum::extract::State;
@@ -164,13 +162,13 @@ async fn trigger(state: &AppState, model: &str, alertname: &str) -> Result<Retra
     let run_id = new_run_id();
     record.run_id = Some(run_id.clone());
     save(state, &record).await?;
-    let cancel = Arc::new(AtomicBool::new(false));
-    state.inner.runs.lock().insert(run_id.clone(), cancel.clone());
+    let run = super::pipeline::spawn_run(state, config, run_id.clone());
     let task_state = state.clone();
     let mut done = record.clone();
     tokio::spawn(async move {
-        let result = super::pipeline::execute(&task_state, config, &run_id, &cancel).await;
-        task_state.inner.runs.lock().remove(&run_id);
+        let result = run
+            .await
+            .unwrap_or_else(|e| Err(anyhow::anyhow!("the run's task failed: {e}")));
         let after = registry::get_alias(task_state.store(), &done.model, "production")
             .await
             .ok()

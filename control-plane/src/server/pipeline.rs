@@ -66,18 +66,7 @@ pub(super) async fn trigger(
     // Checked before answering: a config the pipeline refuses is the caller's error.
     Pipeline::new(state.store(), config.clone(), run_id.clone(), RunOptions::default())
         .map_err(|e| ApiError::unprocessable(format!("{e:#}")))?;
-    let cancel = Arc::new(AtomicBool::new(false));
-    state.inner.runs.lock().insert(run_id.clone(), cancel.clone());
-    let task_state = state.clone();
-    let id = run_id.clone();
-    tokio::spawn(async move {
-        let outcome = execute(&task_state, config, &id, &cancel).await;
-        match outcome {
-            Ok(status) => tracing::info!(run_id = %id, status, "pipeline run ended"),
-            Err(e) => tracing::warn!(run_id = %id, error = format!("{e:#}"), "pipeline run failed"),
-        }
-        task_state.inner.runs.lock().remove(&id);
-    });
+    spawn_run(&state, config, run_id.clone());
     Ok((
         StatusCode::ACCEPTED,
         Json(TriggerAnswer {
@@ -88,7 +77,28 @@ pub(super) async fn trigger(
     ))
 }
 
-pub(super) async fn execute(
+/// Starts run `run_id` in the background: registered as active (so it can be cancelled) until it
+/// ends, logged when it does. The handle gives its outcome.
+pub(super) fn spawn_run(
+    state: &AppState,
+    config: PipelineConfig,
+    run_id: String,
+) -> tokio::task::JoinHandle<anyhow::Result<&'static str>> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    state.inner.runs.lock().insert(run_id.clone(), cancel.clone());
+    let state = state.clone();
+    tokio::spawn(async move {
+        let outcome = execute(&state, config, &run_id, &cancel).await;
+        match &outcome {
+            Ok(status) => tracing::info!(run_id = %run_id, status, "pipeline run ended"),
+            Err(e) => tracing::warn!(run_id = %run_id, error = format!("{e:#}"), "pipeline run failed"),
+        }
+        state.inner.runs.lock().remove(&run_id);
+        outcome
+    })
+}
+
+async fn execute(
     state: &AppState,
     config: PipelineConfig,
     run_id: &str,

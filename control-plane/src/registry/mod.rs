@@ -52,7 +52,7 @@ pub use manifest::{
 pub use publish::{IR_ARTIFACT, register};
 pub use read::{
     ModelSelector, PUBLISHED_FILES, Pick, list_models, list_versions, load_artifact, load_manifest, load_version,
-    read_published, resolve_version, verify_artifacts,
+    read_published, resolve_version, verify_artifacts, version_exists,
 };
 pub use report::markdown_report;
 pub use signing::{

@@ -106,6 +106,14 @@ pub async fn load_manifest(store: &dyn ObjectStore, selector: &ModelSelector) ->
     load_version(store, &selector.name, version).await
 }
 
+/// Whether `name@version` is registered (its manifest is in the store); an invalid name is not.
+pub async fn version_exists(store: &dyn ObjectStore, name: &str, version: u64) -> anyhow::Result<bool> {
+    if check_name("model", name).is_err() {
+        return Ok(false);
+    }
+    Ok(store.exists(&version_key(name, version, "manifest.json")?).await?)
+}
+
 /// The manifest of `name@version`, its signature verified against the store's public key.
 pub async fn load_version(store: &dyn ObjectStore, name: &str, version: u64) -> anyhow::Result<Manifest> {
     check_name("model", name)?;

@@ -162,10 +162,7 @@ impl AppState {
         {
             return Ok(true);
         }
-        let Ok(key) = crate::store::Key::new(format!("models/{model}/{version}/manifest.json")) else {
-            return Ok(false);
-        };
-        let found = self.store().exists(&key).await.map_err(anyhow::Error::from)?;
+        let found = crate::registry::version_exists(self.store(), model, version).await?;
         if found {
             self.inner
                 .registered

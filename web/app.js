@@ -612,6 +612,9 @@ function collectTelemetry() {
 const post = (batch, keepalive) =>
   fetch("/api/v1/telemetry/browser", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(batch), keepalive });
 
+// When a batch last reached the control plane (by the 10 s timer or the button).
+let lastSent = null;
+
 async function sendTelemetry() {
   collectTelemetry();
   let sent = 0, reports = 0;
@@ -635,13 +638,18 @@ async function sendTelemetry() {
     sent++;
     reports += batch.reports.length;
   }
+  if (sent) lastSent = new Date();
   return { sent, reports };
 }
 
 async function sendAndShow() {
   const status = $("telemetry-status");
   const r = await sendTelemetry();
-  const what = r.sent ? `sent ${r.reports} report(s) in ${r.sent} batch(es) at ${new Date().toLocaleTimeString()}` : "nothing to send: no predictions since the last report";
+  const what = r.sent
+    ? `sent ${r.reports} report(s) in ${r.sent} batch(es) at ${lastSent.toLocaleTimeString()}`
+    : lastSent
+      ? `nothing new to send: the last report went at ${lastSent.toLocaleTimeString()} (reports go every 10 s)`
+      : "nothing to send: no predictions yet";
   status.textContent = r.error ? `${r.sent ? `${what}; then ` : ""}${r.error}` : what;
   status.className = r.error ? "error" : "ok";
   return r;

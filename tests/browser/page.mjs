@@ -309,7 +309,8 @@ async function main() {
       await page.click("#send-telemetry");
       await page.waitForSelector("#telemetry-status.ok, #telemetry-status.error", { timeout });
       const status = await page.textContent("#telemetry-status");
-      check(status.startsWith("sent"), `Send telemetry: ${JSON.stringify(status)}`);
+      // The page also sends by itself every 10 s: the click sends, or finds it already went.
+      check(status.startsWith("sent") || status.startsWith("nothing new to send: the last report went at"), `Send telemetry: ${JSON.stringify(status)}`);
       // /metrics counts the page's predict calls under runtime="browser".
       const deadline = Date.now() + 15000;
       let ok = 0, error = 0, lines = [];

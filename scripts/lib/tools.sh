@@ -54,19 +54,7 @@ ensure_s3s_fs() {
 
 # dvc, dvc-s3, moto and mlflow in a venv, reinstalled only when scripts/requirements-test.txt changes.
 ensure_venv() {
-  local want have
-  want=$(sha256sum "$ROOT/scripts/requirements-test.txt" | cut -c1-16)
-  have=$(cat "$CACHE/venv/.requirements" 2>/dev/null || true)
-  if [ "$want" = "$have" ] && [ -x "$CACHE/venv/bin/dvc" ]; then
-    return 0
-  fi
-  log "installing the Python test tools (dvc, moto, mlflow) into $CACHE/venv"
-  {
-    python3 -m venv "$CACHE/venv" &&
-      "$CACHE/venv/bin/pip" install -q --upgrade pip &&
-      "$CACHE/venv/bin/pip" install -q -r "$ROOT/scripts/requirements-test.txt" &&
-      echo "$want" >"$CACHE/venv/.requirements"
-  } >"$CACHE/logs/venv.log" 2>&1 || { tail -30 "$CACHE/logs/venv.log" >&2; return 1; }
+  venv_once venv requirements-test.txt dvc
 }
 
 # A venv at CACHE/NAME with the pins of scripts/REQUIREMENTS, reinstalled only when that file

@@ -93,6 +93,14 @@ impl ChildGuard {
         found.expect("found")
     }
 
+    /// Waits for the `listening on [http://]ADDR` line a server prints; its address (`host:port`).
+    pub fn wait_for_listening(&mut self) -> String {
+        self.wait_for_line(Duration::from_secs(60), |l| {
+            let rest = l.strip_prefix("listening on ")?;
+            Some(rest.trim_start_matches("http://").trim().to_owned())
+        })
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -3,7 +3,6 @@
 //! running `wasmline serve` with a registered model, and no request may get a 5xx.
 
 use std::process::Command;
-use std::time::Duration;
 
 use tests::process::{ChildGuard, find_program, free_port};
 use tests::workspace_bin;
@@ -33,9 +32,7 @@ fn schemathesis_finds_no_server_error() {
     .env("WASMLINE_EDGE_TOKEN", "edge-token")
     .env("WASMLINE_ADMIN_TOKEN", "admin-token-the-fuzzer-does-not-have");
     let mut server = ChildGuard::spawn("wasmline serve", cmd, &s.path().join("serve.log"));
-    server.wait_for_line(Duration::from_secs(60), |l| {
-        l.strip_prefix("listening on ").map(str::to_owned)
-    });
+    server.wait_for_listening();
 
     let out = Command::new(find_program("schemathesis"))
         .current_dir(s.path())

@@ -7,22 +7,8 @@ use std::process::{Command, Output};
 
 use tests::{workspace_bin, workspace_root};
 
-use crate::Scratch;
 use crate::train::{train_section, with_training};
-
-const STEPS: [&str; 11] = [
-    "ingest",
-    "transform",
-    "validate",
-    "profile",
-    "version",
-    "train",
-    "evaluate",
-    "export",
-    "compile",
-    "register",
-    "compare",
-];
+use crate::{STEPS, Scratch};
 
 /// Airflow 3 from its cached venv (scripts/lib/tools.sh `ensure_airflow`), with a home of its own
 /// (SQLite metadata database, logs) in a temporary directory and only our DAG folder.

@@ -4,7 +4,7 @@
 use tests::examples_dir;
 use tests::servers::{HttpServer, S3sFs};
 
-use crate::Scratch;
+use crate::{STEPS, Scratch};
 
 fn wine_csv() -> String {
     std::fs::read_to_string(examples_dir().join("winequality/winequality-red.csv")).expect("wine data")
@@ -41,25 +41,11 @@ fn assert_nothing_published(s: &Scratch) {
     );
 }
 
-const ALL_STEPS: [&str; 11] = [
-    "ingest",
-    "transform",
-    "validate",
-    "profile",
-    "version",
-    "train",
-    "evaluate",
-    "export",
-    "compile",
-    "register",
-    "compare",
-];
-
 #[test]
 fn bundled_default_runs_and_a_rerun_is_a_no_op() {
     let s = Scratch::new();
     let out = s.run(&["pipeline", "run"]).ok();
-    for step in ALL_STEPS {
+    for step in STEPS {
         assert!(out.lines().any(|l| l.starts_with(step)), "{step} reported:\n{out}");
     }
     assert!(out.contains("1599 rows"), "{out}");

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use tests::process::{ChildGuard, free_port};
 use tests::workspace_bin;
 
-use crate::Scratch;
 use crate::train::with_training;
+use crate::{Edge, Scratch};
 
 const TOKEN: &str = "edge-token-for-tests";
 const MODEL: &str = "wine";
@@ -31,56 +31,28 @@ fn train(s: &Scratch, name: &str, alpha: f64, alias: &str) {
     s.run(&["pipeline", "run", "-c", config.to_str().unwrap()]).ok();
 }
 
-/// Waits for the `listening on [http://]ADDR` line a server prints; its address.
-fn listening(guard: &mut ChildGuard) -> String {
-    guard.wait_for_line(Duration::from_secs(60), |l| {
-        let rest = l.strip_prefix("listening on ")?;
-        Some(rest.trim_start_matches("http://").trim().to_owned())
-    })
-}
-
 fn control_plane(s: &Scratch, port: u16, log: &str) -> ChildGuard {
     let mut cmd = Command::new(workspace_bin("wasmline"));
     cmd.args(["--store", s.store().to_str().unwrap(), "serve"])
         .args(["--addr", &format!("127.0.0.1:{port}"), "--poll-ms", "50"])
         .env("WASMLINE_EDGE_TOKEN", TOKEN);
     let mut guard = ChildGuard::spawn("wasmline serve", cmd, &s.path().join(log));
-    listening(&mut guard);
+    guard.wait_for_listening();
     guard
 }
 
-struct Edge {
-    guard: ChildGuard,
-    addr: String,
-    node: String,
-}
-
 fn edge(s: &Scratch, node: &str, control_plane: u16, run: usize) -> Edge {
-    let mut cmd = Command::new(workspace_bin("wasmline-edge"));
-    cmd.args(["--control-plane", &format!("http://127.0.0.1:{control_plane}")])
-        .args(["--models", MODEL, "--node-id", node, "--addr", "127.0.0.1:0"])
-        .args(["--cache-dir", s.path().join(node).to_str().unwrap()])
-        .args([
-            "--poll-interval",
-            "2",
-            "--telemetry-interval",
-            "1",
-            "--max-backoff",
-            "1",
-        ])
-        .env("WASMLINE_EDGE_TOKEN", TOKEN)
-        .env("WASMLINE_LOG", "info");
-    let mut guard = ChildGuard::spawn(node, cmd, &s.path().join(format!("{node}-{run}.log")));
-    let addr = listening(&mut guard);
-    let url = format!("http://{addr}/v2/health/ready");
-    guard.wait_until(Duration::from_secs(60), || {
-        ureq::get(&url).call().is_ok_and(|r| r.status() == 200)
-    });
-    Edge {
-        guard,
-        addr,
-        node: node.to_owned(),
-    }
+    Edge::start(
+        s,
+        node,
+        run,
+        &format!("127.0.0.1:{control_plane}"),
+        MODEL,
+        "127.0.0.1:0",
+        |cmd| {
+            cmd.env("WASMLINE_EDGE_TOKEN", TOKEN).env("WASMLINE_LOG", "info");
+        },
+    )
 }
 
 /// One row through an edge: (HTTP status, served version, body).

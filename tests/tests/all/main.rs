@@ -12,8 +12,74 @@ mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
+use tests::process::ChildGuard;
 use tests::{examples_dir, workspace_bin};
+
+/// The pipeline's steps in order, as `wasmline pipeline run` runs them.
+pub const STEPS: [&str; 11] = [
+    "ingest",
+    "transform",
+    "validate",
+    "profile",
+    "version",
+    "train",
+    "evaluate",
+    "export",
+    "compile",
+    "register",
+    "compare",
+];
+
+/// A `wasmline-edge` process and where it listens.
+#[derive(Debug)]
+pub struct Edge {
+    pub guard: ChildGuard,
+    pub addr: String,
+    pub node: String,
+}
+
+impl Edge {
+    /// Starts `wasmline-edge` as `node` at `addr`, following `control_plane` (`host:port`) for
+    /// `models`, with its cache in the scratch directory, polls, telemetry and backoff in seconds,
+    /// and its log in `{node}-{run}.log`; `configure` adds what the test needs (the token, flags).
+    /// Returns once `/v2/health/ready` answers 200: every model loaded.
+    pub fn start(
+        s: &Scratch,
+        node: &str,
+        run: usize,
+        control_plane: &str,
+        models: &str,
+        addr: &str,
+        configure: impl FnOnce(&mut Command),
+    ) -> Edge {
+        let mut cmd = Command::new(workspace_bin("wasmline-edge"));
+        cmd.args(["--control-plane", &format!("http://{control_plane}")])
+            .args(["--models", models, "--node-id", node, "--addr", addr])
+            .args(["--cache-dir", s.path().join(node).to_str().unwrap()])
+            .args([
+                "--poll-interval",
+                "2",
+                "--telemetry-interval",
+                "1",
+                "--max-backoff",
+                "1",
+            ]);
+        configure(&mut cmd);
+        let mut guard = ChildGuard::spawn(node, cmd, &s.path().join(format!("{node}-{run}.log")));
+        let addr = guard.wait_for_listening();
+        let url = format!("http://{addr}/v2/health/ready");
+        guard.wait_until(Duration::from_secs(60), || {
+            ureq::get(&url).call().is_ok_and(|r| r.status() == 200)
+        });
+        Edge {
+            guard,
+            addr,
+            node: node.to_owned(),
+        }
+    }
+}
 
 /// A scratch directory with a store, and a way to run `wasmline` in it.
 #[derive(Debug, Default)]

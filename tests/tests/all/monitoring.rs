@@ -34,8 +34,8 @@ use tests::process::{ChildGuard, free_port};
 use tests::servers::{Alertmanager, Prometheus, S3sFs};
 use tests::{workspace_bin, workspace_root};
 
-use crate::Scratch;
 use crate::train::with_training;
+use crate::{Edge, Scratch};
 
 const EDGE_TOKEN: &str = "edge-token-for-monitoring";
 const HOOK_TOKEN: &str = "alertmanager-token-for-monitoring";
@@ -161,7 +161,7 @@ fn prometheus_sees_traffic_latency_and_drift_and_alerts_fire() {
         .env("WASMLINE_EDGE_TOKEN", EDGE_TOKEN)
         .envs(s3.env());
     let mut cp = ChildGuard::spawn("wasmline serve", cp_cmd, &s.path().join("serve.log"));
-    let cp_addr = listening(&mut cp);
+    let cp_addr = cp.wait_for_listening();
     // Fixed ports: Prometheus scrapes a restarted edge where it was.
     let a_addr = format!("127.0.0.1:{}", free_port());
     let mut a = edge(&s, "edge-a", &a_addr, &cp_addr, 1, None);
@@ -480,20 +480,6 @@ fn train(s: &Scratch, store: &str, model: &str) {
         .ok();
 }
 
-/// Waits for the `listening on [http://]ADDR` line a server prints; its address.
-fn listening(guard: &mut ChildGuard) -> String {
-    guard.wait_for_line(Duration::from_secs(60), |l| {
-        let rest = l.strip_prefix("listening on ")?;
-        Some(rest.trim_start_matches("http://").trim().to_owned())
-    })
-}
-
-struct Edge {
-    guard: ChildGuard,
-    addr: String,
-    node: String,
-}
-
 /// Waits until the control plane recorded exactly `total` ok requests of `edge`; fails at once if
 /// it recorded more.
 fn wait_for_recorded(s3: &S3sFs, edge: &Edge, total: u64) {
@@ -555,37 +541,21 @@ impl SkewedClock {
 }
 
 fn edge(s: &Scratch, node: &str, addr: &str, control_plane: &str, run: usize, clock: Option<&SkewedClock>) -> Edge {
-    let mut cmd = Command::new(workspace_bin("wasmline-edge"));
-    if let Some(clock) = clock {
-        clock.apply(&mut cmd);
-    }
-    cmd.args(["--control-plane", &format!("http://{control_plane}")])
-        .args(["--models", &format!("{SHIFTED},{STEADY}")])
-        .args(["--node-id", node, "--addr", addr])
-        .args(["--cache-dir", s.path().join(node).to_str().unwrap()])
-        .args(["--drift-window", &WINDOW.to_string()])
-        .args([
-            "--poll-interval",
-            "2",
-            "--telemetry-interval",
-            "1",
-            "--max-backoff",
-            "1",
-        ])
-        .env("WASMLINE_EDGE_TOKEN", EDGE_TOKEN);
-    let mut guard = ChildGuard::spawn(node, cmd, &s.path().join(format!("{node}-{run}.log")));
-    let addr = listening(&mut guard);
-    for model in [SHIFTED, STEADY] {
-        let url = format!("http://{addr}/v2/models/{model}/ready");
-        guard.wait_until(Duration::from_secs(60), || {
-            ureq::get(&url).call().is_ok_and(|r| r.status() == 200)
-        });
-    }
-    Edge {
-        guard,
+    Edge::start(
+        s,
+        node,
+        run,
+        control_plane,
+        &format!("{SHIFTED},{STEADY}"),
         addr,
-        node: node.to_owned(),
-    }
+        |cmd| {
+            cmd.args(["--drift-window", &WINDOW.to_string()])
+                .env("WASMLINE_EDGE_TOKEN", EDGE_TOKEN);
+            if let Some(clock) = clock {
+                clock.apply(cmd);
+            }
+        },
+    )
 }
 
 /// alerts.yml with every `for:` at 3 s, so pending lasts a few evaluations and firing follows.

@@ -11,7 +11,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use tests::process::{ChildGuard, find_program};
 use tests::{workspace_bin, workspace_root};
@@ -70,14 +69,7 @@ fn the_web_page_predicts_in_chromium_what_the_server_predicts_and_drives_the_api
         .env("WASMLINE_ADMIN_TOKEN", ADMIN_TOKEN)
         .env_remove("WASMLINE_WEB_DIR");
     let mut server = ChildGuard::spawn("wasmline serve", cmd, &s.path().join("serve.log"));
-    let addr = server.wait_for_line(Duration::from_secs(60), |l| {
-        Some(l.strip_prefix("listening on ")?.trim().to_owned())
-    });
-    let url = if addr.starts_with("http") {
-        addr
-    } else {
-        format!("http://{addr}")
-    };
+    let url = format!("http://{}", server.wait_for_listening());
 
     // The page the binary serves is this checkout's (not a binary built from another worktree
     // sharing the target directory).

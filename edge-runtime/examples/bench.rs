@@ -33,16 +33,16 @@ fn generated_linear(weights: &[f64]) -> Vec<u8> {
     model_wasm::codegen::compile(&ir(weights.len(), body, output), b"{}").expect("compiles")
 }
 
-/// A random-forest-shaped classifier: `n_trees` full trees of `depth`, two classes.
-fn generated_forest(n_features: usize, n_trees: usize, depth: u32) -> Vec<u8> {
-    fn grow(nodes: &mut Vec<Node>, n_features: usize, depth: u32, seed: usize) -> u32 {
+/// A random-forest-shaped classifier: `n_trees` full trees of `depth`, voting for `n_classes`.
+fn generated_forest(n_features: usize, n_trees: usize, depth: u32, n_classes: usize) -> Vec<u8> {
+    fn grow(nodes: &mut Vec<Node>, n_features: usize, n_classes: usize, depth: u32, seed: usize) -> u32 {
         let index = nodes.len();
         nodes.push(Node::Leaf {
-            value: (seed % 2) as f64,
+            value: (seed % n_classes) as f64,
         });
         if depth > 0 {
-            let left = grow(nodes, n_features, depth - 1, seed * 2 + 1);
-            let right = grow(nodes, n_features, depth - 1, seed * 2 + 2);
+            let left = grow(nodes, n_features, n_classes, depth - 1, seed * 2 + 1);
+            let right = grow(nodes, n_features, n_classes, depth - 1, seed * 2 + 2);
             nodes[index] = Node::Split {
                 feature: (seed % n_features) as u32,
                 threshold: 1.0 + (seed % 7) as f32,
@@ -55,7 +55,7 @@ fn generated_forest(n_features: usize, n_trees: usize, depth: u32) -> Vec<u8> {
     let trees = (0..n_trees)
         .map(|t| {
             let mut nodes = Vec::new();
-            grow(&mut nodes, n_features, depth, t);
+            grow(&mut nodes, n_features, n_classes, depth, t);
             Tree { nodes }
         })
         .collect();
@@ -64,7 +64,7 @@ fn generated_forest(n_features: usize, n_trees: usize, depth: u32) -> Vec<u8> {
         aggregate: Aggregate::Vote,
     };
     let output = Output::Classification {
-        classes: vec!["no".into(), "yes".into()],
+        classes: (0..n_classes).map(|k| format!("class {k}")).collect(),
     };
     model_wasm::codegen::compile(&ir(n_features, body, output), b"{}").expect("compiles")
 }
@@ -91,7 +91,12 @@ fn main() {
         ("WAT linear, 11 features", fixtures::linear(&weights, 0.5).wasm(), 11),
         ("WAT argmax, 3 classes", fixtures::argmax(3).wasm(), 3),
         ("codegen linear, 11 features", generated_linear(&weights), 11),
-        ("codegen forest, 20 trees depth 6", generated_forest(11, 20, 6), 11),
+        ("codegen forest, 20 trees depth 6", generated_forest(11, 20, 6, 2), 11),
+        (
+            "codegen forest, 20 trees depth 6, 5 classes",
+            generated_forest(11, 20, 6, 5),
+            11,
+        ),
     ];
 
     println!("| model | step | time |");

@@ -400,6 +400,45 @@ fn trees_split_in_f32_vote_and_tie_low() {
 }
 
 #[test]
+fn packed_vote_counts_reach_their_field_maximum_without_carrying() {
+    // n trees that all vote for `class`: the count is n, the most its field holds when n is
+    // 2^width - 1. 16 classes of 4 bits fill the i64 to bit 63; 17 do not fit, so their
+    // counters stay in memory (one more function: add_vote).
+    for (n_trees, n_classes, class, packed) in [
+        (7, 4, 1, true),
+        (7, 4, 3, true),
+        (15, 16, 15, true),
+        (15, 16, 14, true),
+        (15, 17, 16, false),
+        (1, 64, 63, true),
+        (3, 33, 32, false),
+    ] {
+        let trees = (0..n_trees).map(|_| stump(0, 0.5, class as f64, 0.0)).collect();
+        let ir = forest(1, trees, Aggregate::Vote, classes(n_classes));
+        let bytes = compile(&ir, b"{}").unwrap();
+        let without_add_vote = 11 + 1 + 1;
+        assert_eq!(
+            count_functions(&bytes),
+            without_add_vote + usize::from(!packed),
+            "{n_classes} classes"
+        );
+        let rows = vec![vec![0.0], vec![1.0]];
+        check(&ir, &rows, Match::Exact);
+        let out = Loaded::new(&bytes).predict(&rows);
+        let mut all_for_class = vec![0.0; 1 + n_classes];
+        all_for_class[0] = class as f64;
+        all_for_class[1 + class] = 1.0;
+        assert_eq!(
+            out[0], all_for_class,
+            "{n_trees} trees, {n_classes} classes, class {class}"
+        );
+        let mut all_for_0 = vec![0.0; 1 + n_classes];
+        all_for_0[1] = 1.0;
+        assert_eq!(out[1], all_for_0);
+    }
+}
+
+#[test]
 fn summing_trees_add_class_weights_in_f64_and_tie_low() {
     // scikit-learn's soft vote: each leaf holds its class shares divided by the number of trees.
     let shares = |a: f32, b: f32, c: f32| Node::Weights {
@@ -535,10 +574,11 @@ fn trees_past_the_budgets_are_outlined_and_still_exact() {
     let ir = forest(5, vec![full, Tree { nodes: chain }], Aggregate::Vote, classes(3));
     ir.validate().unwrap();
     let bytes = compile(&ir, b"{}").unwrap();
-    // 11 getters, predict, add_vote and the 2 trees; the rest are pieces. The full tree: the
+    // 11 getters, predict and the 2 trees (3 classes' votes are packed: no `add_vote`); the
+    // rest are pieces. The full tree: the
     // root's function outlines both halves (8191 nodes each), each half keeps its left quarter
     // (4095 nodes, just the budget) and outlines its right one. The chain: one piece per 64 levels.
-    let outlined = count_functions(&bytes) - 15;
+    let outlined = count_functions(&bytes) - 14;
     assert_eq!(outlined, (2 + 2) + (depth / trees::MAX_NESTING) as usize);
     let rows: Vec<Vec<f64>> = (0..1000)
         .map(|_| (0..5).map(|_| rng.unit() * 4.0 - 2.0).collect())
@@ -848,7 +888,12 @@ fn random_forest(rng: &mut Rng) -> ModelIr {
     thresholds.extend((0..8).map(|_| rng.number() as f32));
     let (aggregate, output, k) = match rng.below(3) {
         0 => {
-            let k = 2 + rng.below(4);
+            // Sometimes too many classes for the counts to be packed into one i64.
+            let k = if rng.chance(0.25) {
+                20 + rng.below(20)
+            } else {
+                2 + rng.below(4)
+            };
             (Aggregate::Vote, classes(k), k)
         }
         1 => {

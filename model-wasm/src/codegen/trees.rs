@@ -6,9 +6,11 @@
 //!   [`NODE_BUDGET`] nodes. It loads the features its trees test from the row's `f32` buffer
 //!   into locals once, then evaluates each tree in order as nested `if`/`else` blocks that leave
 //!   the leaf on the stack (vote: the leaf's class; sum: the leaf's row in the weight table, a
-//!   data segment of `n_classes` f32 per leaf; average: the leaf's value), and combines it: two
-//!   classes and averages take the running aggregate as their argument and return it (class 1's
-//!   votes; the `f64` sum in tree order), other votes go to per-class counters in memory through
+//!   data segment of `n_classes` f32 per leaf; average: the leaf's value), and combines it.
+//!   Groups take the running aggregate as their argument and return it: class 1's votes (two
+//!   classes), every class's votes packed in one `i64` (when the counts fit: a leaf is then its
+//!   class's bit offset, and a vote adds `1 << offset`), or the `f64` sum in tree order
+//!   (average). Votes that do not fit go to per-class counters in memory through
 //!   `add_vote(class)`, class weights to per-class `f64` sums through `add_weights(row)`.
 //! - A function holds at most [`NODE_BUDGET`] nodes and nests at most [`MAX_NESTING`] blocks; a
 //!   subtree past either limit is *outlined*: written as a function of its own (`() -> leaf`)
@@ -58,34 +60,40 @@ pub(super) fn predict(
     trees: &[Tree],
     aggregate: Aggregate,
 ) -> u32 {
+    let binary = aggregate == Aggregate::Vote && ir.n_outputs() == 2;
+    let packed = (aggregate == Aggregate::Vote && !binary)
+        .then(|| packed_votes(trees.len(), ir.n_outputs()))
+        .flatten();
     let leaf = match aggregate {
+        Aggregate::Vote if packed.is_some() => ValType::I64,
         Aggregate::Vote | Aggregate::Sum => ValType::I32,
         Aggregate::Average => ValType::F64,
     };
-    let binary = aggregate == Aggregate::Vote && ir.n_outputs() == 2;
     let ensemble = Ensemble {
         trees,
         sizes: trees.iter().map(subtree_sizes).collect(),
         rows: weight_table(trees).0,
         leaf,
         boolean: binary,
+        packed,
         branch_free: if trees.iter().map(|t| t.nodes.len()).sum::<usize>() > LARGE_ENSEMBLE_NODES {
             BRANCH_FREE_NODES_LARGE
         } else {
             BRANCH_FREE_NODES
         },
     };
-    let add_vote =
-        (aggregate == Aggregate::Vote && !binary).then(|| module.add(&[ValType::I32], &[], add_vote(layout)));
+    let add_vote = (aggregate == Aggregate::Vote && !binary && packed.is_none())
+        .then(|| module.add(&[ValType::I32], &[], add_vote(layout)));
     let add_weights = (aggregate == Aggregate::Sum)
         .then(|| module.add(&[ValType::I32], &[], add_weights(layout, ir.n_outputs() as u32)));
 
     // Consecutive trees share one function up to the node budget: one call and one load of
     // each feature per group rather than per tree. A group takes and returns the running
-    // aggregate (binary votes: class 1's count; average: the sum in tree order), or adds to the
-    // counters in memory (the other votes, class weights).
+    // aggregate (binary votes: class 1's count; packed votes: every class's count; average: the
+    // sum in tree order), or adds to the counters in memory (the other votes, class weights).
     let (params, results): (&[ValType], &[ValType]) = match aggregate {
         Aggregate::Vote if binary => (&[ValType::I32], &[ValType::I32]),
+        Aggregate::Vote if packed.is_some() => (&[ValType::I64], &[ValType::I64]),
         Aggregate::Average => (&[ValType::F64], &[ValType::F64]),
         Aggregate::Vote | Aggregate::Sum => (&[], &[]),
     };
@@ -104,6 +112,15 @@ pub(super) fn predict(
                     }
                     writer.node(0, 0);
                     writer.body.code().i32_add();
+                }
+                Aggregate::Vote if packed.is_some() => {
+                    // The leaf is its class's shift: one more vote is `1 << shift`.
+                    if first_of_group {
+                        writer.body.code().local_get(0);
+                    }
+                    writer.body.code().i64_const(1);
+                    writer.node(0, 0);
+                    writer.body.code().i64_shl().i64_add();
                 }
                 Aggregate::Average if t == 0 => writer.node(0, 0),
                 Aggregate::Average => {
@@ -164,6 +181,34 @@ pub(super) fn predict(
                 .local_set(p1);
             row.store_classes(f, &[p0, p1]);
         }),
+        Aggregate::Vote if let Some(width) = packed => predict::function(ir, layout, |f, row| {
+            // Every class's votes in one i64, `width` bits each: class k's are bits
+            // `k * width..(k + 1) * width`.
+            store_features(f, row, &used);
+            f.code().i64_const(0);
+            for group in &groups {
+                f.code().call(*group);
+            }
+            let votes = f.local(ValType::I64);
+            f.code().local_set(votes);
+            let probabilities: Vec<u32> = (0..ir.n_outputs() as u32)
+                .map(|k| {
+                    let p = f.local(ValType::F64);
+                    f.code()
+                        .local_get(votes)
+                        .i64_const(i64::from(k * width))
+                        .i64_shr_u()
+                        .i64_const((1i64 << width) - 1)
+                        .i64_and()
+                        .f64_convert_i64_u()
+                        .f64_const(n_trees.into())
+                        .f64_div()
+                        .local_set(p);
+                    p
+                })
+                .collect();
+            row.store_classes(f, &probabilities);
+        }),
         Aggregate::Vote | Aggregate::Sum => predict::function(ir, layout, |f, row| {
             // Per-class counters in memory that the groups add to: votes (i32) or class weights
             // (f64 sums). A class's probability is its share of the votes, or its sum.
@@ -213,6 +258,13 @@ pub(super) fn predict(
         }),
     };
     module.add(&[ValType::I32], &[ValType::I32], body)
+}
+
+/// The bits per class when every class's vote count fits one `i64` (a count is at most the
+/// number of trees), else `None`.
+fn packed_votes(n_trees: usize, n_classes: usize) -> Option<u32> {
+    let width = usize::BITS - n_trees.leading_zeros();
+    (n_classes as u64 * u64::from(width) <= 64).then_some(width)
 }
 
 /// Consecutive runs of trees whose nodes add up to at most `budget` (a larger tree alone).
@@ -341,6 +393,9 @@ struct Ensemble<'a> {
     /// Whether every leaf is 0 or 1 (a vote between two classes), so that a split with a leaf
     /// child is boolean arithmetic on its condition.
     boolean: bool,
+    /// Votes packed into one `i64`, this many bits per class: a leaf is its class's shift
+    /// (`class * width`, as `i64`).
+    packed: Option<u32>,
     /// Subtrees of at most this many nodes are written without a branch.
     branch_free: u32,
 }
@@ -485,8 +540,9 @@ impl Writer<'_> {
                 self.body.code().i32_const(self.ensemble.rows[self.tree][i] as i32);
             }
             Node::Leaf { value } => {
-                match self.ensemble.leaf {
-                    ValType::I32 => self.body.code().i32_const(*value as i32),
+                match (self.ensemble.leaf, self.ensemble.packed) {
+                    (ValType::I64, Some(width)) => self.body.code().i64_const(*value as i64 * i64::from(width)),
+                    (ValType::I32, _) => self.body.code().i32_const(*value as i32),
                     _ => self.body.code().f64_const((*value).into()),
                 };
             }

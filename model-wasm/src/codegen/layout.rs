@@ -3,7 +3,8 @@
 //! ```text
 //! 0               the data segment: error messages, then (summing trees) the leaves' class
 //!                 weights, n_outputs f32 per leaf
-//! features_f32    n_features f32: the current row, scaled, as the trees compare it
+//! feature_keys    n_features i32: the current row, scaled, as the trees compare it (the keys
+//!                 of its f32 values: see `trees::order_key`)
 //! votes           n_outputs slots of 8 bytes: the current row's votes (i32) or class sums (f64)
 //! input           max_rows * n_features f64 (the caller writes rows here)
 //! output          max_rows * output_stride f64 (predict writes here)
@@ -42,7 +43,7 @@ pub(super) struct Layout {
     pub not_finite: Message,
     /// Address of the leaves' class weights (summing trees): row `r` holds `n_outputs` f32.
     pub weights: u32,
-    pub features_f32: u32,
+    pub feature_keys: u32,
     pub votes: u32,
     pub input: u32,
     pub output: u32,
@@ -88,7 +89,7 @@ impl Layout {
             start
         };
         region(messages.len() as u64);
-        let features_f32 = region(4 * n_features);
+        let feature_keys = region(4 * n_features);
         let votes = region(8 * ir.n_outputs() as u64);
         let input = region(8 * MAX_ROWS as u64 * n_features);
         let output = region(8 * MAX_ROWS as u64 * output_stride);
@@ -105,7 +106,7 @@ impl Layout {
             bad_rows,
             not_finite,
             weights: weights_at,
-            features_f32: features_f32 as u32,
+            feature_keys: feature_keys as u32,
             votes: votes as u32,
             input: input as u32,
             output: output as u32,

@@ -400,6 +400,44 @@ fn trees_split_in_f32_vote_and_tie_low() {
 }
 
 #[test]
+fn order_keys_compare_as_the_floats_do() {
+    let mut values = vec![
+        0.0f32,
+        -0.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::MAX,
+        f32::MIN,
+        f32::MIN_POSITIVE,
+        -f32::MIN_POSITIVE,
+        f32::from_bits(1),
+        -f32::from_bits(1),
+        1.0,
+        -1.0,
+        0.1,
+        -0.1,
+    ];
+    let mut rng = Rng(5);
+    values.extend(
+        (0..200)
+            .map(|_| f32::from_bits(rng.next() as u32))
+            .filter(|v| !v.is_nan()),
+    );
+    values.extend((0..200).map(|_| rng.number() as f32));
+    for &a in &values {
+        for &b in &values {
+            assert_eq!(
+                a < b,
+                trees::order_key(a) < trees::order_key(b),
+                "{a:e} < {b:e}: keys {} and {}",
+                trees::order_key(a),
+                trees::order_key(b)
+            );
+        }
+    }
+}
+
+#[test]
 fn packed_vote_counts_reach_their_field_maximum_without_carrying() {
     // n trees that all vote for `class`: the count is n, the most its field holds when n is
     // 2^width - 1. 16 classes of 4 bits fill the i64 to bit 63; 17 do not fit, so their

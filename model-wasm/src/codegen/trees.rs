@@ -1,10 +1,14 @@
-//! Tree ensembles as code, not data: every split is an `if` on
-//! `f32.lt(x[feature] as f32, threshold)` (the IR's split, to the bit), every leaf a constant.
+//! Tree ensembles as code, not data: every split is an `if` on `x[feature] as f32 < threshold`
+//! (the IR's split, to the bit), every leaf a constant.
+//!
+//! Comparisons are on integers: each feature, as `f32`, is mapped once per row to its
+//! [`order_key`], an `i32` whose signed order is the float order, and each threshold to its key
+//! at compile time. A split is then `i32.lt_s(key, constant)`, which machines compare with an
+//! immediate operand, where a float constant must first be moved into a register.
 //!
 //! Functions:
 //! - Consecutive trees are written into one *group* function, as many as fit in
-//!   [`NODE_BUDGET`] nodes. It loads the features its trees test from the row's `f32` buffer
-//!   into locals once, then evaluates each tree in order as nested `if`/`else` blocks that leave
+//!   [`NODE_BUDGET`] nodes. It loads the keys of the features its trees test into locals once, then evaluates each tree in order as nested `if`/`else` blocks that leave
 //!   the leaf on the stack (vote: the leaf's class; sum: the leaf's row in the weight table, a
 //!   data segment of `n_classes` f32 per leaf; average: the leaf's value), and combines it.
 //!   Groups take the running aggregate as their argument and return it: class 1's votes (two
@@ -16,8 +20,9 @@
 //!   subtree past either limit is *outlined*: written as a function of its own (`() -> leaf`)
 //!   and called where it was. So no body grows past what engines compile quickly, however large
 //!   or deep the tree, and the generator's recursion is bounded by [`MAX_NESTING`].
-//! - `predict` scales each feature the trees use, demotes it to `f32` once per row into the
-//!   buffer, then calls the groups in order; the sums keep the evaluator's order.
+//! - `predict` scales each feature the trees use, demotes it to `f32` and stores its key once
+//!   per row in the keys buffer, then calls the groups in order; the sums keep the evaluator's
+//!   order.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -284,15 +289,42 @@ fn tree_groups(sizes: &[Vec<u32>], budget: u32) -> Vec<std::ops::Range<usize>> {
     groups
 }
 
-/// Scales each used feature of the row and stores it, as `f32`, in the features buffer.
+/// Scales each used feature of the row, demotes it to `f32` and stores its [`order_key`] in
+/// the keys buffer.
 fn store_features(f: &mut FunctionBody, row: &predict::Row, used: &[bool]) {
+    let (bits, sign) = (f.local(ValType::I32), f.local(ValType::I32));
     for (i, _) in used.iter().enumerate().filter(|(_, u)| **u) {
         f.code().i32_const(0);
         row.push_feature(f, i);
+        // (magnitude ^ sign) - sign: the magnitude, negated when the sign bit is set.
         f.code()
             .f32_demote_f64()
-            .f32_store(f32_at(row.layout.features_f32 + 4 * i as u32));
+            .i32_reinterpret_f32()
+            .local_tee(bits)
+            .i32_const(i32::MAX)
+            .i32_and()
+            .local_get(bits)
+            .i32_const(31)
+            .i32_shr_s()
+            .local_tee(sign)
+            .i32_xor()
+            .local_get(sign)
+            .i32_sub()
+            .i32_store(i32_at(row.layout.feature_keys + 4 * i as u32));
     }
+}
+
+/// An `i32` whose signed order is the order of `f32` values that are not NaN: the bits of a
+/// value whose sign bit is clear, the negated magnitude bits of one whose sign bit is set. Both
+/// zeros map to 0, as they compare equal; infinities map past every finite value.
+/// So for such `x` and `t`, `x < t` exactly when `order_key(x) < order_key(t)`. The generated
+/// code computes the same map (see `store_features`). Row values are never NaN (the finiteness
+/// check runs first; demoting a finite `f64` gives at worst an infinity) and neither are
+/// thresholds (validated).
+pub(super) fn order_key(value: f32) -> i32 {
+    let bits = value.to_bits() as i32;
+    let magnitude = bits & i32::MAX;
+    if bits < 0 { -magnitude } else { magnitude }
 }
 
 /// `add_vote(class: i32)`: one more vote for `class` in the counters.
@@ -440,7 +472,7 @@ impl Writer<'_> {
     /// A split with a leaf child needs no branch: its value is `select(left, right, x < t)`, with
     /// the other child's subtree evaluated either way (it only computes, so this is exact; the
     /// work stays one path's). Between two classes it is boolean arithmetic on the condition
-    /// (`x < t` itself, `(x < t) | S`, `!(x < t) & S`, ...). Smaller and faster than an `if`.
+    /// (`x < t` itself, `(x < t) | S`, `(x >= t) & S`, ...). Smaller and faster than an `if`.
     /// A subtree of at most `branch_free` nodes is evaluated whole, both children of each split
     /// and a `select`. The branches left are the ones between larger subtrees.
     fn node(&mut self, i: usize, depth: u32) {
@@ -484,10 +516,7 @@ impl Writer<'_> {
                         // the value is the one leaf's).
                         match (self.class(left), self.class(right)) {
                             (1, 0) => self.condition(feature, threshold),
-                            (0, 1) => {
-                                self.condition(feature, threshold);
-                                self.body.code().i32_eqz();
-                            }
+                            (0, 1) => self.negated_condition(feature, threshold),
                             (c, _) => {
                                 self.body.code().i32_const(c);
                             }
@@ -497,22 +526,24 @@ impl Writer<'_> {
                     (true, false) if self.ensemble.boolean => {
                         // x < t ? c : S
                         self.node(right, depth + 1);
-                        self.condition(feature, threshold);
                         if self.class(left) == 1 {
+                            self.condition(feature, threshold);
                             self.body.code().i32_or();
                         } else {
-                            self.body.code().i32_eqz().i32_and();
+                            self.negated_condition(feature, threshold);
+                            self.body.code().i32_and();
                         }
                         self.remaining = self.remaining.saturating_sub(1);
                     }
                     (false, true) if self.ensemble.boolean => {
                         // x < t ? S : c
                         self.node(left, depth + 1);
-                        self.condition(feature, threshold);
                         if self.class(right) == 0 {
+                            self.condition(feature, threshold);
                             self.body.code().i32_and();
                         } else {
-                            self.body.code().i32_eqz().i32_or();
+                            self.negated_condition(feature, threshold);
+                            self.body.code().i32_or();
                         }
                         self.remaining = self.remaining.saturating_sub(1);
                     }
@@ -527,10 +558,16 @@ impl Writer<'_> {
         }
     }
 
-    /// Pushes `x[feature] < threshold` (in `f32`, as the IR splits).
+    /// Pushes `x[feature] < threshold` (in `f32`, as the IR splits), compared as keys.
     fn condition(&mut self, feature: u32, threshold: f32) {
         let x = self.feature(feature);
-        self.body.code().local_get(x).f32_const(threshold.into()).f32_lt();
+        self.body.code().local_get(x).i32_const(order_key(threshold)).i32_lt_s();
+    }
+
+    /// Pushes the negation of [`Writer::condition`]: neither value is NaN, so it is `>=`.
+    fn negated_condition(&mut self, feature: u32, threshold: f32) {
+        let x = self.feature(feature);
+        self.body.code().local_get(x).i32_const(order_key(threshold)).i32_ge_s();
     }
 
     /// Pushes the value of the leaf `i`: its class, its row in the weight table, or its value.
@@ -558,10 +595,10 @@ impl Writer<'_> {
         }
     }
 
-    /// The local holding `feature` as `f32`.
+    /// The local holding the key of `feature`.
     fn feature(&mut self, feature: u32) -> u32 {
         let body = &mut self.body;
-        *self.loads.entry(feature).or_insert_with(|| body.local(ValType::F32))
+        *self.loads.entry(feature).or_insert_with(|| body.local(ValType::I32))
     }
 
     /// The function: the feature loads, then the tree code.
@@ -570,7 +607,7 @@ impl Writer<'_> {
         let mut code = wasm_encoder::InstructionSink::new(&mut prologue);
         for (feature, local) in &self.loads {
             code.i32_const(0)
-                .f32_load(f32_at(layout.features_f32 + 4 * feature))
+                .i32_load(i32_at(layout.feature_keys + 4 * feature))
                 .local_set(*local);
         }
         self.body.finish_with_prologue(&prologue)

@@ -60,6 +60,25 @@ pub(super) fn f32_at(offset: u32) -> MemArg {
     mem(offset, 2)
 }
 
+/// Division of the `f64` on the stack by a count.
+pub(super) trait DivideByCount {
+    /// `x / n`. By a power of two it is written as `x * (1 / n)`: exactly the same result (the
+    /// reciprocal is exact, and both operations round the same real number), and cheaper.
+    fn f64_div_by_count(&mut self, n: usize) -> &mut Self;
+}
+
+impl DivideByCount for InstructionSink<'_> {
+    fn f64_div_by_count(&mut self, n: usize) -> &mut Self {
+        if n == 1 {
+            self
+        } else if n.is_power_of_two() {
+            self.f64_const((1.0 / n as f64).into()).f64_mul()
+        } else {
+            self.f64_const((n as f64).into()).f64_div()
+        }
+    }
+}
+
 /// An aligned `i32` access at `offset` bytes past the address operand.
 pub(super) fn i32_at(offset: u32) -> MemArg {
     mem(offset, 2)

@@ -137,16 +137,23 @@ pub(super) fn function(ir: &ModelIr, layout: &Layout, row: impl FnOnce(&mut Func
             .local_get(end)
             .i32_ge_u()
             .br_if(2);
-        for i in 0..layout.n_features {
-            f.code()
-                .local_get(at)
-                .f64_load(f64_at(layout.input + 8 * i))
-                .local_get(zero)
-                .f64_mul();
-            if i > 0 {
+        // Summed as a balanced tree: a chain of adds would make each row wait on one long
+        // sequence of additions.
+        fn products(f: &mut FunctionBody, layout: &Layout, at: u32, zero: u32, features: std::ops::Range<u32>) {
+            if features.len() == 1 {
+                f.code()
+                    .local_get(at)
+                    .f64_load(f64_at(layout.input + 8 * features.start))
+                    .local_get(zero)
+                    .f64_mul();
+            } else {
+                let middle = features.start + features.len() as u32 / 2;
+                products(f, layout, at, zero, features.start..middle);
+                products(f, layout, at, zero, middle..features.end);
                 f.code().f64_add();
             }
         }
+        products(&mut f, layout, at, zero, 0..layout.n_features);
         // sum != sum: NaN. (Not kept in `zero`: the next row would wait for this one's sum.)
         f.code()
             .local_tee(sum)

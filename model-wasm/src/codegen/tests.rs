@@ -1034,18 +1034,23 @@ fn random_forests_match_the_evaluator_to_the_bit() {
 
 #[test]
 fn large_forests_match_the_evaluator_to_the_bit() {
-    // Past LARGE_ENSEMBLE_NODES, so subtrees of up to 15 nodes are written without branches, and
-    // past one function's node budget, so the trees are split into groups.
+    // Past the first two sizes of BRANCH_FREE_NODES, so subtrees of up to 15 and 31 nodes are
+    // written without branches, and past one function's node budget, so the trees are split
+    // into groups.
     let mut rng = Rng(77);
     let thresholds: Vec<f32> = (0..16).map(|_| rng.number() as f32).collect();
-    for (aggregate, k) in [
-        (Aggregate::Vote, 2),
-        (Aggregate::Vote, 4),
-        (Aggregate::Sum, 3),
-        (Aggregate::Average, 0),
+    for (aggregate, k, n_trees, limit) in [
+        (Aggregate::Vote, 2, 12, 15),
+        (Aggregate::Vote, 2, 34, 31),
+        (Aggregate::Vote, 4, 12, 15),
+        (Aggregate::Vote, 4, 34, 31),
+        (Aggregate::Sum, 3, 12, 15),
+        (Aggregate::Sum, 3, 34, 31),
+        (Aggregate::Average, 0, 12, 15),
+        (Aggregate::Average, 0, 34, 31),
     ] {
         let leaf = move |r: &mut Rng| if k > 0 { r.below(k) as f64 } else { r.number() };
-        let trees: Vec<Tree> = (0..12)
+        let trees: Vec<Tree> = (0..n_trees)
             .map(|_| {
                 let mut tree = grow_tree(&mut rng, 6, 8, &thresholds, &leaf, true);
                 if aggregate == Aggregate::Sum {
@@ -1062,7 +1067,8 @@ fn large_forests_match_the_evaluator_to_the_bit() {
         let output = if k > 0 { classes(k) } else { regression() };
         let ir = forest(6, trees, aggregate, output);
         ir.validate().unwrap();
-        assert!(ir_nodes(&ir) > trees::NODE_BUDGET as usize && ir_nodes(&ir) > trees::LARGE_ENSEMBLE_NODES);
+        assert!(ir_nodes(&ir) > trees::NODE_BUDGET as usize);
+        assert_eq!(trees::branch_free_limit(ir_nodes(&ir)), limit);
         let rows = random_rows(&mut rng, &ir, 300);
         check(&ir, &rows, Match::Exact);
     }

@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use wasm_encoder::{BlockType, Function, ValType};
 
-use super::emit::{FunctionBody, f32_at, f64_at, i32_at};
+use super::emit::{DivideByCount, FunctionBody, f32_at, f64_at, i32_at};
 use super::layout::Layout;
 use super::module::ModuleBuilder;
 use super::predict;
@@ -38,16 +38,24 @@ use crate::ir::{Aggregate, ModelIr, Node, Tree};
 pub(super) const NODE_BUDGET: u32 = 4096;
 /// Most `if` blocks nested in one function.
 pub(super) const MAX_NESTING: u32 = 64;
-/// Subtrees of at most this many nodes are evaluated whole, without a branch: each split a
+/// Subtrees of at most `limit` nodes are evaluated whole, without a branch: each split a
 /// `select` between its children's values. Cheaper than the branches of its path when rows of
-/// varying data mispredict them.
-pub(super) const BRANCH_FREE_NODES: u32 = 7;
-/// The same for ensembles of more than [`LARGE_ENSEMBLE_NODES`] nodes: their branches are too
-/// many for the processor's predictor to learn, so deeper subtrees pay off (measured on the wine
-/// forests: 100 trees of depth 8 went from 933 to 402 ns per row at batch 1000, while 20 trees
-/// of depth 6 were faster with the smaller subtrees).
-pub(super) const BRANCH_FREE_NODES_LARGE: u32 = 15;
-pub(super) const LARGE_ENSEMBLE_NODES: usize = 2048;
+/// varying data mispredict them, and the more so the larger the ensemble: the more branches,
+/// the fewer the processor's predictor can learn. Per ensemble size, `(most nodes, limit)`.
+/// Measured per row at batch 1000 on the wine forests (binary votes):
+/// - 20 trees of depth 6 (1,174 nodes): fastest with 7;
+/// - 100 trees of depth 8 (12,086 nodes): 933 ns with 7, 402 ns with 15, 554 ns with 31;
+/// - 100 trees of depth 12 (23,694 nodes, the bundled model): 1,013 ns with 15, 454 ns with
+///   31, 582 ns with 63.
+pub(super) const BRANCH_FREE_NODES: [(usize, u32); 3] = [(2048, 7), (16384, 15), (usize::MAX, 31)];
+
+/// The branch-free subtree limit for an ensemble of `nodes` nodes.
+pub(super) fn branch_free_limit(nodes: usize) -> u32 {
+    BRANCH_FREE_NODES
+        .iter()
+        .find(|(most, _)| nodes <= *most)
+        .map_or(BRANCH_FREE_NODES[BRANCH_FREE_NODES.len() - 1].1, |(_, limit)| *limit)
+}
 
 /// A function to write: the subtree of `tree` under `node`, outlined from a larger function.
 #[derive(Debug)]
@@ -81,11 +89,7 @@ pub(super) fn predict(
         leaf,
         boolean: binary,
         packed,
-        branch_free: if trees.iter().map(|t| t.nodes.len()).sum::<usize>() > LARGE_ENSEMBLE_NODES {
-            BRANCH_FREE_NODES_LARGE
-        } else {
-            BRANCH_FREE_NODES
-        },
+        branch_free: branch_free_limit(trees.iter().map(|t| t.nodes.len()).sum()),
     };
     let add_vote = (aggregate == Aggregate::Vote && !binary && packed.is_none())
         .then(|| module.add(&[ValType::I32], &[], add_vote(layout)));
@@ -159,7 +163,6 @@ pub(super) fn predict(
             used[*feature as usize] = true;
         }
     }
-    let n_trees = trees.len() as f64;
     let body = match aggregate {
         Aggregate::Vote if binary => predict::function(ir, layout, |f, row| {
             // Two classes: each tree gives 0 or 1, so class 1's votes are their sum.
@@ -176,13 +179,11 @@ pub(super) fn predict(
                 .local_get(ones)
                 .i32_sub()
                 .f64_convert_i32_u()
-                .f64_const(n_trees.into())
-                .f64_div()
+                .f64_div_by_count(trees.len())
                 .local_set(p0)
                 .local_get(ones)
                 .f64_convert_i32_u()
-                .f64_const(n_trees.into())
-                .f64_div()
+                .f64_div_by_count(trees.len())
                 .local_set(p1);
             row.store_classes(f, &[p0, p1]);
         }),
@@ -206,8 +207,7 @@ pub(super) fn predict(
                         .i64_const((1i64 << width) - 1)
                         .i64_and()
                         .f64_convert_i64_u()
-                        .f64_const(n_trees.into())
-                        .f64_div()
+                        .f64_div_by_count(trees.len())
                         .local_set(p);
                     p
                 })
@@ -240,8 +240,7 @@ pub(super) fn predict(
                     if votes {
                         code.i32_load(i32_at(layout.votes + 4 * k))
                             .f64_convert_i32_u()
-                            .f64_const(n_trees.into())
-                            .f64_div();
+                            .f64_div_by_count(trees.len());
                     } else {
                         code.f64_load(f64_at(layout.votes + 8 * k));
                     }
@@ -259,7 +258,7 @@ pub(super) fn predict(
             for group in &groups {
                 f.code().call(*group);
             }
-            f.code().f64_const(n_trees.into()).f64_div().f64_store(row.slot(0));
+            f.code().f64_div_by_count(trees.len()).f64_store(row.slot(0));
         }),
     };
     module.add(&[ValType::I32], &[ValType::I32], body)

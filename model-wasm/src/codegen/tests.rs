@@ -477,6 +477,44 @@ fn packed_vote_counts_reach_their_field_maximum_without_carrying() {
 }
 
 #[test]
+fn class_weight_sums_are_exact_in_locals_and_in_memory() {
+    // Up to MAX_SUMS_IN_LOCALS classes, the sums are passed from group to group; one more and
+    // they live in memory (one more function: add_weights). Weights whose f64 sums round.
+    for n_classes in [
+        trees::MAX_SUMS_IN_LOCALS as usize,
+        trees::MAX_SUMS_IN_LOCALS as usize + 1,
+    ] {
+        let weights = |seed: usize| Node::Weights {
+            weights: (0..n_classes).map(|k| 0.1 * ((seed + k) % 7) as f32 + 1e-7).collect(),
+        };
+        let trees: Vec<Tree> = (0..5)
+            .map(|t| Tree {
+                nodes: vec![
+                    Node::Split {
+                        feature: 0,
+                        threshold: t as f32,
+                        left: 1,
+                        right: 2,
+                    },
+                    weights(t),
+                    weights(t + 3),
+                ],
+            })
+            .collect();
+        let ir = forest(1, trees, Aggregate::Sum, classes(n_classes));
+        let bytes = compile(&ir, b"{}").unwrap();
+        let in_memory = n_classes > trees::MAX_SUMS_IN_LOCALS as usize;
+        assert_eq!(
+            count_functions(&bytes),
+            11 + 1 + 1 + usize::from(in_memory),
+            "{n_classes} classes"
+        );
+        let rows: Vec<Vec<f64>> = (0..7).map(|i| vec![i as f64 - 0.5]).collect();
+        check(&ir, &rows, Match::Exact);
+    }
+}
+
+#[test]
 fn summing_trees_add_class_weights_in_f64_and_tie_low() {
     // scikit-learn's soft vote: each leaf holds its class shares divided by the number of trees.
     let shares = |a: f32, b: f32, c: f32| Node::Weights {
@@ -935,7 +973,12 @@ fn random_forest(rng: &mut Rng) -> ModelIr {
             (Aggregate::Vote, classes(k), k)
         }
         1 => {
-            let k = 2 + rng.below(4);
+            // Sometimes too many classes for their sums to be kept in locals.
+            let k = if rng.chance(0.25) {
+                trees::MAX_SUMS_IN_LOCALS as usize + 1 + rng.below(4)
+            } else {
+                2 + rng.below(4)
+            };
             (Aggregate::Sum, classes(k), k)
         }
         _ => (Aggregate::Average, regression(), 0),

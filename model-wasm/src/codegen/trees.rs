@@ -11,11 +11,12 @@
 //!   [`NODE_BUDGET`] nodes. It loads the keys of the features its trees test into locals once, then evaluates each tree in order as nested `if`/`else` blocks that leave
 //!   the leaf on the stack (vote: the leaf's class; sum: the leaf's row in the weight table, a
 //!   data segment of `n_classes` f32 per leaf; average: the leaf's value), and combines it.
-//!   Groups take the running aggregate as their argument and return it: class 1's votes (two
+//!   Groups take the running aggregate as their arguments and return it: class 1's votes (two
 //!   classes), every class's votes packed in one `i64` (when the counts fit: a leaf is then its
 //!   class's bit offset, and a vote adds `1 << offset`), or the `f64` sum in tree order
-//!   (average). Votes that do not fit go to per-class counters in memory through
-//!   `add_vote(class)`, class weights to per-class `f64` sums through `add_weights(row)`.
+//!   (average). Class weights are summed per class in memory: in locals within a group (up to
+//!   [`MAX_SUMS_IN_LOCALS`] classes), or by each tree through `add_weights(row)`. Votes that
+//!   do not fit an `i64` go to per-class counters in memory through `add_vote(class)`.
 //! - A function holds at most [`NODE_BUDGET`] nodes and nests at most [`MAX_NESTING`] blocks; a
 //!   subtree past either limit is *outlined*: written as a function of its own (`() -> leaf`)
 //!   and called where it was. So no body grows past what engines compile quickly, however large
@@ -57,6 +58,10 @@ pub(super) fn branch_free_limit(nodes: usize) -> u32 {
         .map_or(BRANCH_FREE_NODES[BRANCH_FREE_NODES.len() - 1].1, |(_, limit)| *limit)
 }
 
+/// Most classes whose weight sums (summing trees) a group keeps in locals; with more, each tree
+/// adds to them in memory.
+pub(super) const MAX_SUMS_IN_LOCALS: u32 = 16;
+
 /// A function to write: the subtree of `tree` under `node`, outlined from a larger function.
 #[derive(Debug)]
 struct Piece {
@@ -93,19 +98,24 @@ pub(super) fn predict(
     };
     let add_vote = (aggregate == Aggregate::Vote && !binary && packed.is_none())
         .then(|| module.add(&[ValType::I32], &[], add_vote(layout)));
-    let add_weights = (aggregate == Aggregate::Sum)
-        .then(|| module.add(&[ValType::I32], &[], add_weights(layout, ir.n_outputs() as u32)));
+    let n_classes = ir.n_outputs() as u32;
+    // Class sums in locals within each group (in memory between groups), when there are few
+    // classes; otherwise each tree adds to them in memory through `add_weights`.
+    let sums_in_locals = aggregate == Aggregate::Sum && n_classes <= MAX_SUMS_IN_LOCALS;
+    let add_weights = (aggregate == Aggregate::Sum && !sums_in_locals)
+        .then(|| module.add(&[ValType::I32], &[], add_weights(layout, n_classes)));
 
     // Consecutive trees share one function up to the node budget: one call and one load of
     // each feature per group rather than per tree. A group takes and returns the running
     // aggregate (binary votes: class 1's count; packed votes: every class's count; average: the
     // sum in tree order), or adds to the counters in memory (the other votes, class weights).
-    let (params, results): (&[ValType], &[ValType]) = match aggregate {
-        Aggregate::Vote if binary => (&[ValType::I32], &[ValType::I32]),
-        Aggregate::Vote if packed.is_some() => (&[ValType::I64], &[ValType::I64]),
-        Aggregate::Average => (&[ValType::F64], &[ValType::F64]),
-        Aggregate::Vote | Aggregate::Sum => (&[], &[]),
+    let aggregate_types = match aggregate {
+        Aggregate::Vote if binary => vec![ValType::I32],
+        Aggregate::Vote if packed.is_some() => vec![ValType::I64],
+        Aggregate::Average => vec![ValType::F64],
+        Aggregate::Vote | Aggregate::Sum => vec![],
     };
+    let (params, results) = (aggregate_types.as_slice(), aggregate_types.as_slice());
     let mut pieces = VecDeque::new();
     let mut groups = Vec::new();
     for group in tree_groups(&ensemble.sizes, NODE_BUDGET) {
@@ -130,6 +140,50 @@ pub(super) fn predict(
                     writer.body.code().i64_const(1);
                     writer.node(0, 0);
                     writer.body.code().i64_shl().i64_add();
+                }
+                Aggregate::Sum if sums_in_locals => {
+                    // The leaf is its row in the weight table: each class's sum adds its
+                    // weight, in tree order. The sums come from memory before the group's first
+                    // tree and go back after its last.
+                    let (row, sums) = writer.sum_locals(n_classes);
+                    if first_of_group {
+                        for (k, sum) in sums.iter().enumerate() {
+                            writer
+                                .body
+                                .code()
+                                .i32_const(0)
+                                .f64_load(f64_at(layout.votes + 8 * k as u32))
+                                .local_set(*sum);
+                        }
+                    }
+                    writer.node(0, 0);
+                    writer
+                        .body
+                        .code()
+                        .i32_const(4 * n_classes as i32)
+                        .i32_mul()
+                        .local_set(row);
+                    for (k, sum) in sums.iter().enumerate() {
+                        writer
+                            .body
+                            .code()
+                            .local_get(*sum)
+                            .local_get(row)
+                            .f32_load(f32_at(layout.weights + 4 * k as u32))
+                            .f64_promote_f32()
+                            .f64_add()
+                            .local_set(*sum);
+                    }
+                    if t + 1 == group.end {
+                        for (k, sum) in sums.iter().enumerate() {
+                            writer
+                                .body
+                                .code()
+                                .i32_const(0)
+                                .local_get(*sum)
+                                .f64_store(f64_at(layout.votes + 8 * k as u32));
+                        }
+                    }
                 }
                 Aggregate::Average if t == 0 => writer.node(0, 0),
                 Aggregate::Average => {
@@ -219,7 +273,6 @@ pub(super) fn predict(
             // (f64 sums). A class's probability is its share of the votes, or its sum.
             let votes = aggregate == Aggregate::Vote;
             store_features(f, row, &used);
-            let n_classes = ir.n_outputs() as u32;
             for k in 0..n_classes {
                 let mut code = f.code();
                 code.i32_const(0);
@@ -443,6 +496,8 @@ struct Writer<'a> {
     loads: BTreeMap<u32, u32>,
     /// Nodes this function may still take.
     remaining: u32,
+    /// See [`Writer::sum_locals`].
+    sums: Option<(u32, Vec<u32>)>,
 }
 
 impl<'a> Writer<'a> {
@@ -461,6 +516,7 @@ impl<'a> Writer<'a> {
             body: FunctionBody::new(n_params),
             loads: BTreeMap::new(),
             remaining: NODE_BUDGET,
+            sums: None,
         }
     }
 }
@@ -592,6 +648,18 @@ impl Writer<'_> {
             Node::Leaf { value } => value as i32,
             Node::Weights { .. } | Node::Split { .. } => unreachable!("a vote's leaf"),
         }
+    }
+
+    /// The locals of a group that sums class weights: the current tree's row in the weight
+    /// table, and one sum per class.
+    fn sum_locals(&mut self, n_classes: u32) -> (u32, Vec<u32>) {
+        let body = &mut self.body;
+        self.sums
+            .get_or_insert_with(|| {
+                let row = body.local(ValType::I32);
+                (row, (0..n_classes).map(|_| body.local(ValType::F64)).collect())
+            })
+            .clone()
     }
 
     /// The local holding the key of `feature`.

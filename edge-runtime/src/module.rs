@@ -1,8 +1,8 @@
 //! A loaded model module: checked once against the ABI, then run sandboxed, call after call.
 
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crossbeam_queue::ArrayQueue;
 use model_wasm::Prediction;
 use wasmtime::{Instance, InstancePre, Memory, Module, Store, TypedFunc};
 
@@ -73,10 +73,11 @@ pub struct ModelModule {
     shape: Shape,
     manifest: Option<Vec<u8>>,
     compile_time: Duration,
-    /// Boxed: a call moves its worker out of the list and back, 8 bytes rather than the whole
-    /// (measured: 81 -> 52 ns per batch-1 call of a linear model).
-    #[expect(clippy::vec_box, reason = "a call moves the worker twice; a box is cheaper to move")]
-    idle: Mutex<Vec<Box<Worker>>>,
+    /// Idle instances; `None` when none are kept. Boxed: a call moves its worker out and back, 8
+    /// bytes rather than the whole (measured: 81 -> 52 ns per batch-1 call of a linear model).
+    /// A lock-free queue: one atomic update to take a worker and one to return it, where a
+    /// mutex took two each (measured: 40 -> 30 ns per batch-1 call of a linear model).
+    idle: Option<ArrayQueue<Box<Worker>>>,
 }
 
 impl std::fmt::Debug for ModelModule {
@@ -122,11 +123,12 @@ impl ModelModule {
         let ticks = runtime.ticks(limits.deadline);
         let mut first = Box::new(Worker::new(runtime, &pre, &limits, ticks)?);
         let (layout, shape) = first.read_shape()?;
-        let idle = if limits.idle_instances > 0 {
-            vec![first]
-        } else {
-            Vec::new()
-        };
+        let idle = (limits.idle_instances > 0).then(|| {
+            let idle = ArrayQueue::new(limits.idle_instances);
+            // Cannot fail: the queue holds at least one.
+            let _ = idle.push(first);
+            idle
+        });
         Ok(Self {
             runtime: runtime.clone(),
             pre,
@@ -136,7 +138,7 @@ impl ModelModule {
             shape,
             manifest: sections.manifest,
             compile_time,
-            idle: Mutex::new(idle),
+            idle,
         })
     }
 
@@ -281,25 +283,19 @@ impl ModelModule {
     /// Runs `f` with an idle instance, or a fresh one; puts the instance back unless the call
     /// failed in a way that may have left it broken.
     fn with_worker(&self, f: impl FnOnce(&mut Worker) -> Result<()>) -> Result<()> {
-        let idle = self.lock_idle().pop();
+        let idle = self.idle.as_ref().and_then(ArrayQueue::pop);
         let mut worker = match idle {
             Some(worker) => worker,
             None => Box::new(Worker::new(&self.runtime, &self.pre, &self.limits, self.ticks)?),
         };
         let result = f(&mut worker);
-        if matches!(result, Ok(()) | Err(HostError::Input { .. })) {
-            let mut idle = self.lock_idle();
-            if idle.len() < self.limits.idle_instances {
-                idle.push(worker);
-            }
+        if matches!(result, Ok(()) | Err(HostError::Input { .. }))
+            && let Some(idle) = &self.idle
+        {
+            // A full queue gives the worker back: it is dropped.
+            let _ = idle.push(worker);
         }
         result
-    }
-
-    #[expect(clippy::vec_box, reason = "see `idle`")]
-    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Box<Worker>>> {
-        // A panic elsewhere cannot leave the list half-updated: push and pop are atomic here.
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

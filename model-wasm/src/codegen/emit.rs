@@ -79,6 +79,11 @@ impl DivideByCount for InstructionSink<'_> {
     }
 }
 
+/// An aligned `i64` access at `offset` bytes past the address operand.
+pub(super) fn i64_at(offset: u32) -> MemArg {
+    mem(offset, 3)
+}
+
 /// An aligned `i32` access at `offset` bytes past the address operand.
 pub(super) fn i32_at(offset: u32) -> MemArg {
     mem(offset, 2)

@@ -3,9 +3,8 @@
 //! ```text
 //! 0               the data segment: error messages, then (summing trees) the leaves' class
 //!                 weights, n_outputs f32 per leaf
-//! feature_keys    n_features i32: the current row, scaled, as the trees compare it (the keys
-//!                 of its f32 values: see `trees::order_key`)
-//! votes           n_outputs slots of 8 bytes: the current row's votes (i32) or class sums (f64)
+//! feature_keys    max_rows * n_features i32: the rows, scaled, as the trees compare them (the
+//!                 keys of their f32 values: see `trees::order_key`)
 //! input           max_rows * n_features f64 (the caller writes rows here)
 //! output          max_rows * output_stride f64 (predict writes here)
 //! ```
@@ -44,7 +43,6 @@ pub(super) struct Layout {
     /// Address of the leaves' class weights (summing trees): row `r` holds `n_outputs` f32.
     pub weights: u32,
     pub feature_keys: u32,
-    pub votes: u32,
     pub input: u32,
     pub output: u32,
     /// Memory size in 64 KiB pages.
@@ -89,8 +87,7 @@ impl Layout {
             start
         };
         region(messages.len() as u64);
-        let feature_keys = region(4 * n_features);
-        let votes = region(8 * ir.n_outputs() as u64);
+        let feature_keys = region(4 * MAX_ROWS as u64 * n_features);
         let input = region(8 * MAX_ROWS as u64 * n_features);
         let output = region(8 * MAX_ROWS as u64 * output_stride);
         if end > MAX_MEMORY_BYTES {
@@ -107,7 +104,6 @@ impl Layout {
             not_finite,
             weights: weights_at,
             feature_keys: feature_keys as u32,
-            votes: votes as u32,
             input: input as u32,
             output: output as u32,
             pages: end.div_ceil(PAGE_BYTES),
@@ -117,6 +113,11 @@ impl Layout {
     /// Bytes of one input row.
     pub(super) fn input_row_bytes(&self) -> u32 {
         8 * self.n_features
+    }
+
+    /// Bytes of one row of keys (trees).
+    pub(super) fn keys_row_bytes(&self) -> u32 {
+        4 * self.n_features
     }
 
     /// Bytes of one output row.

@@ -54,6 +54,16 @@ impl Row<'_> {
         }
     }
 
+    /// Pushes `n * row index` for a per-row region of `n` bytes a row (`n` divides a row of
+    /// input, 8 bytes a feature: `n = 4 * n_features` is half of it).
+    pub(super) fn push_row_offset(&self, f: &mut FunctionBody, bytes_per_row: u32) {
+        let input_row = self.layout.input_row_bytes();
+        debug_assert_eq!(input_row % bytes_per_row, 0);
+        let shift = (input_row / bytes_per_row).trailing_zeros();
+        debug_assert_eq!(input_row / bytes_per_row, 1 << shift);
+        f.code().local_get(self.input).i32_const(shift as i32).i32_shr_u();
+    }
+
     /// Pushes the address operand of the current output row; store with [`Row::slot`].
     pub(super) fn push_output_address(&self, f: &mut FunctionBody) {
         f.code().local_get(self.output);
@@ -97,6 +107,23 @@ impl Row<'_> {
 
 /// The `predict` function; `row` writes the code that computes the current row's outputs.
 pub(super) fn function(ir: &ModelIr, layout: &Layout, row: impl FnOnce(&mut FunctionBody, &Row)) -> Function {
+    function_in_phases(ir, layout, vec![Phase::Rows(Box::new(row))])
+}
+
+/// Writes the code for the current row.
+pub(super) type RowCode<'a> = Box<dyn FnOnce(&mut FunctionBody, &Row) + 'a>;
+/// Writes code that runs once; it gets the local holding `n_rows`.
+pub(super) type OnceCode<'a> = Box<dyn FnOnce(&mut FunctionBody, u32) + 'a>;
+
+/// A part of `predict` after the checks: code for each row in turn (a loop over the rows runs
+/// it), or code run once.
+pub(super) enum Phase<'a> {
+    Rows(RowCode<'a>),
+    Once(OnceCode<'a>),
+}
+
+/// The `predict` function with the checks, then each phase in order over all the rows.
+pub(super) fn function_in_phases(ir: &ModelIr, layout: &Layout, phases: Vec<Phase>) -> Function {
     const N_ROWS: u32 = 0;
     let mut f = FunctionBody::new(1);
     let end = f.local(ValType::I32);
@@ -211,38 +238,46 @@ pub(super) fn function(ir: &ModelIr, layout: &Layout, row: impl FnOnce(&mut Func
         f.code().end();
     }
 
-    // The rows.
-    f.code()
-        .i32_const(0)
-        .local_set(at)
-        .block(BlockType::Empty)
-        .loop_(BlockType::Empty)
-        .local_get(at)
-        .local_get(end)
-        .i32_ge_u()
-        .br_if(1);
-    row(
-        &mut f,
-        &Row {
-            ir,
-            layout,
-            input: at,
-            output,
-        },
-    );
-    f.code()
-        .local_get(at)
-        .i32_const(layout.input_row_bytes() as i32)
-        .i32_add()
-        .local_set(at)
-        .local_get(output)
-        .i32_const(layout.output_row_bytes() as i32)
-        .i32_add()
-        .local_set(output)
-        .br(0)
-        .end()
-        .end()
-        .i32_const(STATUS_OK);
+    for phase in phases {
+        match phase {
+            Phase::Once(code) => code(&mut f, N_ROWS),
+            Phase::Rows(row) => {
+                f.code()
+                    .i32_const(0)
+                    .local_set(at)
+                    .i32_const(0)
+                    .local_set(output)
+                    .block(BlockType::Empty)
+                    .loop_(BlockType::Empty)
+                    .local_get(at)
+                    .local_get(end)
+                    .i32_ge_u()
+                    .br_if(1);
+                row(
+                    &mut f,
+                    &Row {
+                        ir,
+                        layout,
+                        input: at,
+                        output,
+                    },
+                );
+                f.code()
+                    .local_get(at)
+                    .i32_const(layout.input_row_bytes() as i32)
+                    .i32_add()
+                    .local_set(at)
+                    .local_get(output)
+                    .i32_const(layout.output_row_bytes() as i32)
+                    .i32_add()
+                    .local_set(output)
+                    .br(0)
+                    .end()
+                    .end();
+            }
+        }
+    }
+    f.code().i32_const(STATUS_OK);
     f.finish()
 }
 

@@ -1,7 +1,7 @@
 //! Small helpers over `wasm-encoder`: a function body that allocates its own locals, and the
 //! memory operands the generated code uses.
 
-use wasm_encoder::{Function, InstructionSink, MemArg, MemArgTarget, ValType};
+use wasm_encoder::{BlockType, Function, InstructionSink, MemArg, MemArgTarget, ValType};
 
 /// A function body under construction: parameters, locals allocated on demand, and the code.
 ///
@@ -58,6 +58,25 @@ pub(super) fn f64_at(offset: u32) -> MemArg {
 /// An aligned `f32` access at `offset` bytes past the address operand.
 pub(super) fn f32_at(offset: u32) -> MemArg {
     mem(offset, 2)
+}
+
+/// Opens a loop that runs while `at < end` (unsigned): `block`, `loop`, and the exit test.
+/// Close it with [`end_loop`].
+pub(super) fn start_loop(code: &mut InstructionSink, at: u32, end: u32) {
+    code.block(BlockType::Empty)
+        .loop_(BlockType::Empty)
+        .local_get(at)
+        .local_get(end)
+        .i32_ge_u()
+        .br_if(1);
+}
+
+/// Closes a loop opened by [`start_loop`]: adds each step to its local, then back to the test.
+pub(super) fn end_loop(code: &mut InstructionSink, steps: &[(u32, u32)]) {
+    for &(local, step) in steps {
+        code.local_get(local).i32_const(step as i32).i32_add().local_set(local);
+    }
+    code.br(0).end().end();
 }
 
 /// Division of the `f64` on the stack by a count.

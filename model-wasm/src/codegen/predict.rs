@@ -10,7 +10,7 @@
 use wasm_encoder::{BlockType, Function, MemArg, ValType};
 
 use super::MAX_ROWS;
-use super::emit::{FunctionBody, f64_at};
+use super::emit::{FunctionBody, end_loop, f64_at, start_loop};
 use super::layout::{Layout, Message};
 use super::module::{ERROR_FEATURE, ERROR_ROW, LAST_ERROR_LEN, LAST_ERROR_PTR};
 use crate::abi::{STATUS_BAD_ROW_COUNT, STATUS_NON_FINITE, STATUS_OK};
@@ -242,17 +242,8 @@ pub(super) fn function_in_phases(ir: &ModelIr, layout: &Layout, phases: Vec<Phas
         match phase {
             Phase::Once(code) => code(&mut f, N_ROWS),
             Phase::Rows(row) => {
-                f.code()
-                    .i32_const(0)
-                    .local_set(at)
-                    .i32_const(0)
-                    .local_set(output)
-                    .block(BlockType::Empty)
-                    .loop_(BlockType::Empty)
-                    .local_get(at)
-                    .local_get(end)
-                    .i32_ge_u()
-                    .br_if(1);
+                f.code().i32_const(0).local_set(at).i32_const(0).local_set(output);
+                start_loop(&mut f.code(), at, end);
                 row(
                     &mut f,
                     &Row {
@@ -262,18 +253,10 @@ pub(super) fn function_in_phases(ir: &ModelIr, layout: &Layout, phases: Vec<Phas
                         output,
                     },
                 );
-                f.code()
-                    .local_get(at)
-                    .i32_const(layout.input_row_bytes() as i32)
-                    .i32_add()
-                    .local_set(at)
-                    .local_get(output)
-                    .i32_const(layout.output_row_bytes() as i32)
-                    .i32_add()
-                    .local_set(output)
-                    .br(0)
-                    .end()
-                    .end();
+                end_loop(
+                    &mut f.code(),
+                    &[(at, layout.input_row_bytes()), (output, layout.output_row_bytes())],
+                );
             }
         }
     }

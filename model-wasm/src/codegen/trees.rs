@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use wasm_encoder::{BlockType, Function, ValType};
 
-use super::emit::{DivideByCount, FunctionBody, f32_at, f64_at, i32_at, i64_at};
+use super::emit::{DivideByCount, FunctionBody, end_loop, f32_at, f64_at, i32_at, i64_at, start_loop};
 use super::layout::Layout;
 use super::module::ModuleBuilder;
 use super::predict::{self, Phase};
@@ -356,7 +356,6 @@ pub(super) fn predict(
 struct GroupRows {
     keys: u32,
     out: u32,
-    end: u32,
     header: Vec<u8>,
 }
 
@@ -365,35 +364,24 @@ impl GroupRows {
     fn new(f: &mut FunctionBody, layout: &Layout) -> Self {
         let (keys, out, end) = (f.local(ValType::I32), f.local(ValType::I32), f.local(ValType::I32));
         let mut header = Vec::new();
-        wasm_encoder::InstructionSink::new(&mut header)
-            .local_get(0)
+        let mut code = wasm_encoder::InstructionSink::new(&mut header);
+        code.local_get(0)
             .i32_const(layout.keys_row_bytes() as i32)
             .i32_mul()
-            .local_set(end)
-            .block(BlockType::Empty)
-            .loop_(BlockType::Empty)
-            .local_get(keys)
-            .local_get(end)
-            .i32_ge_u()
-            .br_if(1);
-        GroupRows { keys, out, end, header }
+            .local_set(end);
+        start_loop(&mut code, keys, end);
+        GroupRows { keys, out, header }
     }
 
     /// Ends the loop: next row, and back.
     fn next(&self, f: &mut FunctionBody, layout: &Layout) {
-        let _ = self.end;
-        f.code()
-            .local_get(self.keys)
-            .i32_const(layout.keys_row_bytes() as i32)
-            .i32_add()
-            .local_set(self.keys)
-            .local_get(self.out)
-            .i32_const(layout.output_row_bytes() as i32)
-            .i32_add()
-            .local_set(self.out)
-            .br(0)
-            .end()
-            .end();
+        end_loop(
+            &mut f.code(),
+            &[
+                (self.keys, layout.keys_row_bytes()),
+                (self.out, layout.output_row_bytes()),
+            ],
+        );
     }
 }
 

@@ -3,8 +3,8 @@
 //! ```text
 //! 0               the data segment: error messages, then (summing trees) the leaves' class
 //!                 weights, n_outputs f32 per leaf
-//! feature_keys    max_rows * n_features i32: the rows, scaled, as the trees compare them (the
-//!                 keys of their f32 values: see `trees::order_key`)
+//! feature_keys    (trees) max_rows * n_features i32: the rows, scaled, as the trees compare
+//!                 them (the keys of their f32 values: see `trees::order_key`)
 //! input           max_rows * n_features f64 (the caller writes rows here)
 //! output          max_rows * output_stride f64 (predict writes here)
 //! ```
@@ -87,7 +87,12 @@ impl Layout {
             start
         };
         region(messages.len() as u64);
-        let feature_keys = region(4 * MAX_ROWS as u64 * n_features);
+        // Only trees compare keys; a linear model's region is empty.
+        let keys_per_row = match &ir.body {
+            Body::Trees { .. } => n_features,
+            Body::Linear { .. } => 0,
+        };
+        let feature_keys = region(4 * MAX_ROWS as u64 * keys_per_row);
         let input = region(8 * MAX_ROWS as u64 * n_features);
         let output = region(8 * MAX_ROWS as u64 * output_stride);
         if end > MAX_MEMORY_BYTES {

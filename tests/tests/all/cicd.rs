@@ -242,7 +242,7 @@ fn the_dag_run_makes_the_same_model_as_pipeline_run() {
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(
         run["steps"],
-        serde_json::json!(STEPS),
+        serde_json::json!(*STEPS),
         "every step, in order, in one run"
     );
     let alias = json_file(&s.store().join("models/wine/aliases/production.json"));
@@ -332,7 +332,7 @@ fn a_dag_run_that_fails_mid_way_resumes_at_the_failed_step() {
     }
     let run = json_file(&s.store().join(format!("runs/{run_id}/run.json")));
     assert_eq!(run["status"], "succeeded", "{run}");
-    assert_eq!(run["steps"], serde_json::json!(STEPS));
+    assert_eq!(run["steps"], serde_json::json!(*STEPS));
     assert_eq!(
         model_digests(&s.store(), "wine"),
         reference_digests(&config),

@@ -45,7 +45,7 @@ fn assert_nothing_published(s: &Scratch) {
 fn bundled_default_runs_and_a_rerun_is_a_no_op() {
     let s = Scratch::new();
     let out = s.run(&["pipeline", "run"]).ok();
-    for step in STEPS {
+    for step in *STEPS {
         assert!(out.lines().any(|l| l.starts_with(step)), "{step} reported:\n{out}");
     }
     assert!(out.contains("1599 rows"), "{out}");

@@ -12,25 +12,16 @@ mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use tests::process::ChildGuard;
 use tests::{examples_dir, workspace_bin};
+use wasmline::pipeline::StepName;
 
-/// The pipeline's steps in order, as `wasmline pipeline run` runs them.
-pub const STEPS: [&str; 11] = [
-    "ingest",
-    "transform",
-    "validate",
-    "profile",
-    "version",
-    "train",
-    "evaluate",
-    "export",
-    "compile",
-    "register",
-    "compare",
-];
+/// The pipeline's steps in order, as `wasmline pipeline run` runs them: the control plane's own
+/// list, so the CLI's output and the Airflow DAG are checked against what the pipeline runs.
+pub static STEPS: LazyLock<[&str; StepName::ALL.len()]> = LazyLock::new(|| StepName::ALL.map(StepName::as_str));
 
 /// A `wasmline-edge` process and where it listens.
 #[derive(Debug)]

@@ -250,20 +250,18 @@ pub(super) fn predict(
     // every row's outputs from its accumulator.
     let prepare = Phase::Rows(Box::new(|f: &mut FunctionBody, row: &predict::Row| {
         store_features(f, row, &used);
-        row.push_output_address(f);
         match slot0 {
             Some(ValType::I32) => {
+                row.push_output_address(f);
                 f.code().i32_const(0).i32_store(i32_at(layout.output));
             }
             Some(ValType::I64) => {
+                row.push_output_address(f);
                 f.code().i64_const(0).i64_store(i64_at(layout.output));
             }
             // The group of tree 0 writes the first value.
-            Some(_) => {
-                f.code().drop();
-            }
+            Some(_) => {}
             None => {
-                f.code().drop();
                 for k in 0..n_classes {
                     row.push_output_address(f);
                     f.code().f64_const(0.0.into()).f64_store(row.slot(1 + k));

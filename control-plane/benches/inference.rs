@@ -13,11 +13,7 @@ use std::time::{Duration, Instant};
 use edge_runtime::{ModelModule, ModuleLimits, Runtime, RuntimeConfig};
 use model_wasm::{Body, ModelIr, Node};
 use tract_onnx::prelude::*;
-use wasmline::config::{Family, ModelSpec};
-use wasmline::pipeline::load_dataset;
-use wasmline::registry;
-use wasmline::store::LocalStore;
-use wasmline::train::{self, TrainData};
+use wasmline::{Family, LocalStore, ModelSpec, TrainData, load_dataset};
 
 /// (name, dataset, family, grid)
 const MODELS: &[(&str, &str, Family, &str)] = &[
@@ -95,14 +91,14 @@ fn main() -> anyhow::Result<()> {
     let store = LocalStore::open(store)?;
     let runtime = Runtime::new(RuntimeConfig::default())?;
     // The bundled pipelines' registered models, as `pipeline run` made them (their own .wasm).
-    for name in tokio.block_on(registry::list_models(&store))? {
-        let manifest = tokio.block_on(registry::load_version(&store, &name, 1))?;
+    for name in tokio.block_on(wasmline::list_models(&store))? {
+        let manifest = tokio.block_on(wasmline::load_version(&store, &name, 1))?;
         let artifact = |file: &str| -> anyhow::Result<Vec<u8>> {
             Ok(tokio
-                .block_on(registry::load_artifact(&store, &manifest, file))?
+                .block_on(wasmline::load_artifact(&store, &manifest, file))?
                 .to_vec())
         };
-        let ir: ModelIr = serde_json::from_slice(&artifact(registry::IR_ARTIFACT)?)?;
+        let ir: ModelIr = serde_json::from_slice(&artifact(wasmline::IR_ARTIFACT)?)?;
         let dataset = tokio.block_on(load_dataset(
             &store,
             &manifest.dataset.name,
@@ -125,12 +121,12 @@ fn main() -> anyhow::Result<()> {
             family: *family,
             grid: toml::from_str(grid)?,
         };
-        let candidate = train::candidates(&spec).map_err(anyhow::Error::msg)?.remove(0);
-        let ir = train::fit(&candidate, &train_data, 42)?.ir;
+        let candidate = wasmline::candidates(&spec).map_err(anyhow::Error::msg)?.remove(0);
+        let ir = wasmline::fit(&candidate, &train_data, 42)?.ir;
         let case = Case {
             name: (*name).to_owned(),
             n_features: ir.n_features(),
-            onnx: wasmline::onnx::to_onnx(&ir, name)?,
+            onnx: wasmline::to_onnx(&ir, name)?,
             wasm: model_wasm::codegen::compile(&ir, b"{}")?,
             rows: rows_of(&test_data, 1000),
         };

@@ -6,10 +6,7 @@
 
 use std::time::Instant;
 
-use wasmline::config::{Family, ModelSpec};
-use wasmline::pipeline::load_dataset;
-use wasmline::store::LocalStore;
-use wasmline::train::{self, Metric};
+use wasmline::{Family, LocalStore, Metric, ModelSpec, load_dataset};
 
 /// The configurations compared with scikit-learn (see scripts/bench/train_sklearn.py).
 const FAMILIES: &[(&str, Family, &str)] = &[
@@ -46,17 +43,17 @@ fn main() -> anyhow::Result<()> {
             family: *family,
             grid: toml::from_str(grid)?,
         };
-        let candidate = train::candidates(&spec).map_err(anyhow::Error::msg)?.remove(0);
+        let candidate = wasmline::candidates(&spec).map_err(anyhow::Error::msg)?.remove(0);
         let mut times = Vec::new();
         let mut fitted = None;
         for r in 0..repeats {
             let started = Instant::now();
-            fitted = Some(train::fit(&candidate, &train_data, 42 + r as u64)?);
+            fitted = Some(wasmline::fit(&candidate, &train_data, 42 + r as u64)?);
             times.push(started.elapsed().as_secs_f64());
         }
         times.sort_by(f64::total_cmp);
         let fitted = fitted.expect("at least one repeat");
-        let metrics = train::metrics::score(&fitted.ir, &test_data.row_vecs(), &test_data.targets)?;
+        let metrics = wasmline::score(&fitted.ir, &test_data.row_vecs(), &test_data.targets)?;
         println!(
             "{}",
             serde_json::json!({

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use wasmline::commands::Cli;
+use wasmline::Cli;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()

@@ -3,8 +3,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
+use crate::config::Metric;
 use crate::registry::{self, ModelSelector, Pick, Verdict};
-use crate::train::Metric;
 
 /// `wasmline compare`: the promotion gate, for CI.
 #[derive(Debug, Args)]

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::pipeline::{load_dataset, versions, write_dvc_file};
+use crate::dataset::{load_dataset, versions, write_dvc_file};
 
 #[derive(Debug, Subcommand)]
 pub enum DatasetsCommand {

@@ -8,6 +8,7 @@ mod models;
 mod pipeline;
 mod predict;
 mod serve;
+mod values;
 
 use clap::{Parser, Subcommand};
 
@@ -16,7 +17,7 @@ pub use datasets::DatasetsCommand;
 pub use drift::DriftCommand;
 pub use import_onnx::ImportOnnxCommand;
 pub use models::ModelsCommand;
-pub use pipeline::{PipelineCommand, bundled_example};
+pub use pipeline::PipelineCommand;
 pub use predict::PredictCommand;
 pub use serve::ServeCommand;
 
@@ -99,7 +100,7 @@ pub(crate) async fn read_features(
     names: &[String],
     lenient: bool,
 ) -> anyhow::Result<crate::data::Table> {
-    use crate::config::{ColumnSpec, Format};
+    use crate::data::{ColumnSpec, Format};
     use crate::data::{ColumnType, ReadOptions, Table};
     let columns: Vec<ColumnSpec> = names
         .iter()

@@ -1,9 +1,8 @@
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::config::PipelineConfig;
+use crate::config::{ConfigError, PipelineConfig, bundled_example};
 use crate::pipeline::{Pipeline, RunOptions, StepName, new_run_id};
 
 #[derive(Debug, Subcommand)]
@@ -44,31 +43,19 @@ pub struct StepArgs {
     pub run_id: String,
 }
 
-/// The bundled example, compiled in so `wasmline pipeline run` works from any directory.
-const EXAMPLE_CONFIG: &str = include_str!("../../../examples/winequality/pipeline.toml");
-const EXAMPLE_DATA: &[u8] = include_bytes!("../../../examples/winequality/winequality-red.csv");
-
 /// Loads the user's config, or the bundled example.
 fn load_config(path: Option<&Path>) -> anyhow::Result<PipelineConfig> {
     if let Some(path) = path {
-        return Ok(PipelineConfig::load(path)?);
+        let config = PipelineConfig::load(path)?;
+        // Before the store is opened: a bad config stores nothing.
+        Pipeline::check(&config).map_err(|message| ConfigError {
+            path: path.display().to_string(),
+            message,
+        })?;
+        return Ok(config);
     }
     eprintln!("using the bundled wine-quality example (pass --config FILE for your own pipeline)");
     bundled_example()
-}
-
-/// The bundled wine-quality example: its data unpacked to a stable temporary folder.
-pub fn bundled_example() -> anyhow::Result<PipelineConfig> {
-    let dir = std::env::temp_dir().join("wasmline-example-winequality");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let data = dir.join("winequality-red.csv");
-    if std::fs::read(&data).ok().as_deref() != Some(EXAMPLE_DATA) {
-        // Written beside, then renamed: two processes unpacking at once never read half a file.
-        let partial = dir.join(format!("winequality-red.csv.{}", std::process::id()));
-        std::fs::write(&partial, EXAMPLE_DATA).with_context(|| format!("cannot write {}", partial.display()))?;
-        std::fs::rename(&partial, &data).with_context(|| format!("cannot write {}", data.display()))?;
-    }
-    PipelineConfig::parse(EXAMPLE_CONFIG, dir).map_err(|e| anyhow::anyhow!("bundled example: {e}"))
 }
 
 impl PipelineCommand {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use super::DataError;
 use super::read::{ReadOptions, ScanStats, header_names, map_header, parse_cell, scan, spawn_reader};
-use crate::config::Format;
+use crate::data::Format;
 use crate::progress::Progress;
 
 /// Threads that parse chunks (the reader thread hashes beside them).
@@ -286,7 +286,7 @@ fn parse_chunk_csv(chunk: &[u8], opts: &ReadOptions<'_>, indices: &[usize], widt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ColumnSpec;
+    use crate::data::ColumnSpec;
     use crate::data::ColumnType;
 
     fn columns() -> Vec<ColumnSpec> {

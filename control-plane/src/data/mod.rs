@@ -6,6 +6,7 @@ mod error;
 mod read;
 mod source;
 mod table;
+mod transform;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,7 @@ pub use read::{Cell, ReadOptions, ScanStats, scan};
 pub(crate) use read::{parse_bool, parse_integer};
 pub use source::{FetchedSource, fetch_source};
 pub use table::{Column, Table, Values};
+pub use transform::{EncodeMethod, Encoding, FillStrategy, TransformStep, apply_step, split_indices};
 
 /// The type of a column as declared in `pipeline.toml`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -47,4 +49,25 @@ impl std::fmt::Display for ColumnType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: ColumnType,
+    /// Whether missing values are allowed (default false).
+    #[serde(default)]
+    pub nullable: bool,
+    /// Whether NaN and infinities are accepted in a float column (default false).
+    #[serde(default)]
+    pub allow_non_finite: bool,
 }

@@ -10,8 +10,9 @@ use std::sync::mpsc;
 use md5::{Digest, Md5};
 
 use super::{ColumnType, DataError};
-use crate::config::{ColumnSpec, Format, suggest};
+use crate::data::{ColumnSpec, Format};
 use crate::progress::Progress;
+use crate::text::suggest;
 
 /// One checked value.
 #[derive(Debug, Clone, Copy, PartialEq)]

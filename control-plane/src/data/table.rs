@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::{Cell, ColumnType, DataError, ReadOptions, scan};
-use crate::config::{ColumnSpec, Format};
+use crate::data::{ColumnSpec, Format};
 use crate::progress::Progress;
 
 /// A column's values; `None` is a missing value.

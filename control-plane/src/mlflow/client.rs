@@ -24,7 +24,7 @@ const MAX_MESSAGE_CHARS: usize = 500;
 
 /// A metric value at a step.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Metric {
+pub struct MetricPoint {
     pub key: String,
     /// NaN and infinities are sent as MLflow expects them (`"NaN"`, `"Infinity"`); MLflow stores
     /// infinities as the largest finite double.
@@ -34,10 +34,10 @@ pub struct Metric {
     pub step: i64,
 }
 
-impl Metric {
+impl MetricPoint {
     /// A metric at step 0, timestamped now.
-    pub fn now(key: impl Into<String>, value: f64) -> Metric {
-        Metric {
+    pub fn now(key: impl Into<String>, value: f64) -> MetricPoint {
+        MetricPoint {
             key: key.into(),
             value,
             timestamp_ms: now_ms(),
@@ -239,7 +239,7 @@ impl MlflowClient {
         &self,
         run_id: &str,
         params: &[(String, String)],
-        metrics: &[Metric],
+        metrics: &[MetricPoint],
         tags: &[(String, String)],
     ) -> Result<(), MlflowError> {
         for batch in split_batches(params, metrics, tags) {
@@ -450,7 +450,7 @@ enum Entity {
 }
 
 /// Packs entities, in order, into as few batches as MLflow's limits allow.
-fn split_batches(params: &[(String, String)], metrics: &[Metric], tags: &[(String, String)]) -> Vec<Batch> {
+fn split_batches(params: &[(String, String)], metrics: &[MetricPoint], tags: &[(String, String)]) -> Vec<Batch> {
     let entities = params
         .iter()
         .map(|(k, v)| {
@@ -491,7 +491,7 @@ fn tag_json(key: &str, value: &str) -> Value {
     json!({ "key": key, "value": cut(value, MAX_TAG_VALUE_CHARS) })
 }
 
-fn metric_json(metric: &Metric) -> Value {
+fn metric_json(metric: &MetricPoint) -> Value {
     // Protobuf's JSON mapping spells non-finite doubles as strings; serde_json would write null.
     let value = if metric.value.is_nan() {
         json!("NaN")
@@ -577,8 +577,8 @@ mod tests {
         (0..n).map(|i| (format!("p{i}"), "x".repeat(value_len))).collect()
     }
 
-    fn metrics(n: usize) -> Vec<Metric> {
-        (0..n).map(|i| Metric::now(format!("m{i}"), i as f64)).collect()
+    fn metrics(n: usize) -> Vec<MetricPoint> {
+        (0..n).map(|i| MetricPoint::now(format!("m{i}"), i as f64)).collect()
     }
 
     fn counts(batches: &[Batch]) -> Vec<(usize, usize, usize)> {
@@ -628,7 +628,7 @@ mod tests {
     #[test]
     fn non_finite_metrics_use_protobuf_spellings() {
         let json = |v: f64| {
-            metric_json(&Metric {
+            metric_json(&MetricPoint {
                 key: "k".into(),
                 value: v,
                 timestamp_ms: 1,

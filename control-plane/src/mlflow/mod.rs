@@ -19,10 +19,7 @@ mod config;
 mod error;
 mod tracker;
 
-pub use client::{
-    Experiment, MAX_ENTITIES_PER_BATCH, MAX_METRICS_PER_BATCH, MAX_PARAM_VALUE_CHARS, MAX_PARAMS_PER_BATCH,
-    MAX_TAG_VALUE_CHARS, MAX_TAGS_PER_BATCH, Metric, MlflowClient, ModelVersion, RunInfo, RunStatus,
-};
-pub use config::{Auth, DEFAULT_EXPERIMENT, MlflowConfig};
+pub use client::{MetricPoint, MlflowClient, RunStatus};
+pub use config::{Auth, MlflowConfig};
 pub use error::MlflowError;
 pub use tracker::{TAG_DATASET, TAG_DATASET_VERSION, TAG_GIT_COMMIT, TAG_RUN_ID, TrackedRun, Tracker};

@@ -1,7 +1,7 @@
 use bytes::Bytes;
 
 use super::client::check_artifact_path;
-use super::{Metric, MlflowClient, MlflowConfig, MlflowError, RunStatus};
+use super::{MetricPoint, MlflowClient, MlflowConfig, MlflowError, RunStatus};
 
 /// Tag with Wasmline's own run id (`runs/{run_id}/run.json` in the object store).
 pub const TAG_RUN_ID: &str = "wasmline.run_id";
@@ -73,7 +73,7 @@ impl TrackedRun {
 ///
 /// ```no_run
 /// # async fn demo() {
-/// use wasmline::mlflow::{TrackedRun, Tracker};
+/// use wasmline::{TrackedRun, Tracker};
 ///
 /// let tracker = Tracker::from_env();
 /// let run = TrackedRun {
@@ -169,7 +169,11 @@ impl Tracker {
             .filter(|(k, _)| k != "mlflow.runName" && !ours.iter().any(|(ok, _)| ok == k))
             .cloned()
             .collect();
-        let metrics: Vec<Metric> = run.metrics.iter().map(|(k, v)| Metric::now(k.clone(), *v)).collect();
+        let metrics: Vec<MetricPoint> = run
+            .metrics
+            .iter()
+            .map(|(k, v)| MetricPoint::now(k.clone(), *v))
+            .collect();
         let logged = client
             .log_batch(&info.run_id, &run.params, &metrics, &extra_tags)
             .and_then(|()| {

@@ -131,7 +131,7 @@ fn invalid(message: impl Into<String>) -> ImportError {
 ///
 /// ```no_run
 /// let bytes = std::fs::read("model.onnx").unwrap();
-/// let imported = wasmline::onnx::import_onnx(&bytes).unwrap();
+/// let imported = wasmline::import_onnx(&bytes).unwrap();
 /// println!("{} ops from {}: {:?}", imported.ops.len(), imported.producer, imported.ir.output);
 /// ```
 pub fn import_onnx(bytes: &[u8]) -> Result<Imported> {

@@ -38,7 +38,7 @@
 //!
 //! ```
 //! use model_wasm::{Body, IR_VERSION, Link, ModelIr, Output};
-//! use wasmline::onnx::{check_with_tract, to_onnx};
+//! use wasmline::{check_with_tract, to_onnx};
 //!
 //! let ir = ModelIr {
 //!     ir_version: IR_VERSION,
@@ -56,9 +56,9 @@ mod check;
 mod export;
 mod import;
 
-pub use check::{Mismatch, ParityReport, SCALE_FLOOR, TOLERANCE, check_with_tract, scaled_difference};
+pub use check::{ParityReport, check_with_tract};
 pub use export::to_onnx;
-pub use import::{ImportError, ImportOptions, Imported, SUPPORTED_OPS, import_onnx, import_onnx_with};
+pub use import::{ImportError, ImportOptions, Imported, import_onnx, import_onnx_with};
 
 /// The input's name.
 pub const INPUT: &str = "input";

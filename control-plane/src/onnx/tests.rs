@@ -3,6 +3,7 @@ use prost::Message;
 use tract_onnx::pb::ModelProto;
 
 use super::*;
+use model_wasm::parity::{TOLERANCE, scaled_difference};
 
 include!("cases.rs");
 

@@ -12,10 +12,10 @@ use edge_runtime::{ModelModule, ModuleLimits, Runtime, RuntimeConfig};
 use model_wasm::{ModelIr, Prediction};
 use serde::{Deserialize, Serialize};
 
-use super::evaluate::load_ir;
 use super::train_step::TrainOutput;
-use super::version::DatasetRecord;
-use super::{Pipeline, StepName, Summary, sha256_bytes, sha256_hex};
+use super::{Pipeline, StepName, Summary};
+use crate::dataset::DatasetRecord;
+use crate::digest::{sha256_bytes, sha256_hex};
 use crate::onnx::ParityReport;
 use crate::store::Key;
 
@@ -78,7 +78,7 @@ pub(super) async fn run(
     p: &Pipeline<'_>,
     (train, dataset): (TrainOutput, DatasetRecord),
 ) -> anyhow::Result<CompileOutput> {
-    let ir = load_ir(p, &train).await?;
+    let ir = train.load_ir(p.store).await?;
     let (_, test) = dataset.train_data(p.store).await?;
     let rows = test.row_vecs();
     let metadata = module_metadata(p.store, &train.model_name, &ir, &dataset).await?;

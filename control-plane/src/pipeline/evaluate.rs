@@ -10,10 +10,11 @@ use model_wasm::{Body, ModelIr, Node, Prediction};
 use serde::{Deserialize, Serialize};
 
 use super::train_step::TrainOutput;
-use super::version::DatasetRecord;
-use super::{Pipeline, StepName, Summary, get_json, sha256_hex};
-use crate::store::Key;
-use crate::train::{Metric, Metrics, metrics};
+use super::{Pipeline, StepName, Summary};
+use crate::config::Metric;
+use crate::dataset::DatasetRecord;
+use crate::digest::sha256_hex;
+use crate::train::{Metrics, metrics};
 
 /// What evaluate produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,15 +38,6 @@ impl Summary for EvaluateOutput {
     }
 }
 
-/// Reads the IR the train step stored.
-pub(super) async fn load_ir(p: &Pipeline<'_>, train: &TrainOutput) -> anyhow::Result<ModelIr> {
-    let ir: ModelIr = get_json(p.store, &Key::new(train.ir_key.clone())?)
-        .await?
-        .context("the trained model IR is missing from the store: rerun train")?;
-    ir.validate()?;
-    Ok(ir)
-}
-
 pub(super) async fn prepare(p: &Pipeline<'_>) -> anyhow::Result<(String, (TrainOutput, DatasetRecord))> {
     let train: TrainOutput = p.outputs_of(StepName::Train).await?;
     let dataset: DatasetRecord = p.outputs_of(StepName::Version).await?;
@@ -57,7 +49,7 @@ pub(super) async fn run(
     p: &Pipeline<'_>,
     (train, dataset): (TrainOutput, DatasetRecord),
 ) -> anyhow::Result<EvaluateOutput> {
-    let ir = load_ir(p, &train).await?;
+    let ir = train.load_ir(p.store).await?;
     let (_, test) = dataset.train_data(p.store).await?;
     let rows = test.row_vecs();
     let metrics = metrics::score(&ir, &rows, &test.targets)?;

@@ -6,11 +6,12 @@ use anyhow::Context;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::evaluate::load_ir;
 use super::train_step::TrainOutput;
-use super::version::DatasetRecord;
-use super::{Pipeline, StepName, Summary, get_json, sha256_bytes, sha256_hex};
+use super::{Pipeline, StepName, Summary};
+use crate::dataset::DatasetRecord;
+use crate::digest::{sha256_bytes, sha256_hex};
 use crate::store::Key;
+use crate::store::get_json;
 use crate::train::{LinfaPredictions, check_parity};
 
 /// What export produced.
@@ -47,7 +48,7 @@ pub(super) async fn run(
     p: &Pipeline<'_>,
     (train, dataset): (TrainOutput, DatasetRecord),
 ) -> anyhow::Result<ExportOutput> {
-    let ir = load_ir(p, &train).await?;
+    let ir = train.load_ir(p.store).await?;
     let (_, test) = dataset.train_data(p.store).await?;
     let rows = test.row_vecs();
     let linfa: LinfaPredictions = get_json(p.store, &Key::new(train.linfa_key.clone())?)

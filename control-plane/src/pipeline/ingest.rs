@@ -8,9 +8,12 @@ use anyhow::{Context, bail};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
-use super::{Pipeline, Summary, dvc_key, sha256_hex};
-use crate::config::{ColumnSpec, Format, PipelineConfig};
+use super::{Pipeline, Summary};
+use crate::config::PipelineConfig;
+use crate::data::{ColumnSpec, Format};
 use crate::data::{FetchedSource, ReadOptions, ScanStats, check, fetch_source};
+use crate::dataset::dvc_key;
+use crate::digest::sha256_hex;
 use crate::progress::Progress;
 
 /// What ingest produced.

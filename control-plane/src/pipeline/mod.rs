@@ -7,10 +7,13 @@
 //! stores its objects first (content-addressed or under the run) and its record last, so a failed
 //! or interrupted step leaves nothing that a later step would take for finished.
 
+mod compare;
 mod compile;
 mod evaluate;
 mod export;
 mod ingest;
+mod profile_step;
+mod record;
 mod register;
 mod train_step;
 mod transform;
@@ -20,29 +23,20 @@ mod version;
 use std::fmt;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
-use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use anyhow::bail;
+use chrono::Utc;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use sha2::{Digest, Sha256};
 
 use crate::config::PipelineConfig;
-use crate::store::{ErrorKind, Key, ObjectStore};
+use crate::dataset::{DatasetRecord, write_dvc_file};
+use crate::digest::sha256_hex;
+use crate::store::{Key, ObjectStore};
+use crate::store::{get_json, put_json};
 
-pub use compile::{CompileOutput, module_metadata};
-pub use evaluate::EvaluateOutput;
-pub use export::ExportOutput;
-pub use ingest::IngestOutput;
-pub use profile_step::ProfileOutput;
-pub use register::{CompareOutput, RegisterOutput};
-pub use train_step::{CandidateRun, TrainOutput};
-pub use transform::{TransformOutput, split_indices};
-pub use validate::ValidateOutput;
-pub use validate::{ExpectationResult, ValidationReport};
-pub use version::{DatasetRecord, dvc_file_text, load_dataset, versions, write_dvc_file};
+pub use record::{Status, StepRecord, StepReport, Summary, new_run_id};
 
 /// The steps, in the order a run executes them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepName {
     Ingest,
@@ -105,71 +99,6 @@ impl fmt::Display for StepName {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Running,
-    Succeeded,
-    Failed,
-    /// Stopped between two steps on request; its finished steps stay valid (a rerun with the
-    /// same run id resumes after them).
-    Cancelled,
-}
-
-/// `runs/{run_id}/run.json` for a pipeline run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub run_id: String,
-    pub kind: String,
-    pub dataset: String,
-    pub status: Status,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub config_digest: String,
-    /// The config the run was started with (canonical JSON).
-    pub config: serde_json::Value,
-    /// Steps finished so far, in order.
-    pub steps: Vec<StepName>,
-    #[serde(default)]
-    pub error: Option<String>,
-    #[serde(default)]
-    pub git_commit: Option<String>,
-}
-
-/// `runs/{run_id}/steps/{step}.json`: what a finished step produced.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StepRecord<T> {
-    pub step: StepName,
-    pub run_id: String,
-    pub input_digest: String,
-    pub started_at: DateTime<Utc>,
-    pub duration_ms: u64,
-    /// Set when the outputs were reused from an earlier run with the same inputs.
-    #[serde(default)]
-    pub reused_from: Option<String>,
-    pub outputs: T,
-}
-
-/// What running one step did.
-#[derive(Debug, Clone)]
-pub struct StepReport {
-    pub step: StepName,
-    /// False when the step was a no-op (same inputs as a finished step).
-    pub executed: bool,
-    pub summary: String,
-    pub seconds: f64,
-}
-
-impl fmt::Display for StepReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.executed {
-            write!(f, "{:<9} {} ({:.2} s)", self.step, self.summary, self.seconds)
-        } else {
-            write!(f, "{:<9} up to date: {}", self.step, self.summary)
-        }
-    }
-}
-
 /// Options a user gives on the command line.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -186,66 +115,6 @@ pub struct Pipeline<'a> {
     pub options: RunOptions,
 }
 
-pub fn sha256_hex(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update((p.len() as u64).to_le_bytes());
-        h.update(p.as_bytes());
-    }
-    hex::encode(h.finalize())
-}
-
-/// Lowercase hex SHA-256 of some bytes (artifact checksums).
-pub fn sha256_bytes(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// A new run id: UTC time plus random hex, sortable by start time.
-pub fn new_run_id() -> String {
-    let now = Utc::now();
-    let noise = sha256_hex(&[
-        &now.timestamp_nanos_opt().unwrap_or_default().to_string(),
-        &std::process::id().to_string(),
-        &format!("{:p}", &now),
-    ]);
-    format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), &noise[..6])
-}
-
-/// The `dvc/files/md5/ab/cdef...` key of content with this MD5 (DVC 3 remote layout).
-pub fn dvc_key(md5: &str) -> Key {
-    Key::new(format!("dvc/files/md5/{}/{}", &md5[..2], &md5[2..])).expect("md5 hex is a valid key")
-}
-
-pub(crate) async fn get_json<T: DeserializeOwned>(store: &dyn ObjectStore, key: &Key) -> anyhow::Result<Option<T>> {
-    match store.get(key).await {
-        Ok(bytes) => Ok(Some(
-            serde_json::from_slice(&bytes).with_context(|| format!("{key} in the store is not valid"))?,
-        )),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {key}")),
-    }
-}
-
-pub(crate) async fn put_json<T: Serialize>(store: &dyn ObjectStore, key: &Key, value: &T) -> anyhow::Result<()> {
-    let body = serde_json::to_vec_pretty(value).expect("records serialise");
-    store
-        .put(key, Bytes::from(body))
-        .await
-        .with_context(|| format!("cannot write {key} to {}", store.describe()))
-}
-
-pub(crate) fn git_commit() -> Option<String> {
-    let out = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        .filter(|s| !s.is_empty())
-}
-
 impl<'a> Pipeline<'a> {
     pub fn new(
         store: &'a dyn ObjectStore,
@@ -254,12 +123,22 @@ impl<'a> Pipeline<'a> {
         options: RunOptions,
     ) -> anyhow::Result<Self> {
         Key::segment(&run_id).map_err(|e| anyhow::anyhow!("run id: {e}"))?;
+        Self::check(&config).map_err(anyhow::Error::msg)?;
         Ok(Pipeline {
             store,
             config,
             run_id,
             options,
         })
+    }
+
+    /// What the config's own check leaves to the steps' modules: the training grids, which the
+    /// trainer checks (it knows each family's hyperparameters).
+    pub fn check(config: &PipelineConfig) -> Result<(), String> {
+        match &config.train {
+            Some(train) => crate::train::check_grids(train),
+            None => Ok(()),
+        }
     }
 
     fn run_key(&self) -> Key {
@@ -277,52 +156,6 @@ impl<'a> Pipeline<'a> {
 
     fn config_digest(&self) -> String {
         sha256_hex(&[&self.config.canonical_json()])
-    }
-
-    /// Loads the run record, creating it if `create` (the first step of a run).
-    async fn open_run(&self, create: bool) -> anyhow::Result<RunRecord> {
-        let digest = self.config_digest();
-        if let Some(run) = get_json::<RunRecord>(self.store, &self.run_key()).await? {
-            if run.config_digest != digest {
-                bail!(
-                    "run {} was started with a different config (digest {}); start a new run for this config",
-                    self.run_id,
-                    &run.config_digest[..12]
-                );
-            }
-            return Ok(run);
-        }
-        if !create {
-            bail!(
-                "run {} does not exist in {}: start it with `wasmline pipeline step ingest --run-id {}`",
-                self.run_id,
-                self.store.describe(),
-                self.run_id
-            );
-        }
-        let now = Utc::now();
-        let run = RunRecord {
-            run_id: self.run_id.clone(),
-            kind: "pipeline".into(),
-            dataset: self.config.dataset.name.clone(),
-            status: Status::Running,
-            created_at: now,
-            updated_at: now,
-            config_digest: digest,
-            config: serde_json::from_str(&self.config.canonical_json()).expect("valid json"),
-            steps: Vec::new(),
-            error: None,
-            git_commit: git_commit(),
-        };
-        put_json(self.store, &self.run_key(), &run).await?;
-        Ok(run)
-    }
-
-    async fn update_run(&self, f: impl FnOnce(&mut RunRecord)) -> anyhow::Result<()> {
-        let mut run = self.open_run(false).await?;
-        f(&mut run);
-        run.updated_at = Utc::now();
-        put_json(self.store, &self.run_key(), &run).await
     }
 
     /// The outputs of an earlier step of this run; an error if it has not run.
@@ -344,15 +177,6 @@ impl<'a> Pipeline<'a> {
         } else {
             &StepName::DATA
         }
-    }
-
-    /// Marks the run cancelled (called between steps, so no step is half done).
-    pub async fn mark_cancelled(&self) -> anyhow::Result<()> {
-        self.update_run(|run| {
-            run.status = Status::Cancelled;
-            run.error = Some("cancelled".into());
-        })
-        .await
     }
 
     /// Runs every step in order; stops at the first failure.
@@ -395,17 +219,10 @@ impl<'a> Pipeline<'a> {
             StepName::Export => self.step(step, export::prepare(self), |p| export::run(self, p)).await,
             StepName::Compile => self.step(step, compile::prepare(self), |p| compile::run(self, p)).await,
             StepName::Register => {
-                self.step(step, register::prepare_register(self), |p| {
-                    register::run_register(self, p)
-                })
-                .await
+                self.step(step, register::prepare(self), |p| register::run(self, p))
+                    .await
             }
-            StepName::Compare => {
-                self.step(step, register::prepare_compare(self), |p| {
-                    register::run_compare(self, p)
-                })
-                .await
-            }
+            StepName::Compare => self.step(step, compare::prepare(self), |p| compare::run(self, p)).await,
         };
         if step == StepName::Version
             && result.is_ok()
@@ -509,10 +326,3 @@ impl<'a> Pipeline<'a> {
         })
     }
 }
-
-/// A one-line description of a step's outputs.
-pub trait Summary {
-    fn summary(&self) -> String;
-}
-
-mod profile_step;

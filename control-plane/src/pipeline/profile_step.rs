@@ -5,8 +5,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::transform::TransformOutput;
-use super::{Pipeline, StepName, Summary, sha256_hex};
+use super::{Pipeline, StepName, Summary};
 use crate::data::Table;
+use crate::digest::sha256_hex;
 use crate::profile::{build_profile, reference_profile, render_html};
 
 /// What profile produced.

@@ -9,10 +9,17 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::version::DatasetRecord;
-use super::{Pipeline, StepName, Summary, put_json, sha256_hex};
+use super::record::git_commit;
+use super::{Pipeline, StepName, Summary};
+use crate::config::Metric;
 use crate::config::TrainConfig;
-use crate::train::{self, Candidate, CvResult, Metric, Parity};
+use crate::dataset::DatasetRecord;
+use crate::digest::sha256_bytes;
+use crate::digest::sha256_hex;
+use crate::store::put_json;
+use crate::store::{Key, ObjectStore, get_json};
+use crate::train::{self, Candidate, CvResult, Parity};
+use model_wasm::ModelIr;
 
 /// `runs/{id}/run.json` of one candidate.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,7 +106,7 @@ pub(super) async fn run(p: &Pipeline<'_>, dataset: DatasetRecord) -> anyhow::Res
     for spec in &config.models {
         candidates.extend(train::candidates(spec).map_err(|e| anyhow::anyhow!("{}: {e}", spec.family.name()))?);
     }
-    let git_commit = super::git_commit();
+    let git_commit = git_commit();
     let mut summaries = Vec::with_capacity(candidates.len());
     let mut best: Option<(usize, CvResult)> = None;
     for (i, candidate) in candidates.iter().enumerate() {
@@ -120,12 +127,7 @@ pub(super) async fn run(p: &Pipeline<'_>, dataset: DatasetRecord) -> anyhow::Res
             cv: cv.clone(),
             git_commit: git_commit.clone(),
         };
-        put_json(
-            p.store,
-            &crate::store::Key::new(format!("runs/{run_id}/run.json"))?,
-            &record,
-        )
-        .await?;
+        put_json(p.store, &Key::new(format!("runs/{run_id}/run.json"))?, &record).await?;
         tracing::info!(candidate = %candidate.label(), cv_mean = cv.mean, cv_std = cv.std, "cross-validated");
         summaries.push(CandidateSummary {
             run_id,
@@ -166,9 +168,20 @@ pub(super) async fn run(p: &Pipeline<'_>, dataset: DatasetRecord) -> anyhow::Res
         best: best_candidate,
         best_cv,
         ir_key: ir_key.to_string(),
-        ir_sha256: super::sha256_bytes(&ir_json),
+        ir_sha256: sha256_bytes(&ir_json),
         linfa_key: linfa_key.to_string(),
         parity,
         fit_seconds,
     })
+}
+
+impl TrainOutput {
+    /// Reads the IR this step stored, checked (evaluate, export and compile all start from it).
+    pub(super) async fn load_ir(&self, store: &dyn ObjectStore) -> anyhow::Result<ModelIr> {
+        let ir: ModelIr = get_json(store, &Key::new(self.ir_key.clone())?)
+            .await?
+            .context("the trained model IR is missing from the store: rerun train")?;
+        ir.validate()?;
+        Ok(ir)
+    }
 }

@@ -9,9 +9,10 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::transform::TransformOutput;
-use super::{Pipeline, StepName, Summary, sha256_hex};
+use super::{Pipeline, StepName, Summary};
 use crate::config::{Check, Expectation, Severity};
 use crate::data::{Table, Values};
+use crate::digest::sha256_hex;
 
 /// How many failing rows a result lists.
 const EXAMPLES: usize = 5;

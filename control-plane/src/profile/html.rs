@@ -1,7 +1,7 @@
 //! The profile as one self-contained HTML page: inline CSS and SVG, no script, no external asset,
 //! so it opens offline and can be attached to a run as a single file.
 
-use super::{ColumnProfile, Correlations, DatasetProfile, Frequencies, NumericStats, Summary, WarningKind};
+use super::{ColumnProfile, ColumnSummary, Correlations, DatasetProfile, Frequencies, NumericStats, WarningKind};
 
 /// A self-contained HTML report of a profile.
 pub fn render_html(profile: &DatasetProfile) -> String {
@@ -140,7 +140,7 @@ fn column(out: &mut String, index: usize, c: &ColumnProfile) {
         ("Distinct", thousands(c.distinct)),
     ];
     let chart = match &c.summary {
-        Summary::Numeric(s) => {
+        ColumnSummary::Numeric(s) => {
             let q = &s.quantiles;
             stats.extend([
                 ("Zeros", thousands(s.zeros)),
@@ -160,14 +160,14 @@ fn column(out: &mut String, index: usize, c: &ColumnProfile) {
             }
             histogram_svg(&c.name, s)
         }
-        Summary::Frequencies(f) => {
+        ColumnSummary::Frequencies(f) => {
             stats.push(("Charted", format!("{} of {}", f.top.len(), thousands(c.distinct))));
             if f.other > 0 {
                 stats.push(("Other", thousands(f.other)));
             }
             frequency_svg(&c.name, f)
         }
-        Summary::Empty => String::from("<p>No values to chart.</p>"),
+        ColumnSummary::Empty => String::from("<p>No values to chart.</p>"),
     };
     // Two statistics per row keeps the table about as tall as the chart.
     out.push_str("<div class=\"facts\"><table class=\"stats\">\n");

@@ -10,7 +10,7 @@ mod stats;
 use serde::{Deserialize, Serialize};
 
 pub use html::render_html;
-pub use stats::{Frequencies, Histogram, NumericStats, Quantiles, TOP_VALUES, ValueCount};
+pub use stats::{Frequencies, NumericStats};
 
 use crate::config::ProfileConfig;
 use crate::data::{ColumnType, Table, Values};
@@ -47,13 +47,13 @@ pub struct ColumnProfile {
     pub missing_share: f64,
     /// Distinct present values.
     pub distinct: u64,
-    pub summary: Summary,
+    pub summary: ColumnSummary,
 }
 
 /// The type-specific part of a column profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Summary {
+pub enum ColumnSummary {
     /// Numeric columns with at least one finite value.
     Numeric(NumericStats),
     /// Categorical, string and boolean columns with at least one value (booleans as
@@ -162,7 +162,7 @@ fn column_profile(name: &str, ty: ColumnType, values: &Values, rows: usize, bins
     let (count, distinct, summary) = match values {
         Values::Number(v) => {
             let present: Vec<f64> = v.iter().flatten().copied().collect();
-            let summary = stats::numeric_stats(&present, bins).map_or(Summary::Empty, Summary::Numeric);
+            let summary = stats::numeric_stats(&present, bins).map_or(ColumnSummary::Empty, ColumnSummary::Numeric);
             (present.len(), stats::distinct_numbers(&present), summary)
         }
         Values::Bool(v) => {
@@ -183,13 +183,13 @@ fn column_profile(name: &str, ty: ColumnType, values: &Values, rows: usize, bins
     }
 }
 
-fn text_summary<'a>(present: impl IntoIterator<Item = &'a str>) -> (usize, u64, Summary) {
+fn text_summary<'a>(present: impl IntoIterator<Item = &'a str>) -> (usize, u64, ColumnSummary) {
     let (frequencies, distinct) = stats::frequencies(present);
     let count = frequencies.top.iter().map(|v| v.count).sum::<u64>() + frequencies.other;
     let summary = if count == 0 {
-        Summary::Empty
+        ColumnSummary::Empty
     } else {
-        Summary::Frequencies(frequencies)
+        ColumnSummary::Frequencies(frequencies)
     };
     (count as usize, distinct, summary)
 }
@@ -238,7 +238,7 @@ fn warnings(columns: &[ColumnProfile], correlations: &Correlations, config: &Pro
             }
             _ => {}
         }
-        if let Summary::Numeric(s) = &c.summary
+        if let ColumnSummary::Numeric(s) = &c.summary
             && let Some(skew) = s.skewness.filter(|s| s.abs() > STRONG_SKEW)
         {
             let side = if skew > 0.0 { "right" } else { "left" };
@@ -266,9 +266,9 @@ fn warnings(columns: &[ColumnProfile], correlations: &Correlations, config: &Pro
 /// The one value of a constant column, as text.
 fn single_value(c: &ColumnProfile) -> Option<String> {
     match &c.summary {
-        Summary::Numeric(s) => Some(s.min.to_string()),
-        Summary::Frequencies(f) => f.top.first().map(|v| format!("'{}'", v.value)),
-        Summary::Empty => None,
+        ColumnSummary::Numeric(s) => Some(s.min.to_string()),
+        ColumnSummary::Frequencies(f) => f.top.first().map(|v| format!("'{}'", v.value)),
+        ColumnSummary::Empty => None,
     }
 }
 
@@ -310,8 +310,9 @@ pub(crate) mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::config::ColumnSpec;
     use crate::data::Column;
+    use crate::data::ColumnSpec;
+    use crate::profile::stats::TOP_VALUES;
 
     pub(crate) fn numbers(name: &str, v: &[Option<f64>]) -> Column {
         Column {
@@ -382,7 +383,7 @@ pub(crate) mod tests {
         let x = &p.columns[0];
         assert_eq!((x.ty, x.count, x.missing, x.distinct), (ColumnType::Float, 5, 1, 4));
         assert!((x.missing_share - 1.0 / 6.0).abs() < 1e-12);
-        let Summary::Numeric(s) = &x.summary else {
+        let ColumnSummary::Numeric(s) = &x.summary else {
             panic!("{:?}", x.summary)
         };
         // 7 2 1 3 2: deviations from 3 are 4 -1 -2 0 -1, squares sum to 22.
@@ -393,14 +394,14 @@ pub(crate) mod tests {
         assert_eq!(s.histogram.edges, vec![1.0, 3.0, 5.0, 7.0]);
         assert_eq!(s.histogram.counts, vec![3, 1, 1]);
         assert_eq!(s.histogram.counts.iter().sum::<u64>(), x.count);
-        let Summary::Numeric(y) = &p.columns[1].summary else {
+        let ColumnSummary::Numeric(y) = &p.columns[1].summary else {
             panic!()
         };
         assert_eq!((y.zeros, y.min, y.max), (1, -1.0, 5.0));
 
         let colour = &p.columns[2];
         assert_eq!((colour.count, colour.distinct), (6, 3));
-        let Summary::Frequencies(f) = &colour.summary else {
+        let ColumnSummary::Frequencies(f) = &colour.summary else {
             panic!()
         };
         let top: Vec<(&str, u64)> = f.top.iter().map(|v| (v.value.as_str(), v.count)).collect();
@@ -409,7 +410,7 @@ pub(crate) mod tests {
 
         let organic = &p.columns[3];
         assert_eq!((organic.count, organic.missing, organic.distinct), (5, 1, 2));
-        let Summary::Frequencies(f) = &organic.summary else {
+        let ColumnSummary::Frequencies(f) = &organic.summary else {
             panic!()
         };
         assert_eq!((f.top[0].value.as_str(), f.top[0].count), ("true", 4));
@@ -515,7 +516,7 @@ pub(crate) mod tests {
         assert_eq!(kinds(&p, "text"), [WarningKind::HighCardinality]);
         assert_eq!(kinds(&p, "few"), []);
         assert_eq!(kinds(&p, "repeats"), []);
-        let Summary::Frequencies(f) = &p.columns[0].summary else {
+        let ColumnSummary::Frequencies(f) = &p.columns[0].summary else {
             panic!()
         };
         assert_eq!((f.top.len(), f.other), (TOP_VALUES, 40));
@@ -628,7 +629,7 @@ pub(crate) mod tests {
         let p = build_profile("winequality-red", &wine(), &ProfileConfig::default());
         assert_eq!((p.rows, p.columns.len()), (1599, 12));
         let alcohol = p.columns.iter().find(|c| c.name == "alcohol").unwrap();
-        let Summary::Numeric(s) = &alcohol.summary else {
+        let ColumnSummary::Numeric(s) = &alcohol.summary else {
             panic!()
         };
         assert_eq!((s.min, s.max), (8.4, 14.9));

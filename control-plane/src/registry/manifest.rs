@@ -8,10 +8,11 @@ use chrono::{DateTime, Utc};
 use model_wasm::ReferenceProfile;
 use serde::{Deserialize, Serialize};
 
+use crate::config::Metric;
 use crate::config::TaskKind;
-use crate::pipeline::DatasetRecord;
+use crate::dataset::DatasetRecord;
 use crate::store::{Key, ObjectStore};
-use crate::train::{Metric, TrainData};
+use crate::train::TrainData;
 
 /// Version of the manifest's JSON form; bumped on incompatible changes.
 pub const MANIFEST_SCHEMA_VERSION: u32 = 1;
@@ -196,7 +197,7 @@ impl ManifestDraft {
                 let categories = record
                     .encodings
                     .get(name)
-                    .filter(|e| e.method == crate::config::EncodeMethod::Ordinal)
+                    .filter(|e| e.method == crate::data::EncodeMethod::Ordinal)
                     .map(|e| e.categories.clone());
                 FeatureSchema {
                     name: name.clone(),

@@ -21,18 +21,18 @@
 //! - Artifact bytes whose size or sha256 differ from the manifest are never handed out.
 //!
 //! ```no_run
-//! # async fn demo(store: &dyn wasmline::store::ObjectStore) -> anyhow::Result<()> {
-//! use wasmline::registry::{self, ModelSelector};
+//! # async fn demo(store: &dyn wasmline::ObjectStore) -> anyhow::Result<()> {
+//! use wasmline::{load_artifact, load_manifest};
 //!
-//! let manifest = registry::load_manifest(store, &"winequality-red@production".parse()?).await?;
-//! let wasm = registry::load_artifact(store, &manifest, "model.wasm").await?;
+//! let manifest = load_manifest(store, &"winequality-red@production".parse()?).await?;
+//! let wasm = load_artifact(store, &manifest, "model.wasm").await?;
 //! println!("{}@{}: {} bytes", manifest.name, manifest.version, wasm.len());
 //! # Ok(()) }
 //! ```
 
 mod alias;
-mod compare;
 mod error;
+mod gate;
 mod manifest;
 mod publish;
 mod read;
@@ -42,22 +42,17 @@ mod signing;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use alias::{ALIAS_HISTORY_LIMIT, AliasEntry, AliasRecord, get_alias, list_aliases, rollback, set_alias};
-pub use compare::{Comparison, ModelVersionRef, Verdict, compare};
+pub use alias::{AliasRecord, get_alias, list_aliases, rollback, set_alias};
 pub use error::RegistryError;
-pub use manifest::{
-    ArtifactInfo, DatasetRef, FeatureSchema, FeatureType, MANIFEST_SCHEMA_VERSION, Manifest, ManifestDraft,
-    OutputSchema, Signature,
-};
+pub use gate::{Comparison, Verdict, compare};
+pub use manifest::{ArtifactInfo, DatasetRef, Manifest, ManifestDraft, Signature};
 pub use publish::{IR_ARTIFACT, register};
 pub use read::{
     ModelSelector, PUBLISHED_FILES, Pick, list_models, list_versions, load_artifact, load_manifest, load_version,
-    read_published, resolve_version, verify_artifacts, version_exists,
+    read_published, verify_artifacts, version_exists,
 };
 pub use report::markdown_report;
-pub use signing::{
-    ManifestSigner, PUBLIC_KEY_KEY, PublicKey, SIGNATURE_ALGORITHM, SIGNING_KEY_KEY, load_public_key, verify,
-};
+pub use signing::{ManifestSigner, PublicKey, load_public_key, verify};
 
 use crate::store::Key;
 

@@ -3,7 +3,8 @@
 use std::fmt::Write;
 
 use super::{Comparison, Verdict};
-use crate::train::{Metric, Metrics};
+use crate::config::Metric;
+use crate::train::Metrics;
 
 /// The metrics in the order the report lists them (after the gating one).
 const ORDER: [Metric; 9] = Metric::ALL;
@@ -103,7 +104,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::registry::{DatasetRef, ModelVersionRef};
+    use crate::registry::DatasetRef;
+    use crate::registry::gate::ModelVersionRef;
     use crate::train::metrics::{classification, regression};
 
     fn comparison(verdict: Verdict, baseline: Metrics, candidate: Metrics, metric: Metric) -> Comparison {

@@ -223,7 +223,7 @@ mod tests {
             ),
             (
                 "selection metric",
-                Box::new(|m| m.selection_metric = crate::train::Metric::Accuracy),
+                Box::new(|m| m.selection_metric = crate::config::Metric::Accuracy),
             ),
             (
                 "dataset",

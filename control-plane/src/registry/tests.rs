@@ -9,6 +9,8 @@ use model_wasm::{Body, IR_VERSION, Link, ModelIr, Output};
 
 use super::manifest::tests::draft;
 use super::*;
+use crate::registry::alias::ALIAS_HISTORY_LIMIT;
+use crate::registry::manifest::MANIFEST_SCHEMA_VERSION;
 use crate::store::{LocalStore, ObjectStore};
 
 fn store() -> (tempfile::TempDir, LocalStore) {
@@ -292,7 +294,7 @@ async fn registration_refuses_inconsistent_artifacts() {
 }
 
 /// Runs the real data steps of the bundled wine example into `store`.
-pub(crate) async fn wine_dataset(store: &dyn ObjectStore) -> crate::pipeline::DatasetRecord {
+pub(crate) async fn wine_dataset(store: &dyn ObjectStore) -> crate::dataset::DatasetRecord {
     use crate::config::PipelineConfig;
     use crate::pipeline::{Pipeline, RunOptions, StepName, new_run_id};
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/winequality/pipeline.toml");
@@ -312,7 +314,7 @@ pub(crate) async fn wine_dataset(store: &dyn ObjectStore) -> crate::pipeline::Da
     ] {
         pipeline.run_step(step).await.unwrap();
     }
-    crate::pipeline::load_dataset(store, "winequality-red", None)
+    crate::dataset::load_dataset(store, "winequality-red", None)
         .await
         .unwrap()
 }
@@ -320,7 +322,7 @@ pub(crate) async fn wine_dataset(store: &dyn ObjectStore) -> crate::pipeline::Da
 /// Registers `ir` as a version of `winequality-red` with the dataset's facts.
 pub(crate) async fn register_wine(
     store: &dyn ObjectStore,
-    record: &crate::pipeline::DatasetRecord,
+    record: &crate::dataset::DatasetRecord,
     ir: &ModelIr,
     family: &str,
 ) -> Manifest {
@@ -340,7 +342,7 @@ pub(crate) async fn register_wine(
 
 /// The wine dataset and two models of it: version 1 a fitted logistic regression, version 2 a
 /// coin flip (all-zero weights).
-pub(crate) async fn wine_models(store: &dyn ObjectStore) -> (crate::pipeline::DatasetRecord, Manifest, Manifest) {
+pub(crate) async fn wine_models(store: &dyn ObjectStore) -> (crate::dataset::DatasetRecord, Manifest, Manifest) {
     use crate::config::{Family, ModelSpec};
     use crate::train::{candidates, fit};
 
@@ -359,7 +361,7 @@ pub(crate) async fn wine_models(store: &dyn ObjectStore) -> (crate::pipeline::Da
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_compare_gate_scores_both_models_on_the_candidates_test_split() {
-    use crate::train::Metric;
+    use crate::config::Metric;
 
     let (_dir, store) = store();
     let (record, good, bad) = wine_models(&store).await;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{ApiError, ApiJson, AppState, ErrorBody};
-use crate::pipeline::{DatasetRecord, load_dataset, versions as dataset_versions};
+use crate::dataset::{DatasetRecord, load_dataset, versions as dataset_versions};
 use crate::registry::{self, AliasRecord, Manifest};
 use crate::store::{ErrorKind, Key};
 

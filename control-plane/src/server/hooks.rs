@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiJson, AppState, ErrorBody};
 use crate::config::PipelineConfig;
-use crate::pipeline::{load_dataset, new_run_id};
+use crate::dataset::load_dataset;
+use crate::pipeline::new_run_id;
 use crate::registry;
 use crate::store::{ErrorKind, Key};
 

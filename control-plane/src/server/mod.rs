@@ -41,7 +41,6 @@ use tokio::sync::watch;
 use tower_http::cors::{Any, CorsLayer};
 
 pub use error::{ApiError, ErrorBody};
-pub use telemetry::TELEMETRY_PREFIX;
 pub use web::WebOptions;
 
 use crate::registry::PublicKey;
@@ -173,6 +172,7 @@ impl AppState {
         Ok(found)
     }
 
+    #[cfg(test)]
     /// Loads the models whose production alias moved (the server does this every second).
     pub async fn refresh_models(&self) -> anyhow::Result<()> {
         self.inner.models.refresh(self.store()).await

@@ -60,7 +60,7 @@ pub(super) async fn trigger(
             let base = std::env::current_dir().map_err(anyhow::Error::from)?;
             PipelineConfig::parse(&text, base).map_err(|e| ApiError::unprocessable(format!("config: {e}")))?
         }
-        None => crate::commands::bundled_example()?,
+        None => crate::config::bundled_example()?,
     };
     let run_id = new_run_id();
     // Checked before answering: a config the pipeline refuses is the caller's error.

@@ -11,6 +11,7 @@ use tower::ServiceExt;
 
 use super::*;
 use crate::registry::tests::wine_models;
+use crate::server::telemetry::TELEMETRY_PREFIX;
 use crate::store::{Key, LocalStore};
 
 const EDGE_TOKEN: &str = "edge-secret";

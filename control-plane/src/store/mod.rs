@@ -5,6 +5,7 @@
 //! [`Key::new`]; the layout of keys is described in `docs/ARCHITECTURE.md`.
 
 mod error;
+mod json;
 mod key;
 mod local;
 mod s3;
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub use error::{ErrorKind, StoreError, StoreResult};
+pub(crate) use json::{get_json, put_json};
 pub use key::Key;
 pub use local::LocalStore;
 pub use s3::{S3Config, S3Store};

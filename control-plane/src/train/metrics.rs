@@ -8,77 +8,7 @@ use std::collections::BTreeMap;
 use model_wasm::{ModelIr, Outputs};
 use serde::{Deserialize, Serialize};
 
-/// A metric that selects candidates and gates promotion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    Accuracy,
-    Precision,
-    Recall,
-    F1,
-    RocAuc,
-    LogLoss,
-    Rmse,
-    Mae,
-    R2,
-}
-
-impl Metric {
-    /// Every metric, classification's first.
-    pub const ALL: [Metric; 9] = [
-        Metric::Accuracy,
-        Metric::Precision,
-        Metric::Recall,
-        Metric::F1,
-        Metric::RocAuc,
-        Metric::LogLoss,
-        Metric::Rmse,
-        Metric::Mae,
-        Metric::R2,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::Accuracy => "accuracy",
-            Metric::Precision => "precision",
-            Metric::Recall => "recall",
-            Metric::F1 => "f1",
-            Metric::RocAuc => "roc_auc",
-            Metric::LogLoss => "log_loss",
-            Metric::Rmse => "rmse",
-            Metric::Mae => "mae",
-            Metric::R2 => "r2",
-        }
-    }
-
-    pub fn higher_is_better(self) -> bool {
-        !matches!(self, Metric::LogLoss | Metric::Rmse | Metric::Mae)
-    }
-
-    pub fn for_classification(self) -> bool {
-        !matches!(self, Metric::Rmse | Metric::Mae | Metric::R2)
-    }
-
-    /// `a` is better than `b`.
-    pub fn better(self, a: f64, b: f64) -> bool {
-        if self.higher_is_better() { a > b } else { a < b }
-    }
-
-    /// How much worse `candidate` is than `baseline` (positive = worse), in the metric's units.
-    pub fn worsening(self, candidate: f64, baseline: f64) -> f64 {
-        if self.higher_is_better() {
-            baseline - candidate
-        } else {
-            candidate - baseline
-        }
-    }
-}
-
-impl std::fmt::Display for Metric {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.name())
-    }
-}
+use crate::config::Metric;
 
 /// The truth to score against.
 #[derive(Debug, Clone, PartialEq)]

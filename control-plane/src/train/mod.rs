@@ -24,11 +24,11 @@ use model_wasm::ModelIr;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Family, ModelSpec, TaskKind};
+use crate::config::{Family, Metric, ModelSpec, TaskKind, TrainConfig};
 use crate::data::{Table, Values};
 use crate::rng::SplitMix64;
 pub use families::{Fitted, LinfaPredictions, LinfaRow};
-pub use metrics::{Metric, Metrics, Targets};
+pub use metrics::{Metrics, Targets, score};
 
 /// One point of a grid: a family and its hyperparameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,6 +137,14 @@ pub fn check_grid(spec: &ModelSpec) -> Result<(), String> {
     candidates(spec).map(|_| ())
 }
 
+/// Checks every family's grid of a `[train]` section; the error names the model by its place.
+pub fn check_grids(config: &TrainConfig) -> Result<(), String> {
+    for (i, spec) in config.models.iter().enumerate() {
+        check_grid(spec).map_err(|e| format!("train.models[{}] ({}): {e}", i + 1, spec.family.name()))?;
+    }
+    Ok(())
+}
+
 /// Every combination of the grid's values, in a fixed order.
 pub fn candidates(spec: &ModelSpec) -> Result<Vec<Candidate>, String> {
     let kinds = param_kinds(spec.family);
@@ -151,7 +159,7 @@ pub fn candidates(spec: &ModelSpec) -> Result<Vec<Candidate>, String> {
             };
             return Err(format!(
                 "unknown hyperparameter '{name}'{} (it takes: {known})",
-                crate::config::suggest(name, &names)
+                crate::text::suggest(name, &names)
             ));
         };
         if values.is_empty() {
@@ -370,7 +378,7 @@ pub fn cross_validate(
         let train = data.select(&train_idx);
         let test = data.select(&test_idx);
         let fitted = families::fit(candidate, &train, seed.wrapping_add(k as u64))?;
-        Ok(metrics::score(&fitted.ir, &test.row_vecs(), &test.targets)?)
+        Ok(score(&fitted.ir, &test.row_vecs(), &test.targets)?)
     };
     let results: Vec<anyhow::Result<Metrics>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..2)
@@ -426,7 +434,7 @@ pub struct Parity {
     pub max_relative_difference: f64,
 }
 
-pub use model_wasm::parity::{TOLERANCE as PARITY_TOLERANCE, agree, scaled_difference};
+pub use model_wasm::parity::{agree, scaled_difference};
 
 /// Compares the IR with linfa's own predictions on `x`; an error names the first row that differs.
 pub fn check_parity(ir: &ModelIr, linfa: &LinfaPredictions, x: &[Vec<f64>]) -> anyhow::Result<Parity> {
@@ -529,8 +537,10 @@ mod tests {
 #[cfg(test)]
 mod bundled {
     use super::*;
-    use crate::config::{ColumnSpec, TaskKind};
+    use crate::config::TaskKind;
+    use crate::data::ColumnSpec;
     use crate::data::ColumnType;
+    use model_wasm::parity::TOLERANCE as PARITY_TOLERANCE;
 
     fn load(file: &str, target: &str, threshold: Option<f64>) -> (TrainData, TrainData) {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -583,7 +593,7 @@ mod bundled {
         let linfa: LinfaPredictions = serde_json::from_str(&serde_json::to_string(&linfa).unwrap()).unwrap();
         let parity = check_parity(&fitted.ir, &linfa, &data.1.row_vecs()).unwrap();
         assert!(parity.max_relative_difference <= PARITY_TOLERANCE, "{parity:?}");
-        metrics::score(&fitted.ir, &data.1.row_vecs(), &data.1.targets).unwrap()
+        score(&fitted.ir, &data.1.row_vecs(), &data.1.targets).unwrap()
     }
 
     #[test]

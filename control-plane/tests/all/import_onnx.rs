@@ -12,9 +12,7 @@ use model_wasm::parity::agree;
 use model_wasm::{Body, ModelIr, Output, Prediction};
 use serde_json::Value;
 use tests::process::find_program;
-use wasmline::onnx::{
-    ImportError, ImportOptions, ParityReport, check_with_tract, import_onnx, import_onnx_with, to_onnx,
-};
+use wasmline::{ImportError, ImportOptions, ParityReport, check_with_tract, import_onnx, import_onnx_with, to_onnx};
 
 /// Runs the script into `dir`; returns expected.json.
 fn make_models(dir: &Path) -> Value {

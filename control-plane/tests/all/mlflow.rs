@@ -12,8 +12,8 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tests::process::free_port;
 use tests::servers::MlflowServer;
-use wasmline::mlflow::{
-    Auth, Metric, MlflowClient, MlflowConfig, MlflowError, TAG_DATASET, TAG_DATASET_VERSION, TAG_GIT_COMMIT,
+use wasmline::{
+    Auth, MetricPoint, MlflowClient, MlflowConfig, MlflowError, TAG_DATASET, TAG_DATASET_VERSION, TAG_GIT_COMMIT,
     TAG_RUN_ID, TrackedRun, Tracker,
 };
 
@@ -239,7 +239,7 @@ fn large_logs_arrive_in_several_batches(server: &MlflowServer, rest: &Rest) {
     let run = client.create_run(&experiment.experiment_id, "counts", &[]).unwrap();
     let params: Vec<_> = (0..250).map(|i| kv(format!("p{i:03}"), i.to_string())).collect();
     let metrics: Vec<_> = (0..1200)
-        .map(|i| Metric::now(format!("m{i:04}"), f64::from(i) / 8.0))
+        .map(|i| MetricPoint::now(format!("m{i:04}"), f64::from(i) / 8.0))
         .collect();
     let tags: Vec<_> = (0..150).map(|i| kv(format!("t{i:03}"), format!("tag {i}"))).collect();
     client.log_batch(&run.run_id, &params, &metrics, &tags).unwrap();
@@ -284,7 +284,10 @@ fn large_logs_arrive_in_several_batches(server: &MlflowServer, rest: &Rest) {
         .log_batch(
             &run.run_id,
             &[],
-            &[Metric::now("nan", f64::NAN), Metric::now("inf", f64::INFINITY)],
+            &[
+                MetricPoint::now("nan", f64::NAN),
+                MetricPoint::now("inf", f64::INFINITY),
+            ],
             &[],
         )
         .unwrap();

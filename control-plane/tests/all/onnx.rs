@@ -8,7 +8,7 @@ use std::process::Command;
 use model_wasm::{Outputs, Prediction};
 use serde_json::{Value, json};
 use tests::process::find_program;
-use wasmline::onnx::to_onnx;
+use wasmline::to_onnx;
 
 include!("../../src/onnx/cases.rs");
 

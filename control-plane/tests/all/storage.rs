@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tests::process::free_port;
 use tests::servers::{MotoServer, S3sFs};
-use wasmline::store::{ErrorKind, Key, LocalStore, ObjectMeta, ObjectStore, S3Config, S3Store};
+use wasmline::{ErrorKind, Key, LocalStore, ObjectMeta, ObjectStore, S3Config, S3Store};
 
 const MIB: u64 = 1024 * 1024;
 

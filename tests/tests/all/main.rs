@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tests::process::ChildGuard;
 use tests::{examples_dir, workspace_bin};
-use wasmline::pipeline::StepName;
+use wasmline::StepName;
 
 /// The pipeline's steps in order, as `wasmline pipeline run` runs them: the control plane's own
 /// list, so the CLI's output and the Airflow DAG are checked against what the pipeline runs.

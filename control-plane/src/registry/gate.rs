@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use super::manifest::task_name;
 use super::{DatasetRef, IR_ARTIFACT, Manifest, load_artifact};
+use crate::config::Metric;
 use crate::config::TaskKind;
-use crate::pipeline::{DatasetRecord, load_dataset};
+use crate::dataset::{DatasetRecord, load_dataset};
 use crate::store::ObjectStore;
-use crate::train::{Metric, Metrics, TrainData, metrics};
+use crate::train::{Metrics, TrainData, metrics};
 
 /// Differences of a metric smaller than this are float noise, not changes.
 const NOISE: f64 = 1e-12;
@@ -49,6 +50,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    #[cfg(test)]
     /// Whether the candidate may be promoted.
     pub fn passes(self) -> bool {
         self != Verdict::Worse
@@ -84,6 +86,7 @@ pub struct Comparison {
 }
 
 impl Comparison {
+    #[cfg(test)]
     /// The gating metric of the candidate and of the baseline.
     pub fn gating_values(&self) -> (f64, f64) {
         let get = |m: &Metrics| m.get(self.metric).expect("compare checked the metric is defined");

@@ -1,7 +1,7 @@
 //! Hand-made ONNX graphs for each rule of the importer (the scikit-learn files are tested in
 //! `tests/all/import_onnx.rs`).
 
-use model_wasm::{Aggregate, Body, Link, Prediction};
+use model_wasm::{Aggregate, Body, Link, Prediction, Preprocess};
 use prost::Message;
 use tract_onnx::pb::attribute_proto::AttributeType;
 use tract_onnx::pb::tensor_proto::DataType;

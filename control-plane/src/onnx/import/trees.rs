@@ -1,0 +1,392 @@
+//! `TreeEnsembleClassifier` and `TreeEnsembleRegressor` -> [`Body::Trees`].
+
+use std::collections::{BTreeMap, HashMap};
+
+use model_wasm::{Aggregate, Body, Node, Tree};
+use tract_onnx::pb::NodeProto;
+
+use super::attrs::{describe, floats, int, ints, no_post_transform, required, string, strings};
+use super::{Result, invalid, unsupported};
+
+/// Relative slack when leaf weights, stored as `f32`, are compared (`1/9` as `f32` is not
+/// `1/9`). Distinct shares of real forests differ by far more.
+const WEIGHT_SLACK: f64 = 1e-6;
+
+/// The `nodes_*` attributes of a tree ensemble, one entry per node.
+struct RawNode {
+    feature: i64,
+    mode: String,
+    value: f32,
+    true_id: i64,
+    false_id: i64,
+}
+
+/// Per tree id (in order), the nodes by node id.
+type Forest = BTreeMap<i64, BTreeMap<i64, RawNode>>;
+
+/// Reads and checks the `nodes_*` attributes; refuses double-precision attributes.
+fn read_nodes(node: &NodeProto, n: usize) -> Result<Forest> {
+    if let Some(a) = node.attribute.iter().find(|a| a.name.ends_with("_as_tensor")) {
+        return Err(unsupported(format!(
+            "{} has double-precision attributes ({}); only float ensembles can be imported",
+            describe(node),
+            a.name
+        )));
+    }
+    let tree_ids = required(node, "nodes_treeids", ints(node, "nodes_treeids"))?;
+    let node_ids = required(node, "nodes_nodeids", ints(node, "nodes_nodeids"))?;
+    let features = required(node, "nodes_featureids", ints(node, "nodes_featureids"))?;
+    let values = required(node, "nodes_values", floats(node, "nodes_values"))?;
+    let modes =
+        strings(node, "nodes_modes").ok_or_else(|| invalid(format!("{} has no nodes_modes", describe(node))))?;
+    let true_ids = required(node, "nodes_truenodeids", ints(node, "nodes_truenodeids"))?;
+    let false_ids = required(node, "nodes_falsenodeids", ints(node, "nodes_falsenodeids"))?;
+    let len = tree_ids.len();
+    if [
+        node_ids.len(),
+        features.len(),
+        values.len(),
+        modes.len(),
+        true_ids.len(),
+        false_ids.len(),
+    ]
+    .iter()
+    .any(|l| *l != len)
+    {
+        return Err(invalid(format!(
+            "{}: the nodes_* attributes have different lengths",
+            describe(node)
+        )));
+    }
+    if len == 0 {
+        return Err(invalid(format!("{} has no nodes", describe(node))));
+    }
+    let mut forest = Forest::new();
+    for i in 0..len {
+        if modes[i] != "LEAF" && !(0..n as i64).contains(&features[i]) {
+            return Err(invalid(format!(
+                "{}: tree {}, node {} splits on feature {} of {n}",
+                describe(node),
+                tree_ids[i],
+                node_ids[i],
+                features[i]
+            )));
+        }
+        let raw = RawNode {
+            feature: features[i],
+            mode: modes[i].clone(),
+            value: values[i],
+            true_id: true_ids[i],
+            false_id: false_ids[i],
+        };
+        if forest
+            .entry(tree_ids[i])
+            .or_default()
+            .insert(node_ids[i], raw)
+            .is_some()
+        {
+            return Err(invalid(format!(
+                "{}: tree {} has node {} twice",
+                describe(node),
+                tree_ids[i],
+                node_ids[i]
+            )));
+        }
+    }
+    Ok(forest)
+}
+
+/// Leaf contents: `(tree id, node id) -> [(class or target id, weight)]`.
+type LeafWeights = HashMap<(i64, i64), Vec<(i64, f32)>>;
+
+fn read_leaf_weights(node: &NodeProto, prefix: &str, forest: &Forest) -> Result<LeafWeights> {
+    let attr = |suffix: &str| format!("{prefix}_{suffix}");
+    let trees = required(node, &attr("treeids"), ints(node, &attr("treeids")))?;
+    let nodes = required(node, &attr("nodeids"), ints(node, &attr("nodeids")))?;
+    let ids = required(node, &attr("ids"), ints(node, &attr("ids")))?;
+    let weights = required(node, &attr("weights"), floats(node, &attr("weights")))?;
+    if [nodes.len(), ids.len(), weights.len()]
+        .iter()
+        .any(|l| *l != trees.len())
+    {
+        return Err(invalid(format!(
+            "{}: the {prefix}_* attributes have different lengths",
+            describe(node)
+        )));
+    }
+    let mut leaves = LeafWeights::new();
+    for i in 0..trees.len() {
+        match forest.get(&trees[i]).and_then(|t| t.get(&nodes[i])) {
+            Some(raw) if raw.mode == "LEAF" => {}
+            _ => {
+                return Err(invalid(format!(
+                    "{}: a weight for tree {}, node {}, which is not a leaf",
+                    describe(node),
+                    trees[i],
+                    nodes[i]
+                )));
+            }
+        }
+        leaves
+            .entry((trees[i], nodes[i]))
+            .or_default()
+            .push((ids[i], weights[i]));
+    }
+    Ok(leaves)
+}
+
+/// The ensemble's trees in the IR, renumbered from their roots; `leaf(tree id, node id)` gives
+/// each leaf's IR value.
+fn build_trees(node: &NodeProto, forest: &Forest, mut leaf: impl FnMut(i64, i64) -> Result<Node>) -> Result<Vec<Tree>> {
+    let mut trees = Vec::with_capacity(forest.len());
+    for (&t, nodes) in forest {
+        let at = |id: i64, what: String| invalid(format!("{}: tree {t}, node {id}: {what}", describe(node)));
+        // The root is the node no other node points at.
+        let mut pointed: Vec<i64> = nodes
+            .values()
+            .filter(|r| r.mode != "LEAF")
+            .flat_map(|r| [r.true_id, r.false_id])
+            .collect();
+        pointed.sort_unstable();
+        let roots: Vec<i64> = nodes
+            .keys()
+            .copied()
+            .filter(|id| pointed.binary_search(id).is_err())
+            .collect();
+        let [root] = roots[..] else {
+            return Err(invalid(format!(
+                "{}: tree {t} has {} roots (nodes no other node points at)",
+                describe(node),
+                roots.len()
+            )));
+        };
+        // Breadth first from the root: IR index = position in `order`.
+        let mut order = vec![root];
+        let mut index: HashMap<i64, u32> = HashMap::from([(root, 0)]);
+        let mut next = 0;
+        while next < order.len() {
+            let id = order[next];
+            let raw = &nodes[&id];
+            if raw.mode != "LEAF" {
+                for child in [raw.true_id, raw.false_id] {
+                    if !nodes.contains_key(&child) {
+                        return Err(at(id, format!("child {child} does not exist")));
+                    }
+                    if index.contains_key(&child) {
+                        return Err(at(child, "is reached twice".into()));
+                    }
+                    index.insert(child, order.len() as u32);
+                    order.push(child);
+                }
+            }
+            next += 1;
+        }
+        if order.len() != nodes.len() {
+            return Err(invalid(format!(
+                "{}: tree {t}: {} nodes are not reachable from the root",
+                describe(node),
+                nodes.len() - order.len()
+            )));
+        }
+        let mut ir_nodes = Vec::with_capacity(order.len());
+        for &id in &order {
+            let raw = &nodes[&id];
+            // Every split's children were numbered by the walk above.
+            let children = || (index[&raw.true_id], index[&raw.false_id]);
+            let t_value = raw.value;
+            let next_up = || {
+                let up = t_value.next_up();
+                if up.is_finite() {
+                    Ok(up)
+                } else {
+                    Err(at(id, format!("threshold {t_value} has no finite f32 above it")))
+                }
+            };
+            if raw.mode != "LEAF" && !t_value.is_finite() {
+                return Err(at(id, format!("threshold {t_value} is not a finite number")));
+            }
+            // Left when (x as f32) < threshold; `swap` sends the ONNX "true" branch right.
+            let split = |threshold: f32, swap: bool| {
+                let (yes, no) = children();
+                let (left, right) = if swap { (no, yes) } else { (yes, no) };
+                Node::Split {
+                    feature: raw.feature as u32,
+                    threshold,
+                    left,
+                    right,
+                }
+            };
+            ir_nodes.push(match raw.mode.as_str() {
+                "LEAF" => leaf(t, id)?,
+                // x < t
+                "BRANCH_LT" => split(t_value, false),
+                // x <= t  <=>  x < next_up(t), for f32 x
+                "BRANCH_LEQ" => split(next_up()?, false),
+                // x >= t  <=>  !(x < t)
+                "BRANCH_GTE" => split(t_value, true),
+                // x > t  <=>  !(x < next_up(t))
+                "BRANCH_GT" => split(next_up()?, true),
+                other => {
+                    return Err(unsupported(format!(
+                        "{}: tree {t}, node {id} uses the split mode {other} (BRANCH_LT, BRANCH_LEQ, BRANCH_GT and BRANCH_GTE are supported)",
+                        describe(node)
+                    )));
+                }
+            });
+        }
+        trees.push(Tree { nodes: ir_nodes });
+    }
+    Ok(trees)
+}
+
+fn no_base_values(node: &NodeProto) -> Result<()> {
+    match floats(node, "base_values") {
+        Some(values) if values.iter().any(|v| *v != 0.0) => Err(unsupported(format!(
+            "{} with non-zero base_values (the IR's vote has no base score)",
+            describe(node)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn tree_classifier(node: &NodeProto, n: usize, n_classes: usize, notes: &mut Vec<String>) -> Result<Body> {
+    no_post_transform(node)?;
+    no_base_values(node)?;
+    let forest = read_nodes(node, n)?;
+    let leaves = read_leaf_weights(node, "class", &forest)?;
+    let n_trees = forest.len();
+    if let Some((_, w)) = leaves.values().flatten().find(|(_, w)| *w < 0.0 || !w.is_finite()) {
+        return Err(unsupported(format!(
+            "{} has a leaf weight of {w}: only votes and class shares (non-negative) can be imported",
+            describe(node)
+        )));
+    }
+    let mut class_ids: Vec<i64> = leaves.values().flatten().map(|(c, _)| *c).collect();
+    class_ids.sort_unstable();
+    class_ids.dedup();
+    if let Some(c) = class_ids.iter().find(|c| !(0..n_classes as i64).contains(c)) {
+        return Err(invalid(format!(
+            "{}: class id {c} of {n_classes} classes",
+            describe(node)
+        )));
+    }
+    // onnxruntime's binary form: two classes and one class id; a leaf's weight is class 1's
+    // score, and class 0 gets the tree's share (1 / n_trees) minus it.
+    let binary_form = n_classes == 2 && class_ids.len() == 1;
+    let unit = 1.0 / n_trees as f64;
+    let distribution = |t: i64, id: i64| -> Vec<f64> {
+        let weights = leaves.get(&(t, id)).map_or(&[][..], Vec::as_slice);
+        let mut d = vec![0.0; n_classes];
+        if binary_form {
+            let w: f64 = weights.iter().map(|(_, w)| f64::from(*w)).sum();
+            d[0] = unit - w;
+            d[1] = w;
+        } else {
+            for (c, w) in weights {
+                d[*c as usize] += f64::from(*w);
+            }
+        }
+        d
+    };
+    // Per leaf: its majority class (ties to the lowest), whether it is pure, and its total.
+    let mut impure = 0usize;
+    let mut off_unit = 0usize;
+    let mut n_leaves = 0usize;
+    let votes = build_trees(node, &forest, |t, id| {
+        let d = distribution(t, id);
+        let total: f64 = d.iter().sum();
+        let mut class = 0;
+        for (k, v) in d.iter().enumerate() {
+            if *v > d[class] {
+                class = k;
+            }
+        }
+        let slack = WEIGHT_SLACK * d[class].abs().max(unit);
+        n_leaves += 1;
+        if d.iter().enumerate().any(|(k, v)| k != class && v.abs() > slack) {
+            impure += 1;
+        }
+        if (total - unit).abs() > WEIGHT_SLACK * unit {
+            off_unit += 1;
+        }
+        Ok(Node::Leaf { value: class as f64 })
+    })?;
+    if impure == 0 && off_unit == 0 {
+        // A plain vote: the smallest module, and the same answers.
+        return Ok(Body::Trees {
+            trees: votes,
+            aggregate: Aggregate::Vote,
+        });
+    }
+    // Class distributions (a soft vote) or weighted trees: the leaves keep their weights and the
+    // IR sums them, as the original does.
+    let trees = build_trees(node, &forest, |t, id| {
+        Ok(Node::Weights {
+            weights: distribution(t, id).into_iter().map(|w| w as f32).collect(),
+        })
+    })?;
+    notes.push(if impure > 0 {
+        format!(
+            "{impure} of the {n_leaves} leaves hold class distributions: the probabilities are the sums of \
+             the leaves' class weights over the trees (a soft vote), as in the original"
+        )
+    } else {
+        format!("{off_unit} of the {n_leaves} leaves do not weigh 1/{n_trees}: the trees' class weights are summed")
+    });
+    Ok(Body::Trees {
+        trees,
+        aggregate: Aggregate::Sum,
+    })
+}
+
+pub(super) fn tree_regressor(node: &NodeProto, n: usize) -> Result<Body> {
+    no_post_transform(node)?;
+    let targets = int(node, "n_targets").unwrap_or(1);
+    if targets != 1 {
+        return Err(unsupported(format!(
+            "{} with {targets} targets (the IR predicts one value)",
+            describe(node)
+        )));
+    }
+    let base = match floats(node, "base_values") {
+        None | Some([]) => 0.0,
+        Some([b]) => f64::from(*b),
+        Some(other) => {
+            return Err(invalid(format!(
+                "{}: {} base values for one target",
+                describe(node),
+                other.len()
+            )));
+        }
+    };
+    let forest = read_nodes(node, n)?;
+    let leaves = read_leaf_weights(node, "target", &forest)?;
+    if leaves.values().flatten().any(|(target, _)| *target != 0) {
+        return Err(invalid(format!("{}: a target id other than 0", describe(node))));
+    }
+    let n_trees = forest.len() as f64;
+    let aggregate = string(node, "aggregate_function").unwrap_or_else(|| "SUM".into());
+    // The IR averages the leaves: a sum over trees is the mean of n_trees * value.
+    let factor = match aggregate.as_str() {
+        "SUM" => n_trees,
+        "AVERAGE" => 1.0,
+        other => {
+            return Err(unsupported(format!(
+                "{} with aggregate_function {other} (SUM and AVERAGE are supported)",
+                describe(node)
+            )));
+        }
+    };
+    let trees = build_trees(node, &forest, |t, id| {
+        let value: f64 = leaves
+            .get(&(t, id))
+            .map_or(0.0, |w| w.iter().map(|(_, w)| f64::from(*w)).sum());
+        Ok(Node::Leaf {
+            value: value * factor + base,
+        })
+    })?;
+    Ok(Body::Trees {
+        trees,
+        aggregate: Aggregate::Average,
+    })
+}

@@ -1,19 +1,30 @@
-//! Wasmline's edge runtime: the wasmtime host that runs generated model modules, the KServe v2
-//! routes that serve them, and the `wasmline-edge` server (model sync, offline cache, telemetry).
+//! Wasmline's edge runtime: the wasmtime host that runs generated model modules, and the KServe
+//! v2 routes that serve them.
 //!
-//! A library first: the control plane reuses the host and [`kserve::router`] for server-side
-//! inference. It knows nothing of the control plane's code; the edge server talks to it over
-//! HTTP only ([`client`]).
+//! A library for two servers: the `wasmline-edge` binary of this package (model sync, offline
+//! cache, telemetry; its parts are private to it, in `src/edge/`), and the control plane, which
+//! reuses the host and [`kserve::router`] for server-side inference. It knows nothing of the
+//! control plane's code; the edge talks to the control plane over HTTP only.
 //!
-//! The server's parts, each its own module: [`served`] (the one gate a version passes:
-//! signature, digest, compile, smoke prediction), [`kserve`] (the Open Inference Protocol over
-//! any [`kserve::ModelSet`]), [`store`] (the edge's served and previous versions, swapped
-//! atomically, with their telemetry), [`cache`] (the on-disk cache), [`sync`] (following an
-//! alias on the control plane), [`outbox`] (telemetry batches buffered on disk until
-//! delivered), [`metrics`] (Prometheus) and [`server`] (the router).
+//! The code map. The modules are private and re-exported here, but for [`kserve`]:
+//! - `runtime.rs`: [`Runtime`] and [`RuntimeConfig`], one engine per process: a wasmtime engine
+//!   for untrusted code (Cranelift, epoch interruption advanced by a 1 ms ticker thread, the
+//!   pooling allocator, no WASI, no imports); [`RUNTIME_LABEL`].
+//! - `module.rs`: [`ModelModule`] under its [`ModuleLimits`]; `abi.rs`: the module contract as
+//!   the host checks it ([`ABI_VERSION`], [`MANIFEST_SECTION`]); `error.rs`: [`HostError`].
+//! - `served.rs`: [`ServedModel::load`], the one gate a version passes (signature, digest,
+//!   compile, smoke prediction), with its [`LoadOptions`] and [`LoadError`].
+//! - [`kserve`]: the Open Inference Protocol over any [`kserve::ModelSet`]: `routes.rs` (the
+//!   router and handlers), `tensors.rs` (the request's inputs into rows), `responses.rs` (named
+//!   outputs and the `{"error": "..."}` body).
 //!
-//! - [`Runtime`], one per process: a wasmtime engine for untrusted code (Cranelift, epoch
-//!   interruption advanced by a 1 ms ticker thread, the pooling allocator, no WASI, no imports).
+//! The binary, `src/main.rs` (flags, wiring) over `src/edge/`: `models.rs` (the edge's served and
+//! previous versions, swapped atomically, with their telemetry), `sync.rs` (following an alias
+//! on the control plane), `cache.rs` (the on-disk cache), `client.rs` (the control plane's HTTP
+//! calls), `outbox.rs` (telemetry batches buffered on disk until delivered), `metrics.rs`
+//! (Prometheus) and `server.rs` (the edge's router).
+//!
+//! The host:
 //! - [`ModelModule::load`] compiles a module and holds it to `docs/MODULE_ABI.md` before it
 //!   runs anything: no imports, every export with its type, ABI version 1, buffers inside its
 //!   memory, memory within the limit. [`ModelModule::metadata`] is its `wasmline.manifest`
@@ -23,12 +34,13 @@
 //!   chunks and call the module under the [`ModuleLimits`]: an epoch deadline per call and a
 //!   memory limit.
 //!
-//! Instances: each call runs in an instance with its own store, taken from a small per-module
-//! list of idle ones (a `Mutex<Vec<_>>`, [`ModuleLimits::idle_instances`]) or instantiated from
-//! the `InstancePre` when the list is empty. An instance goes back to the list after a call that
-//! returned predictions or an input error, and is dropped after a trap, a timeout or a limit.
-//! Reuse is what makes batch-1 calls cheap: writing a row and calling `predict` costs well under
-//! a microsecond, instantiating (even pooled) costs several.
+//! Instances: each call runs in an instance with its own store, taken from the module's
+//! lock-free queue of idle ones (a crossbeam `ArrayQueue` of [`ModuleLimits::idle_instances`]
+//! slots: one atomic operation takes an instance, one gives it back) or instantiated from the
+//! `InstancePre` when the queue is empty. An instance goes back to the queue after a call that
+//! returned predictions or an input error (and is dropped if the queue is full), and is dropped
+//! after a trap, a timeout or a limit. Reuse is what makes batch-1 calls cheap: writing a row and
+//! calling `predict` costs well under a microsecond, instantiating (even pooled) costs several.
 //!
 //! Errors are kinds a server maps to responses: [`HostError::Input`] (the caller's row: 400,
 //! with the row and feature index), [`HostError::InvalidModule`] (refuse the module, keep the
@@ -87,22 +99,15 @@
 //! ```
 
 mod abi;
-pub mod cache;
-pub mod client;
 mod error;
 pub mod kserve;
-pub mod metrics;
 mod module;
-pub mod outbox;
 mod runtime;
-pub mod served;
-pub mod server;
-pub mod store;
-pub mod sync;
+mod served;
 
 pub use abi::{ABI_VERSION, MANIFEST_SECTION};
 pub use error::{HostError, Result};
 pub use model_wasm::{DriftWindow, Prediction, ReferenceProfile};
 pub use module::{ModelModule, ModuleLimits, Task};
-pub use runtime::{Runtime, RuntimeConfig};
-pub use served::{LoadError, LoadOptions, ServedModel};
+pub use runtime::{RUNTIME_LABEL, Runtime, RuntimeConfig};
+pub use served::{DEFAULT_MAX_MODULE_BYTES, LoadError, LoadOptions, MANIFEST_FILE, MODULE_FILE, ServedModel};

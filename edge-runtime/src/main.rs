@@ -1,6 +1,8 @@
 //! `wasmline-edge`: serves Wasmline model modules over KServe v2 from a local folder
 //! (`--models-dir`) or following an alias on a control plane (`--control-plane`, `--models`).
 
+mod edge;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,17 +10,20 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use edge_runtime::cache::Cache;
-use edge_runtime::client::ControlPlane;
 use edge_runtime::kserve::InferLimits;
-use edge_runtime::metrics::EdgeMetrics;
-use edge_runtime::outbox::{self, Outbox};
-use edge_runtime::served::{DEFAULT_MAX_MODULE_BYTES, MANIFEST_FILE, MODULE_FILE};
-use edge_runtime::store::EdgeModels;
-use edge_runtime::sync::{self, SyncContext, Trust};
-use edge_runtime::{LoadOptions, ModuleLimits, Runtime, RuntimeConfig, ServedModel};
+use edge_runtime::{
+    DEFAULT_MAX_MODULE_BYTES, LoadOptions, MANIFEST_FILE, MODULE_FILE, ModuleLimits, Runtime, RuntimeConfig,
+    ServedModel,
+};
 use model_wasm::signature::PublicKey;
 use tokio::sync::watch;
+
+use crate::edge::cache::Cache;
+use crate::edge::client::ControlPlane;
+use crate::edge::metrics::EdgeMetrics;
+use crate::edge::models::EdgeModels;
+use crate::edge::outbox::{self, Outbox};
+use crate::edge::sync::{self, SyncContext, Trust};
 
 /// Serves Wasmline models (WebAssembly modules) over the Open Inference Protocol (KServe v2).
 #[derive(Debug, Parser)]
@@ -251,7 +256,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
 
-    let app = edge_runtime::server::app(models, limits);
+    let app = edge::server::app(models, limits);
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -11,6 +11,10 @@ use wasmtime::{
 
 use crate::error::{HostError, LimitExceeded, Result};
 
+/// The `runtime` label of the predictions this host makes, in metrics and telemetry (the edge's
+/// and the control plane's): `wasmtime`.
+pub const RUNTIME_LABEL: &str = "wasmtime";
+
 /// How the engine is sized. The defaults suit an edge node serving a handful of models.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {

@@ -130,7 +130,7 @@ impl Metrics {
         let key = SeriesKey {
             model: model.to_owned(),
             version,
-            runtime: edge_runtime::metrics::RUNTIME_LABEL.to_owned(),
+            runtime: edge_runtime::RUNTIME_LABEL.to_owned(),
             node: SERVER_NODE.to_owned(),
         };
         let now = Utc::now();

@@ -9,10 +9,11 @@ use std::time::Duration;
 use model_wasm::telemetry::TelemetryBatch;
 use serde_json::{Value, json};
 
+use crate::process::{Edge, Probe};
 use crate::standin::{StandIn, TOKEN};
 use crate::support::{
-    CLASSES, Edge, Probe, classifier_ir, eventually, looping_module, matrix_request, model_files, other_signing_key,
-    public_key, reference, regressor_ir, signing_key, with_module, write_model_dir,
+    CLASSES, classifier_ir, eventually, looping_module, matrix_request, model_files, other_signing_key, public_key,
+    reference, regressor_ir, signing_key, with_module, write_model_dir,
 };
 
 #[test]

@@ -1,6 +1,7 @@
 //! Hand-written modules that follow `docs/MODULE_ABI.md`, as WAT, with knobs to break them.
 //!
-//! Shared with `examples/bench.rs` through `#[path]`.
+//! Shared with `examples/bench.rs` and the `wasmline-edge` binary's unit tests
+//! (`src/edge/testing.rs`) through `#[path]`.
 
 #![allow(dead_code)]
 

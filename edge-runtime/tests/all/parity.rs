@@ -7,7 +7,7 @@ use model_wasm::codegen::compile;
 use model_wasm::parity::{agree, scaled_difference};
 use model_wasm::{Aggregate, Body, IR_VERSION, Link, ModelIr, Node, Output, Preprocess, Tree};
 
-use crate::runtime;
+use crate::support::runtime;
 
 /// xorshift64*: deterministic, no dependency.
 struct Rng(u64);

@@ -3,7 +3,7 @@
 use edge_runtime::{HostError, ModelModule, ModuleLimits, Prediction, Task};
 
 use crate::fixtures::{argmax, linear, linear_reference};
-use crate::runtime;
+use crate::support::runtime;
 
 const WEIGHTS: [f64; 3] = [0.5, -1.25, 2.0];
 const INTERCEPT: f64 = 0.75;

@@ -3,7 +3,7 @@
 use edge_runtime::{HostError, ModelModule, ModuleLimits};
 
 use crate::fixtures::{AbiModule, INPUT_PTR, linear};
-use crate::runtime;
+use crate::support::runtime;
 
 fn load(bytes: &[u8]) -> Result<ModelModule, HostError> {
     ModelModule::load(runtime(), bytes, ModuleLimits::default())

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use edge_runtime::{HostError, ModelModule, ModuleLimits, Prediction, Runtime, RuntimeConfig};
 
 use crate::fixtures::{AbiModule, with_body};
-use crate::runtime;
+use crate::support::runtime;
 
 /// A one-feature regressor that runs `misbehave` when the first value of the batch is negative
 /// and otherwise predicts the feature itself.

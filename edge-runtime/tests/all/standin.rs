@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::support::ModelFiles;
+use super::support::ModelFiles;
 
 pub const TOKEN: &str = "edge-secret";
 

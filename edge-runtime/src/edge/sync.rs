@@ -26,11 +26,11 @@ use std::time::{Duration, Instant};
 use model_wasm::signature::PublicKey;
 use tokio::sync::watch;
 
-use crate::Runtime;
-use crate::cache::{Cache, Served, write_atomic};
-use crate::client::{ClientError, ControlPlane};
-use crate::served::{LoadError, LoadOptions, MANIFEST_FILE, MODULE_FILE, ServedModel};
-use crate::store::EdgeModels;
+use edge_runtime::{LoadError, LoadOptions, MANIFEST_FILE, MODULE_FILE, Runtime, ServedModel};
+
+use super::cache::{Cache, Served, write_atomic};
+use super::client::{ClientError, ControlPlane};
+use super::models::EdgeModels;
 
 /// Largest manifest accepted (they carry reference profiles).
 pub const MAX_MANIFEST_BYTES: u64 = 8 << 20;

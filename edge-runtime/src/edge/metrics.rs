@@ -21,9 +21,6 @@ use prometheus::{
     TextEncoder,
 };
 
-/// The `runtime` label of everything the edge exports.
-pub const RUNTIME_LABEL: &str = "wasmtime";
-
 /// Every metric the edge exports, registered once.
 #[derive(Debug, Clone)]
 pub struct EdgeMetrics {

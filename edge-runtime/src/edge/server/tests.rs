@@ -8,16 +8,17 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use edge_runtime::kserve::InferLimits;
-use edge_runtime::metrics::EdgeMetrics;
-use edge_runtime::server::app;
-use edge_runtime::store::EdgeModels;
 use edge_runtime::{LoadOptions, ServedModel};
 use model_wasm::{ModelIr, Prediction};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::runtime;
-use crate::support::{CLASSES, classifier_ir, matrix_request, regressor_ir, served, with_module};
+use super::app;
+use crate::edge::metrics::EdgeMetrics;
+use crate::edge::models::EdgeModels;
+use crate::edge::testing::support::{
+    CLASSES, classifier_ir, matrix_request, regressor_ir, runtime, served, with_module,
+};
 
 /// An edge serving `wine` (classifier, v3, with v2 kept) and `reg` (regressor, v1); `missing`
 /// is configured but never loaded unless `all_loaded`.
@@ -118,7 +119,7 @@ async fn one_tensor_per_feature_by_name() {
     let columns: Vec<Value> = ["sugar", "alcohol", "acidity"]
         .iter()
         .map(|name| {
-            let i = crate::support::FEATURES.iter().position(|f| f == name).unwrap();
+            let i = crate::edge::testing::support::FEATURES.iter().position(|f| f == name).unwrap();
             json!({"name": name, "datatype": "FP64", "shape": [3], "data": rows().iter().map(|r| r[i]).collect::<Vec<_>>()})
         })
         .collect();
@@ -475,7 +476,7 @@ async fn a_zero_row_window_tracks_no_drift_but_counts_requests() {
 #[tokio::test]
 async fn a_trap_fails_one_request_and_the_model_keeps_serving() {
     // Traps when x0 > 100; the manifest's sample rows (1 and 5) pass the smoke test.
-    let module = crate::fixtures::with_body(
+    let module = crate::edge::testing::fixtures::with_body(
         2,
         "(if (f64.gt (call $in (i32.const 0) (i32.const 0)) (f64.const 100)) (then unreachable))",
     )

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use model_wasm::telemetry::{DriftMonitor, DriftSnapshot, LatencyHistogram, PredictionCounts, TelemetryReport};
 use prometheus::{Histogram, IntCounter};
 
-use crate::kserve::{ModelSet, Outcome};
-use crate::metrics::{EdgeMetrics, RUNTIME_LABEL};
-use crate::served::ServedModel;
+use edge_runtime::kserve::{ModelSet, Outcome};
+use edge_runtime::{RUNTIME_LABEL, ServedModel};
+
+use super::metrics::EdgeMetrics;
 
 /// The served and the previous version of one model.
 #[derive(Debug, Clone, Default)]

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::served::{MANIFEST_FILE, MODULE_FILE};
+use edge_runtime::{MANIFEST_FILE, MODULE_FILE};
 
 /// Which versions of a model the edge served last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,10 +42,6 @@ impl Cache {
         let root = root.into();
         fs::create_dir_all(root.join("models"))?;
         Ok(Cache { root })
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     /// Where the pinned signing key lives.

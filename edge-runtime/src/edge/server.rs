@@ -10,8 +10,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::kserve::{self, ApiError, InferLimits};
-use crate::store::EdgeModels;
+use edge_runtime::kserve::{self, ApiError, InferLimits};
+
+use super::models::EdgeModels;
 
 /// The edge's router. Tests drive it with `tower::ServiceExt::oneshot`, the binary serves it.
 pub fn app(models: Arc<EdgeModels>, limits: InferLimits) -> Router {
@@ -54,3 +55,6 @@ async fn count_requests(State(models): State<Arc<EdgeModels>>, request: Request,
     }
     response
 }
+
+#[cfg(test)]
+mod tests;

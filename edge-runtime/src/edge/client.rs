@@ -30,15 +30,6 @@ pub enum ClientError {
     Invalid(String),
 }
 
-impl ClientError {
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            ClientError::Status { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-}
-
 /// `GET /api/v1/models/{name}/aliases/{alias}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct AliasState {
@@ -74,10 +65,6 @@ impl ControlPlane {
             agent,
             token,
         }
-    }
-
-    pub fn base(&self) -> &str {
-        &self.base
     }
 
     pub fn has_token(&self) -> bool {

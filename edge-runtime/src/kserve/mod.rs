@@ -1,0 +1,125 @@
+//! The Open Inference Protocol (KServe v2) over REST, for any set of loaded models.
+//!
+//! [`router`] mounts the `/v2` routes over a [`ModelSet`]: the edge implements it with the
+//! versions it synced, the control plane with the versions in its registry, and both answer the
+//! same requests the same way:
+//!
+//! | route | answer |
+//! | --- | --- |
+//! | `GET /v2` | server metadata |
+//! | `GET /v2/health/live` | `{"live": true}` |
+//! | `GET /v2/health/ready` | 200 when every model of the set is loaded, else 503 |
+//! | `GET /v2/models/{name}[/versions/{v}]` | model metadata: versions, platform, inputs, outputs |
+//! | `GET /v2/models/{name}[/versions/{v}]/ready` | 200 when loaded, 503 while not yet, 404 unknown |
+//! | `POST /v2/models/{name}[/versions/{v}]/infer` | predictions |
+//!
+//! Inputs are either one tensor of shape `[n_rows, n_features]` (any name; FP32 or FP64;
+//! `data` flat row-major or nested) or one tensor per feature named by feature name, each of
+//! shape `[n_rows]`. Outputs are named: a classifier gives `label` (BYTES, the class names,
+//! `[n]`) and `probabilities` (FP64, `[n, n_classes]`), a regressor `value` (FP64, `[n]`); a
+//! request's `outputs` list picks among them. The request's `id` is echoed.
+//!
+//! Every refusal is a 4xx with a body `{"error": "..."}` that says what to fix: malformed JSON
+//! (400), an unknown model or version (404), a wrong datatype, feature count, shape or a value
+//! that is not finite (400), an empty batch (400), more rows than [`InferLimits::max_batch_rows`]
+//! or a body over [`InferLimits::max_body_bytes`] (413). A module that traps or runs past its
+//! deadline fails that one request with a 500; the model keeps serving.
+//!
+//! The files, one concern each: this one the contract ([`ModelSet`], [`Outcome`],
+//! [`InferLimits`]); `routes.rs` the router and its handlers; `tensors.rs` the request's inputs
+//! parsed and checked into row-major rows; `responses.rs` the named outputs and [`ApiError`], the
+//! `{"error": "..."}` body of every refusal.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use edge_runtime::kserve::{self, InferLimits, ModelSet};
+//! use edge_runtime::ServedModel;
+//!
+//! /// No models at all: every model route answers 404, readiness is trivially 200.
+//! #[derive(Debug)]
+//! struct Empty;
+//! impl ModelSet for Empty {
+//!     fn model_names(&self) -> Vec<String> { Vec::new() }
+//!     fn current(&self, _: &str) -> Option<Arc<ServedModel>> { None }
+//!     fn versions(&self, _: &str) -> Vec<Arc<ServedModel>> { Vec::new() }
+//! }
+//! let app: axum::Router = kserve::router(Arc::new(Empty), InferLimits::default());
+//! # drop(app);
+//! ```
+
+mod responses;
+mod routes;
+mod tensors;
+
+use std::sync::Arc;
+
+use crate::ServedModel;
+
+pub use responses::ApiError;
+pub use routes::router;
+
+/// The models a server answers for. Implementations are cheap to query (a lock and an `Arc`
+/// clone): every request asks.
+pub trait ModelSet: Send + Sync + std::fmt::Debug + 'static {
+    /// The `name` of `GET /v2`.
+    fn server_name(&self) -> String {
+        "wasmline".to_owned()
+    }
+
+    /// Every model the server is meant to serve, loaded or not: `GET /v2/health/ready` is 200
+    /// only when each has a current version, and a name outside this list is a 404.
+    fn model_names(&self) -> Vec<String>;
+
+    /// The version served by default (`/v2/models/{name}/infer`), if one is loaded.
+    fn current(&self, name: &str) -> Option<Arc<ServedModel>>;
+
+    /// Every loaded version of the model, the current one first (the edge also keeps the
+    /// previous one); `/versions/{v}/` routes reach these and no others.
+    fn versions(&self, name: &str) -> Vec<Arc<ServedModel>>;
+
+    /// Called once per infer request on a known, loaded model, after it was answered: for
+    /// metrics, telemetry and drift. The default does nothing.
+    fn observe(&self, model: &ServedModel, outcome: &Outcome<'_>) {
+        let _ = (model, outcome);
+    }
+}
+
+/// How an infer request on a loaded model ended.
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome<'a> {
+    /// Predicted `rows` (row-major, in feature order) in `seconds` (time inside the module).
+    Ok { rows: &'a [f64], seconds: f64 },
+    /// Refused: the request was the caller's error (a 4xx).
+    Invalid,
+    /// Failed in the module: a trap, a timeout, a limit (a 5xx).
+    Error,
+}
+
+impl Outcome<'_> {
+    /// The `outcome` label of `wasmline_inference_requests_total`: `ok`, `invalid` or `error`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Ok { .. } => "ok",
+            Outcome::Invalid => "invalid",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// Request size limits.
+#[derive(Debug, Clone, Copy)]
+pub struct InferLimits {
+    /// Most rows in one request.
+    pub max_batch_rows: usize,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for InferLimits {
+    fn default() -> Self {
+        Self {
+            max_batch_rows: 10_000,
+            max_body_bytes: 4 << 20,
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! End-to-end tests: the `wasmline` binary run as a user runs it, against real servers.
 
 mod api;
+mod architecture;
 mod browser;
 mod cicd;
 mod cli;

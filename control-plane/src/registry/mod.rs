@@ -37,6 +37,7 @@ mod manifest;
 mod publish;
 mod read;
 mod report;
+mod select;
 mod signing;
 
 #[cfg(test)]
@@ -46,12 +47,13 @@ pub use alias::{AliasRecord, get_alias, list_aliases, rollback, set_alias};
 pub use error::RegistryError;
 pub use gate::{Comparison, Verdict, compare};
 pub use manifest::{ArtifactInfo, DatasetRef, Manifest, ManifestDraft, Signature};
-pub use publish::{IR_ARTIFACT, register};
+pub use publish::register;
 pub use read::{
-    ModelSelector, PUBLISHED_FILES, Pick, list_models, list_versions, load_artifact, load_manifest, load_version,
-    read_published, verify_artifacts, version_exists,
+    IR_ARTIFACT, PUBLISHED_FILES, list_models, list_versions, load_artifact, load_version, read_published,
+    verify_artifacts, version_exists,
 };
 pub use report::markdown_report;
+pub use select::{ModelSelector, Pick, load_manifest};
 pub use signing::{ManifestSigner, PublicKey, load_public_key, verify};
 
 use crate::store::Key;

@@ -8,14 +8,10 @@ use chrono::Utc;
 use model_wasm::ModelIr;
 use serde::{Deserialize, Serialize};
 
-use super::read::claimed_versions;
+use super::read::{IR_ARTIFACT, claimed_versions};
 use super::{ArtifactInfo, Manifest, ManifestDraft, ManifestSigner, RegistryError, version_key};
 use crate::config::TaskKind;
 use crate::store::{ErrorKind, Key, ObjectStore};
-
-/// The artifact every version has: the model IR as JSON (`model_wasm::ModelIr`), the source of
-/// the ONNX file and the wasm module, and what [`compare`](super::compare) scores.
-pub const IR_ARTIFACT: &str = "model.ir.json";
 
 /// File names that are the registry's own, not artifacts.
 const RESERVED: [&str; 2] = ["manifest.json", "claim.json"];

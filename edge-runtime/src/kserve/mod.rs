@@ -47,6 +47,7 @@
 //! # drop(app);
 //! ```
 
+mod error;
 mod responses;
 mod routes;
 mod tensors;
@@ -55,7 +56,7 @@ use std::sync::Arc;
 
 use crate::ServedModel;
 
-pub use responses::ApiError;
+pub use error::ApiError;
 pub use routes::router;
 
 /// The models a server answers for. Implementations are cheap to query (a lock and an `Arc`

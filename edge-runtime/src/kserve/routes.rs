@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::responses::{ApiError, build_response, requested_outputs};
+use super::error::ApiError;
+use super::responses::{build_response, requested_outputs};
 use super::tensors::{InferRequest, features};
 use super::{InferLimits, ModelSet, Outcome};
 use crate::{HostError, ServedModel, Task};

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::responses::ApiError;
+use super::error::ApiError;
 use crate::ServedModel;
 
 /// The body of `POST .../infer`.

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 /// control-plane's top-level modules, bottom layer first: a module may name only modules of
 /// strictly lower layers. docs/ARCHITECTURE.md states the same order.
 const CONTROL_PLANE_LAYERS: Layers = &[
-    ("leaves", &["rng", "progress", "text"]),
+    ("leaves", &["rng", "progress", "text", "digest"]),
     ("storage", &["store"]),
     ("reading data", &["data"]),
     ("configuration", &["config"]),

@@ -70,6 +70,6 @@ pub fn compile(ir: &ModelIr, metadata: &[u8]) -> Result<Vec<u8>> {
         } => linear::predict(&mut module, ir, &layout, weights, intercepts, *link),
         Body::Trees { trees, aggregate } => trees::predict(&mut module, ir, &layout, trees, *aggregate),
     };
-    exports.push(("predict", predict));
+    exports.push((crate::abi::export::PREDICT, predict));
     module.finish(&layout, &exports, metadata)
 }

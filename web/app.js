@@ -6,7 +6,7 @@ const $ = (id) => document.getElementById(id);
 const enc = encodeURIComponent;
 
 // The SDK: imported now, awaited where a model is loaded (the other tabs work without it).
-const sdk = import("/sdk/model_wasm.js").then(async (m) => {
+const sdk = import("/sdk/wasmline_sdk.js").then(async (m) => {
   await m.default();
   return m;
 });
@@ -150,7 +150,7 @@ async function chooseModel() {
         m = await sdk;
       } catch (e) {
         // The import error says little; the server's answer says how to get the SDK.
-        const why = await api("/sdk/model_wasm.js").then(() => String(e), (e2) => e2.message);
+        const why = await api("/sdk/wasmline_sdk.js").then(() => String(e), (e2) => e2.message);
         throw new Error(`The browser SDK cannot be loaded: ${why}`);
       }
       model = await m.loadModel(`/api/v1/models/${enc(name)}/versions/${version}/artifacts`);

@@ -1,7 +1,7 @@
 //! The module contract of `docs/MODULE_ABI.md`, as the host checks it.
 
 pub use model_wasm::abi::{ABI_VERSION, MANIFEST_SECTION};
-use model_wasm::abi::{FUNCTION_EXPORTS, MEMORY_EXPORT};
+use model_wasm::abi::{FUNCTION_EXPORTS, MEMORY_EXPORT, export};
 use wasmtime::{ExternType, Module, ValType};
 
 use crate::error::{HostError, Result};
@@ -30,14 +30,14 @@ pub(crate) fn check_module(module: &Module) -> Result<()> {
         None => return Err(invalid(format!("missing export {MEMORY_EXPORT}"))),
     };
     if memory.is_64() || memory.is_shared() || memory.page_size() != PAGE_SIZE {
-        return Err(invalid(
-            "export memory must be a plain 32-bit memory with 64 KiB pages".into(),
-        ));
+        return Err(invalid(format!(
+            "export {MEMORY_EXPORT} must be a plain 32-bit memory with 64 KiB pages"
+        )));
     }
 
     // All `() -> i32` but `predict`, which is `(i32) -> i32`.
     for name in FUNCTION_EXPORTS {
-        let params = usize::from(name == "predict");
+        let params = usize::from(name == export::PREDICT);
         let function = match module.get_export(name) {
             Some(ExternType::Func(function)) => function,
             Some(other) => {

@@ -9,7 +9,7 @@ use wasmtime::{Instance, InstancePre, Memory, Module, Store, TypedFunc};
 use crate::abi::{self, ABI_VERSION, invalid};
 use crate::error::{HostError, Result, chain, from_wasmtime};
 use crate::runtime::{MemoryLimiter, Runtime, StoreState};
-use model_wasm::abi::{Layout, STATUS_BAD_ROW_COUNT, STATUS_NON_FINITE, STATUS_OK};
+use model_wasm::abi::{Layout, STATUS_BAD_ROW_COUNT, STATUS_NON_FINITE, STATUS_OK, export};
 
 /// The sandbox for one module.
 #[derive(Debug, Clone)]
@@ -352,20 +352,20 @@ impl Worker {
             .instantiate(&mut store)
             .map_err(|e| from_wasmtime(&e, limits.deadline))?;
         let memory = instance
-            .get_memory(&mut store, "memory")
-            .ok_or_else(|| invalid("missing export memory".into()))?;
+            .get_memory(&mut store, export::MEMORY)
+            .ok_or_else(|| invalid(format!("missing export {}", export::MEMORY)))?;
         let mut func = |name: &str| {
             instance
                 .get_typed_func::<(), i32>(&mut store, name)
                 .map_err(|e| invalid(format!("export {name}: {}", chain(&e))))
         };
-        let error_row = func("error_row")?;
-        let error_feature = func("error_feature")?;
-        let last_error_ptr = func("last_error_ptr")?;
-        let last_error_len = func("last_error_len")?;
+        let error_row = func(export::ERROR_ROW)?;
+        let error_feature = func(export::ERROR_FEATURE)?;
+        let last_error_ptr = func(export::LAST_ERROR_PTR)?;
+        let last_error_len = func(export::LAST_ERROR_LEN)?;
         let predict = instance
-            .get_typed_func::<i32, i32>(&mut store, "predict")
-            .map_err(|e| invalid(format!("export predict: {}", chain(&e))))?;
+            .get_typed_func::<i32, i32>(&mut store, export::PREDICT)
+            .map_err(|e| invalid(format!("export {}: {}", export::PREDICT, chain(&e))))?;
         Ok(Self {
             store,
             instance,
@@ -395,7 +395,7 @@ impl Worker {
     /// ([`Layout::check`], the same the browser SDK applies): version, counts, buffers aligned,
     /// inside memory and apart.
     fn read_shape(&mut self) -> Result<(Layout, Shape)> {
-        let version = self.constant("wasmline_abi_version")?;
+        let version = self.constant(export::ABI_VERSION)?;
         if version != ABI_VERSION {
             return Err(invalid(format!(
                 "the module speaks ABI version {version}, this host speaks {ABI_VERSION}"
@@ -403,22 +403,22 @@ impl Worker {
         }
         let layout = Layout {
             abi_version: version,
-            n_features: self.constant("n_features")?,
-            n_outputs: self.constant("n_outputs")?,
-            output_stride: self.constant("output_stride")?,
-            max_rows: self.constant("max_rows")?,
-            input_ptr: self.constant("input_ptr")?,
-            output_ptr: self.constant("output_ptr")?,
+            n_features: self.constant(export::N_FEATURES)?,
+            n_outputs: self.constant(export::N_OUTPUTS)?,
+            output_stride: self.constant(export::OUTPUT_STRIDE)?,
+            max_rows: self.constant(export::MAX_ROWS)?,
+            input_ptr: self.constant(export::INPUT_PTR)?,
+            output_ptr: self.constant(export::OUTPUT_PTR)?,
             memory_bytes: self.memory.data_size(&self.store) as u64,
         };
         let count = |name: &str, value: i32| match usize::try_from(value) {
             Ok(value @ 1..) => Ok(value),
             _ => Err(invalid(format!("{name}() returned {value}, expected at least 1"))),
         };
-        let n_features = count("n_features", layout.n_features)?;
-        let n_outputs = count("n_outputs", layout.n_outputs)?;
-        let stride = count("output_stride", layout.output_stride)?;
-        let max_rows = count("max_rows", layout.max_rows)?;
+        let n_features = count(export::N_FEATURES, layout.n_features)?;
+        let n_outputs = count(export::N_OUTPUTS, layout.n_outputs)?;
+        let stride = count(export::OUTPUT_STRIDE, layout.output_stride)?;
+        let max_rows = count(export::MAX_ROWS, layout.max_rows)?;
         let (task, classes) = if stride == 1 && n_outputs == 1 {
             (Task::Regression, 0)
         } else if stride == n_outputs + 1 && n_outputs >= 2 {

@@ -1,5 +1,5 @@
 //! The contract of a generated model module (docs/MODULE_ABI.md), as a host checks it before the
-//! first call: the export names, the ABI version, and a buffer layout that fits the manifest and
+//! first call: the export names ([`export`]), the ABI version, and a buffer layout that fits the manifest and
 //! the module's memory. Hosts read the numbers through their own runtime (wasmtime, the browser's
 //! `WebAssembly`) and hand them to [`Layout::check`].
 
@@ -8,23 +8,54 @@ use crate::{Error, Result};
 /// The ABI version this host code drives.
 pub const ABI_VERSION: i32 = 1;
 
+/// The names a module exports, one constant each (docs/MODULE_ABI.md): the generator writes
+/// them, the hosts (the edge, the browser SDK) look them up.
+pub mod export {
+    /// The module's one memory.
+    pub const MEMORY: &str = "memory";
+    /// `() -> i32`: the ABI version ([`super::ABI_VERSION`]).
+    pub const ABI_VERSION: &str = "wasmline_abi_version";
+    /// `() -> i32`: features per input row.
+    pub const N_FEATURES: &str = "n_features";
+    /// `() -> i32`: classes (1 for a regressor).
+    pub const N_OUTPUTS: &str = "n_outputs";
+    /// `() -> i32`: `f64` slots per output row.
+    pub const OUTPUT_STRIDE: &str = "output_stride";
+    /// `() -> i32`: the rows one `predict` call takes at most.
+    pub const MAX_ROWS: &str = "max_rows";
+    /// `() -> i32`: the address of the input buffer.
+    pub const INPUT_PTR: &str = "input_ptr";
+    /// `() -> i32`: the address of the output buffer.
+    pub const OUTPUT_PTR: &str = "output_ptr";
+    /// `(n_rows: i32) -> status`.
+    pub const PREDICT: &str = "predict";
+    /// `() -> i32`: the row of the value behind status 2.
+    pub const ERROR_ROW: &str = "error_row";
+    /// `() -> i32`: the feature of the value behind status 2.
+    pub const ERROR_FEATURE: &str = "error_feature";
+    /// `() -> i32`: the address of the message for the last non-zero status.
+    pub const LAST_ERROR_PTR: &str = "last_error_ptr";
+    /// `() -> i32`: the length of that message in bytes.
+    pub const LAST_ERROR_LEN: &str = "last_error_len";
+}
+
 /// The memory the module exports.
-pub const MEMORY_EXPORT: &str = "memory";
+pub const MEMORY_EXPORT: &str = export::MEMORY;
 
 /// The functions every module exports (all `() -> i32` but `predict`, which is `(i32) -> i32`).
 pub const FUNCTION_EXPORTS: [&str; 12] = [
-    "wasmline_abi_version",
-    "n_features",
-    "n_outputs",
-    "output_stride",
-    "max_rows",
-    "input_ptr",
-    "output_ptr",
-    "predict",
-    "error_row",
-    "error_feature",
-    "last_error_ptr",
-    "last_error_len",
+    export::ABI_VERSION,
+    export::N_FEATURES,
+    export::N_OUTPUTS,
+    export::OUTPUT_STRIDE,
+    export::MAX_ROWS,
+    export::INPUT_PTR,
+    export::OUTPUT_PTR,
+    export::PREDICT,
+    export::ERROR_ROW,
+    export::ERROR_FEATURE,
+    export::LAST_ERROR_PTR,
+    export::LAST_ERROR_LEN,
 ];
 
 /// The custom section holding the manifest JSON the module was compiled with.

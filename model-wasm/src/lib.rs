@@ -9,9 +9,10 @@
 //! What every runtime of a compiled model shares lives here too, so edges (natively) and browsers
 //! (through the SDK) apply one set of rules: [`abi`] (the generated module's contract),
 //! [`manifest`] (the view of `manifest.json` runtimes read, artifact digests), [`schema`] (rows
-//! checked by feature name) and [`telemetry`] (counts, latency histogram, drift windows). With
-//! the `browser` feature the crate is also the browser SDK (`wasm-pack build --target web`):
-//! `loadModel(baseUrl)` and a `Model` with `predict`, `driftSnapshot` and `telemetry`.
+//! checked by feature name) and [`telemetry`] (counts, latency histogram, drift windows).
+//! [`codegen`] compiles a [`ModelIr`] to such a module. The browser SDK is a crate of its own,
+//! `wasmline-sdk` (`web/sdk`, built with `wasm-pack`): a thin wasm-bindgen layer over these
+//! modules, `loadModel(baseUrl)` and a `Model` with `predict`, `driftSnapshot` and `telemetry`.
 //!
 //! ```
 //! use model_wasm::{DriftWindow, FeatureReference, PSI_DRIFT_THRESHOLD};
@@ -30,8 +31,6 @@
 //! ```
 
 pub mod abi;
-#[cfg(feature = "browser")]
-mod browser;
 pub mod codegen;
 mod error;
 mod eval;

@@ -158,16 +158,16 @@ tools_path() {
   export NODE_PATH="$CACHE/node/node_modules"
 }
 
-# Builds the browser SDK (model-wasm with the `browser` feature) with wasm-pack into
+# Builds the browser SDK (the wasmline-sdk crate, web/sdk) with wasm-pack into
 # CARGO_TARGET_DIR/pkg, and exports its path as WASMLINE_SDK_PKG for the browser tests.
 build_sdk() {
   local out="$CARGO_TARGET_DIR/pkg"
-  log "wasm-pack build model-wasm (browser SDK) -> $out"
+  log "wasm-pack build web/sdk (browser SDK) -> $out"
   # wasm-pack asks crates.io's web API for its latest version unless its stamp (beside the binary)
   # is under a day old; that API is not reachable here, so the stamp is kept fresh.
   printf 'created %s\nversion %s\n' "$(date --iso-8601=seconds)" "$WASM_PACK_VERSION" \
     >"$CACHE/tools/bin/wasm-pack.stamp"
-  wasm-pack --log-level warn build "$ROOT/model-wasm" --profile sdk --target web --no-pack --out-dir "$out" \
-    -- --locked --features browser
+  wasm-pack --log-level warn build "$ROOT/web/sdk" --profile sdk --target web --no-pack --out-dir "$out" \
+    -- --locked
   export WASMLINE_SDK_PKG=$out
 }

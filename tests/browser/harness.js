@@ -1,6 +1,6 @@
 // The browser parity page: loads the SDK and a model, predicts the rows of a JSON file, and puts
 // everything on `window.__results` for tests/browser/parity.mjs (which compares it with the
-// reference evaluator). Query parameters: `sdk` (URL of the wasm-pack output's model_wasm.js),
+// reference evaluator). Query parameters: `sdk` (URL of the wasm-pack output's wasmline_sdk.js),
 // `model` (the model directory: manifest.json, model.wasm) and `rows` (a JSON array of rows).
 
 const params = new URLSearchParams(location.search);

@@ -7,7 +7,7 @@
 //
 //   node tests/browser/parity.mjs --sdk PKG_DIR --model MODEL_DIR --expected PREDICT.json --out DIR
 //
-// PKG_DIR is wasm-pack's output (model_wasm.js), MODEL_DIR holds manifest.json and model.wasm.
+// PKG_DIR is wasm-pack's output (wasmline_sdk.js), MODEL_DIR holds manifest.json and model.wasm.
 // playwright-core is resolved through NODE_PATH (scripts/lib/tools.sh sets it). Exit status: 0 when
 // everything matches, 1 on a mismatch, 2 when the test cannot run (missing tool or file).
 
@@ -131,7 +131,7 @@ async function main() {
     fail(2, "playwright-core is not installed: run through scripts/test (it installs it into ~/.cache/wasmline/node and sets NODE_PATH)");
   }
   if (!existsSync(CHROMIUM)) fail(2, `${CHROMIUM} is missing: apt-get install chromium (scripts/test does)`);
-  for (const f of [join(args.sdk, "model_wasm.js"), join(args.sdk, "model_wasm_bg.wasm"), join(args.model, "manifest.json"), join(args.model, "model.wasm"), args.expected]) {
+  for (const f of [join(args.sdk, "wasmline_sdk.js"), join(args.sdk, "wasmline_sdk_bg.wasm"), join(args.model, "manifest.json"), join(args.model, "model.wasm"), args.expected]) {
     if (!existsSync(f)) fail(2, `${f} is missing`);
   }
   mkdirSync(args.out, { recursive: true });
@@ -177,7 +177,7 @@ async function main() {
       const log = [];
       page.on("console", (m) => log.push(`console.${m.type()}: ${m.text()}`));
       page.on("pageerror", (e) => log.push(`page error: ${e.message}`));
-      const query = new URLSearchParams({ sdk: "/sdk/model_wasm.js", model: `/${model}`, rows: "/data/rows.json" });
+      const query = new URLSearchParams({ sdk: "/sdk/wasmline_sdk.js", model: `/${model}`, rows: "/data/rows.json" });
       await page.goto(`${url}/harness/index.html?${query}`);
       try {
         await page.waitForFunction(() => window.__results !== undefined, null, { timeout: args.timeoutMs });

@@ -42,7 +42,7 @@ pub struct ServeCommand {
     #[arg(long, env = "WASMLINE_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
 
-    /// The browser SDK the page imports: wasm-pack's output folder (model_wasm.js, model_wasm_bg.wasm).
+    /// The browser SDK the page imports: wasm-pack's output folder (wasmline_sdk.js, wasmline_sdk_bg.wasm).
     #[arg(long, env = "WASMLINE_SDK_PKG")]
     pub sdk_dir: Option<PathBuf>,
 

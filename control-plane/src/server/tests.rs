@@ -760,7 +760,7 @@ async fn the_page_is_served_compressed_and_the_sdk_says_how_to_build_it() {
     let (status, headers, _) = app.call(request).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
-    let (status, body) = app.get("/sdk/model_wasm.js").await;
+    let (status, body) = app.get("/sdk/wasmline_sdk.js").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(error_message(&body).contains("wasm-pack"), "{body}");
     assert_eq!(app.get("/sdk/../secret").await.0, StatusCode::NOT_FOUND);

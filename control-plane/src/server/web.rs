@@ -36,8 +36,8 @@ const PAGE: &[(&str, &str, &str)] = &[
 
 /// The SDK files the page imports.
 const SDK_FILES: &[(&str, &str)] = &[
-    ("model_wasm.js", "text/javascript; charset=utf-8"),
-    ("model_wasm_bg.wasm", "application/wasm"),
+    ("wasmline_sdk.js", "text/javascript; charset=utf-8"),
+    ("wasmline_sdk_bg.wasm", "application/wasm"),
 ];
 
 /// Where the page and the SDK come from.
@@ -45,7 +45,7 @@ const SDK_FILES: &[(&str, &str)] = &[
 pub struct WebOptions {
     /// Serve the page from this folder rather than from the binary.
     pub web_dir: Option<PathBuf>,
-    /// wasm-pack's output folder (`model_wasm.js`, `model_wasm_bg.wasm`).
+    /// wasm-pack's output folder (`wasmline_sdk.js`, `wasmline_sdk_bg.wasm`).
     pub sdk_dir: Option<PathBuf>,
 }
 

@@ -4,7 +4,7 @@
 //! 0               the data segment: error messages, then (summing trees) the leaves' class
 //!                 weights, n_outputs f32 per leaf
 //! feature_keys    (trees) max_rows * n_features i32: the rows, scaled, as the trees compare
-//!                 them (the keys of their f32 values: see `trees::order_key`)
+//!                 them (the keys of their f32 values: see `trees::keys::order_key`)
 //! input           max_rows * n_features f64 (the caller writes rows here)
 //! output          max_rows * output_stride f64 (predict writes here)
 //! ```
@@ -12,7 +12,7 @@
 //! fixed: minimum = maximum) holds all of them, so no access the code makes can trap.
 
 use super::MAX_ROWS;
-use crate::ir::{Body, ModelIr, Output};
+use crate::ir::{Body, ModelIr, Node, Output, Tree};
 use crate::{Error, Result};
 
 /// The message for status 1.
@@ -68,7 +68,7 @@ impl Layout {
         let bad_rows = message(BAD_ROWS);
         let not_finite = message(NOT_FINITE);
         let weights = match &ir.body {
-            Body::Trees { trees, .. } => super::trees::weight_table(trees).1,
+            Body::Trees { trees, .. } => weight_table(trees).1,
             Body::Linear { .. } => Vec::new(),
         };
         let weights_at = if weights.is_empty() {
@@ -129,4 +129,29 @@ impl Layout {
     pub(super) fn output_row_bytes(&self) -> u32 {
         8 * self.output_stride
     }
+}
+
+/// The class weights of every [`Node::Weights`] leaf, as one table: trees in order, nodes in
+/// index order, one row of `n_classes` weights per leaf. Returns each node's row (0 for the
+/// nodes that are not such leaves) per tree, and the table (placed in the data segment).
+pub(super) fn weight_table(trees: &[Tree]) -> (Vec<Vec<u32>>, Vec<f32>) {
+    let mut table = Vec::new();
+    let mut next = 0u32;
+    let rows = trees
+        .iter()
+        .map(|tree| {
+            tree.nodes
+                .iter()
+                .map(|node| match node {
+                    Node::Weights { weights } => {
+                        table.extend_from_slice(weights);
+                        next += 1;
+                        next - 1
+                    }
+                    Node::Leaf { .. } | Node::Split { .. } => 0,
+                })
+                .collect()
+        })
+        .collect();
+    (rows, table)
 }

@@ -10,10 +10,10 @@
 //! 11-feature linear regression, of which ~430 are the ABI (export names, getters, messages);
 //! about 20 KB for 20 trees of depth 6.
 //!
-//! Code map, one concern per module: `emit` (encoder helpers), `layout` (memory), `module`
-//! (sections, globals, exports), `abi` (the constant and error getters), `predict` (checks and
-//! the row loop), `linear` (scores and links), `exp` (the `exp` WebAssembly lacks), `trees`
-//! (trees as functions).
+//! Code map, one concern per module: `emit` (encoder helpers), `layout` (memory, the data
+//! segment), `module` (sections, globals, exports), `exports` (the ABI's constant and error
+//! getters), `predict` (checks and the row loop), `linear` (scores and links), `exp` (the `exp`
+//! WebAssembly lacks), `trees/` (trees as functions, one file per pass).
 //!
 //! ```
 //! use model_wasm::codegen::{MANIFEST_SECTION, compile};
@@ -31,9 +31,9 @@
 //! assert!(module.windows(MANIFEST_SECTION.len()).any(|w| w == MANIFEST_SECTION.as_bytes()));
 //! ```
 
-mod abi;
 mod emit;
 mod exp;
+mod exports;
 mod layout;
 mod linear;
 mod module;
@@ -61,7 +61,7 @@ pub fn compile(ir: &ModelIr, metadata: &[u8]) -> Result<Vec<u8>> {
     ir.validate()?;
     let layout = layout::Layout::new(ir)?;
     let mut module = module::ModuleBuilder::default();
-    let mut exports = abi::getters(&mut module, &layout, ir.n_outputs());
+    let mut exports = exports::getters(&mut module, &layout, ir.n_outputs());
     let predict = match &ir.body {
         Body::Linear {
             weights,
@@ -70,6 +70,6 @@ pub fn compile(ir: &ModelIr, metadata: &[u8]) -> Result<Vec<u8>> {
         } => linear::predict(&mut module, ir, &layout, weights, intercepts, *link),
         Body::Trees { trees, aggregate } => trees::predict(&mut module, ir, &layout, trees, *aggregate),
     };
-    exports.push(("predict", predict));
+    exports.push((crate::abi::export::PREDICT, predict));
     module.finish(&layout, &exports, metadata)
 }

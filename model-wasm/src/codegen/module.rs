@@ -8,6 +8,7 @@ use wasm_encoder::{
 
 use super::MANIFEST_SECTION;
 use super::layout::Layout;
+use crate::abi::MEMORY_EXPORT;
 use crate::{Error, Result};
 
 /// The mutable `i32` globals behind the error exports; all start at 0.
@@ -96,7 +97,7 @@ impl ModuleBuilder {
             globals.global(ty, &ConstExpr::i32_const(0));
         }
         let mut export = ExportSection::new();
-        export.export("memory", ExportKind::Memory, 0);
+        export.export(MEMORY_EXPORT, ExportKind::Memory, 0);
         for (name, index) in exports {
             export.export(name, ExportKind::Func, *index);
         }

@@ -23,11 +23,11 @@ fn sdk_pkg() -> PathBuf {
     let Some(dir) = std::env::var_os("WASMLINE_SDK_PKG") else {
         panic!(
             "WASMLINE_SDK_PKG is not set: run the tests through scripts/test, which builds the browser SDK \
-             (wasm-pack build model-wasm --target web -- --features browser) and sets it"
+             (wasm-pack build web/sdk --target web) and sets it"
         );
     };
     let dir = PathBuf::from(dir);
-    for file in ["model_wasm.js", "model_wasm_bg.wasm"] {
+    for file in ["wasmline_sdk.js", "wasmline_sdk_bg.wasm"] {
         assert!(
             dir.join(file).is_file(),
             "{} is missing: WASMLINE_SDK_PKG must be wasm-pack's output directory",

@@ -1,9 +1,9 @@
-//! The browser SDK (feature `browser`, built with `wasm-pack build --target web`): loads a model's
-//! manifest and generated module, checks the module's sha256 and ABI, and predicts from named
-//! features, keeping telemetry and the drift window.
+//! Wasmline's browser SDK (built with `wasm-pack build web/sdk --target web`, see
+//! `scripts/lib/tools.sh`): loads a model's manifest and generated module, checks the module's
+//! sha256 and ABI, and predicts from named features, keeping telemetry and the drift window.
 //!
 //! ```js
-//! import init, { loadModel } from "./pkg/model_wasm.js";
+//! import init, { loadModel } from "./pkg/wasmline_sdk.js";
 //! await init();
 //! const model = await loadModel("/api/v1/models/wine/versions/3/artifacts");   // manifest.json, model.wasm
 //! const [p] = model.predict([{ alcohol: 11.2, pH: 3.3 /* ... every feature */ }]);
@@ -11,20 +11,21 @@
 //! model.telemetry();     // counts, latency histogram and drift, ready to post
 //! ```
 //!
-//! This layer only moves values between JavaScript and the plain modules, which hold every rule:
-//! [`crate::manifest`] (digests), [`crate::schema`] (row checks), [`crate::abi`] (the module's
-//! contract) and [`crate::telemetry`] (counts, latency, drift).
+//! This crate only moves values between JavaScript and model-wasm's plain modules, which hold
+//! every rule: [`model_wasm::manifest`] (digests), [`model_wasm::schema`] (row checks),
+//! [`model_wasm::abi`] (the module's contract) and [`model_wasm::telemetry`] (counts, latency,
+//! drift).
 
 use js_sys::{Array, Function, Object, Reflect, Uint8Array, WebAssembly};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::Error;
-use crate::abi::{self, Layout};
-use crate::manifest::ManifestView;
-use crate::schema::{Cell, InputSchema, describe_string};
-use crate::telemetry::Telemetry;
+use model_wasm::Error;
+use model_wasm::abi::{self, Layout, export};
+use model_wasm::manifest::ManifestView;
+use model_wasm::schema::{Cell, InputSchema, describe_string};
+use model_wasm::telemetry::Telemetry;
 
 #[wasm_bindgen]
 extern "C" {
@@ -197,35 +198,35 @@ impl Model {
 }
 
 impl Model {
-    fn new(manifest: ManifestView, instance: &WebAssembly::Instance) -> crate::Result<Model> {
+    fn new(manifest: ManifestView, instance: &WebAssembly::Instance) -> model_wasm::Result<Model> {
         let exports: Object = instance.exports();
-        let memory = Reflect::get(&exports, &abi::MEMORY_EXPORT.into())
+        let memory = Reflect::get(&exports, &export::MEMORY.into())
             .ok()
             .and_then(|m| m.dyn_into::<WebAssembly::Memory>().ok())
-            .ok_or_else(|| module_error(format!("it does not export a memory named '{}'", abi::MEMORY_EXPORT)))?;
+            .ok_or_else(|| module_error(format!("it does not export a memory named '{}'", export::MEMORY)))?;
         for name in abi::FUNCTION_EXPORTS {
             function(&exports, name)?;
         }
         let call = |name: &str| call_i32(&function(&exports, name)?, None);
         let layout = Layout {
-            abi_version: call("wasmline_abi_version")?,
-            n_features: call("n_features")?,
-            n_outputs: call("n_outputs")?,
-            output_stride: call("output_stride")?,
-            max_rows: call("max_rows")?,
-            input_ptr: call("input_ptr")?,
-            output_ptr: call("output_ptr")?,
+            abi_version: call(export::ABI_VERSION)?,
+            n_features: call(export::N_FEATURES)?,
+            n_outputs: call(export::N_OUTPUTS)?,
+            output_stride: call(export::OUTPUT_STRIDE)?,
+            max_rows: call(export::MAX_ROWS)?,
+            input_ptr: call(export::INPUT_PTR)?,
+            output_ptr: call(export::OUTPUT_PTR)?,
             memory_bytes: memory.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as u64,
         };
         layout.check(manifest.features.len(), manifest.classes().len())?;
         let schema = InputSchema::new(manifest.feature_names())?;
         Ok(Model {
             exports: Exports {
-                predict: function(&exports, "predict")?,
-                error_row: function(&exports, "error_row")?,
-                error_feature: function(&exports, "error_feature")?,
-                last_error_ptr: function(&exports, "last_error_ptr")?,
-                last_error_len: function(&exports, "last_error_len")?,
+                predict: function(&exports, export::PREDICT)?,
+                error_row: function(&exports, export::ERROR_ROW)?,
+                error_feature: function(&exports, export::ERROR_FEATURE)?,
+                last_error_ptr: function(&exports, export::LAST_ERROR_PTR)?,
+                last_error_len: function(&exports, export::LAST_ERROR_LEN)?,
             },
             telemetry: Telemetry::new(&manifest, "browser"),
             js_names: schema.names().iter().map(|n| JsValue::from(n.as_str())).collect(),
@@ -239,7 +240,7 @@ impl Model {
     }
 
     /// The checked feature vectors (concatenated) and the results.
-    fn try_predict(&self, rows: &JsValue) -> crate::Result<(Vec<f64>, Array)> {
+    fn try_predict(&self, rows: &JsValue) -> model_wasm::Result<(Vec<f64>, Array)> {
         if !Array::is_array(rows) {
             return Err(Error::InvalidInput {
                 feature: String::new(),
@@ -263,11 +264,11 @@ impl Model {
         let results = y
             .chunks_exact(stride)
             .map(|out| self.result(out))
-            .collect::<crate::Result<Array>>()?;
+            .collect::<model_wasm::Result<Array>>()?;
         Ok((x, results))
     }
 
-    fn read_row(&self, i: usize, row: &JsValue, out: &mut [f64]) -> crate::Result<()> {
+    fn read_row(&self, i: usize, row: &JsValue, out: &mut [f64]) -> model_wasm::Result<()> {
         if Array::is_array(row) {
             let cells: Vec<Cell> = row.unchecked_ref::<Array>().iter().map(|v| cell(&v)).collect();
             self.schema.positional_row(i, &cells, out)
@@ -307,7 +308,7 @@ impl Model {
 
     /// Runs one `predict` call on at most `max_rows` rows (`x`, concatenated) whose first is
     /// `rows[first]`; returns the output slots.
-    fn run(&self, first: usize, x: &[f64]) -> crate::Result<Vec<f64>> {
+    fn run(&self, first: usize, x: &[f64]) -> model_wasm::Result<Vec<f64>> {
         let n_rows = x.len() / self.schema.len();
         let buffer = self.memory.buffer();
         js_sys::Float64Array::new_with_byte_offset_and_length(&buffer, self.layout.input_ptr as u32, x.len() as u32)
@@ -337,7 +338,7 @@ impl Model {
     }
 
     /// The module's message for its last non-zero status.
-    fn last_error(&self) -> crate::Result<String> {
+    fn last_error(&self) -> model_wasm::Result<String> {
         let ptr = call_i32(&self.exports.last_error_ptr, None)?;
         let len = call_i32(&self.exports.last_error_len, None)?;
         let bytes = self
@@ -355,7 +356,7 @@ impl Model {
     }
 
     /// `{label, probabilities}` or `{value}` from one row's output slots.
-    fn result(&self, out: &[f64]) -> crate::Result<JsValue> {
+    fn result(&self, out: &[f64]) -> model_wasm::Result<JsValue> {
         let o = Object::new();
         let [label_key, probabilities_key, value_key] = &self.js_keys;
         let classes = &self.js_classes;
@@ -419,7 +420,7 @@ fn module_error(message: String) -> Error {
     Error::InvalidModule(format!("{MODULE_FILE}: {message}"))
 }
 
-fn function(exports: &Object, name: &str) -> crate::Result<Function> {
+fn function(exports: &Object, name: &str) -> model_wasm::Result<Function> {
     Reflect::get(exports, &name.into())
         .ok()
         .and_then(|f| f.dyn_into::<Function>().ok())
@@ -427,7 +428,7 @@ fn function(exports: &Object, name: &str) -> crate::Result<Function> {
 }
 
 /// Calls an export that returns an `i32`; a trap becomes an error.
-fn call_i32(f: &Function, arg: Option<i32>) -> crate::Result<i32> {
+fn call_i32(f: &Function, arg: Option<i32>) -> model_wasm::Result<i32> {
     let result = match arg {
         Some(a) => f.call1(&JsValue::UNDEFINED, &a.into()),
         None => f.call0(&JsValue::UNDEFINED),

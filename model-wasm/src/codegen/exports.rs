@@ -7,23 +7,24 @@ use super::emit::FunctionBody;
 use super::layout::Layout;
 use super::module::{ERROR_FEATURE, ERROR_ROW, LAST_ERROR_LEN, LAST_ERROR_PTR, ModuleBuilder};
 use super::{ABI_VERSION, MAX_ROWS};
+use crate::abi::export;
 
 /// Adds one `() -> i32` function per constant and per error global; their export names and indices.
 pub(super) fn getters(module: &mut ModuleBuilder, layout: &Layout, n_outputs: usize) -> Vec<(&'static str, u32)> {
     let constants = [
-        ("wasmline_abi_version", ABI_VERSION),
-        ("n_features", layout.n_features as i32),
-        ("n_outputs", n_outputs as i32),
-        ("output_stride", layout.output_stride as i32),
-        ("max_rows", MAX_ROWS),
-        ("input_ptr", layout.input as i32),
-        ("output_ptr", layout.output as i32),
+        (export::ABI_VERSION, ABI_VERSION),
+        (export::N_FEATURES, layout.n_features as i32),
+        (export::N_OUTPUTS, n_outputs as i32),
+        (export::OUTPUT_STRIDE, layout.output_stride as i32),
+        (export::MAX_ROWS, MAX_ROWS),
+        (export::INPUT_PTR, layout.input as i32),
+        (export::OUTPUT_PTR, layout.output as i32),
     ];
     let globals = [
-        ("error_row", ERROR_ROW),
-        ("error_feature", ERROR_FEATURE),
-        ("last_error_ptr", LAST_ERROR_PTR),
-        ("last_error_len", LAST_ERROR_LEN),
+        (export::ERROR_ROW, ERROR_ROW),
+        (export::ERROR_FEATURE, ERROR_FEATURE),
+        (export::LAST_ERROR_PTR, LAST_ERROR_PTR),
+        (export::LAST_ERROR_LEN, LAST_ERROR_LEN),
     ];
     let mut exports = Vec::new();
     for (name, value) in constants {

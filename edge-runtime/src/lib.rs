@@ -10,7 +10,7 @@
 //! - `runtime.rs`: [`Runtime`] and [`RuntimeConfig`], one engine per process: a wasmtime engine
 //!   for untrusted code (Cranelift, epoch interruption advanced by a 1 ms ticker thread, the
 //!   pooling allocator, no WASI, no imports); [`RUNTIME_LABEL`].
-//! - `module.rs`: [`ModelModule`] under its [`ModuleLimits`]; `abi.rs`: the module contract as
+//! - `module.rs`: [`ModelModule`] under its [`ModuleLimits`]; `module_check.rs`: the module contract as
 //!   the host checks it ([`ABI_VERSION`], [`MANIFEST_SECTION`]); `error.rs`: [`HostError`].
 //! - `served.rs`: [`ServedModel::load`], the one gate a version passes (signature, digest,
 //!   compile, smoke prediction), with its [`LoadOptions`] and [`LoadError`].
@@ -98,16 +98,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod abi;
 mod error;
 pub mod kserve;
 mod module;
+mod module_check;
 mod runtime;
 mod served;
 
-pub use abi::{ABI_VERSION, MANIFEST_SECTION};
 pub use error::{HostError, Result};
 pub use model_wasm::{DriftWindow, Prediction, ReferenceProfile};
 pub use module::{ModelModule, ModuleLimits, Task};
+pub use module_check::{ABI_VERSION, MANIFEST_SECTION};
 pub use runtime::{RUNTIME_LABEL, Runtime, RuntimeConfig};
 pub use served::{DEFAULT_MAX_MODULE_BYTES, LoadError, LoadOptions, MANIFEST_FILE, MODULE_FILE, ServedModel};

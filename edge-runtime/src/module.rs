@@ -6,8 +6,8 @@ use crossbeam_queue::ArrayQueue;
 use model_wasm::Prediction;
 use wasmtime::{Instance, InstancePre, Memory, Module, Store, TypedFunc};
 
-use crate::abi::{self, ABI_VERSION, invalid};
 use crate::error::{HostError, Result, chain, from_wasmtime};
+use crate::module_check::{self, ABI_VERSION, invalid};
 use crate::runtime::{MemoryLimiter, Runtime, StoreState};
 use model_wasm::abi::{Layout, STATUS_BAD_ROW_COUNT, STATUS_NON_FINITE, STATUS_OK, export};
 
@@ -100,7 +100,7 @@ impl ModelModule {
             max_memory_bytes: limits.max_memory_bytes.min(runtime.config().max_memory_bytes),
             ..limits
         };
-        let sections = abi::read_sections(bytes)?;
+        let sections = module_check::read_sections(bytes)?;
         if let Some(initial) = sections.initial_memory
             && initial > limits.max_memory_bytes as u64
         {
@@ -113,7 +113,7 @@ impl ModelModule {
         let start = Instant::now();
         let module = Module::new(runtime.engine(), bytes).map_err(|e| invalid(chain(&e)))?;
         let compile_time = start.elapsed();
-        abi::check_module(&module)?;
+        module_check::check_module(&module)?;
         let pre = runtime
             .inner
             .linker

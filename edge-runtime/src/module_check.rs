@@ -1,4 +1,4 @@
-//! The module contract of `docs/MODULE_ABI.md`, as the host checks it.
+//! The module contract of `docs/MODULE_ABI.md`, as the host checks a module before and after compiling it.
 
 pub use model_wasm::abi::{ABI_VERSION, MANIFEST_SECTION};
 use model_wasm::abi::{FUNCTION_EXPORTS, MEMORY_EXPORT, export};

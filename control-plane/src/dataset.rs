@@ -15,7 +15,7 @@ use crate::data::{ColumnSpec, Encoding, Format, Table};
 use crate::store::{Key, ObjectStore, get_json};
 use crate::train::TrainData;
 
-pub const DATASET_SCHEMA_VERSION: u32 = 1;
+pub(crate) const DATASET_SCHEMA_VERSION: u32 = 1;
 
 /// `datasets/{name}/{version}.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -88,12 +88,12 @@ impl DatasetRecord {
 }
 
 /// The `dvc/files/md5/ab/cdef...` key of content with this MD5 (DVC 3 remote layout).
-pub fn dvc_key(md5: &str) -> Key {
+pub(crate) fn dvc_key(md5: &str) -> Key {
     Key::new(format!("dvc/files/md5/{}/{}", &md5[..2], &md5[2..])).expect("md5 hex is a valid key")
 }
 
 /// The versions of a dataset, ascending.
-pub async fn versions(store: &dyn ObjectStore, name: &str) -> anyhow::Result<Vec<u64>> {
+pub(crate) async fn versions(store: &dyn ObjectStore, name: &str) -> anyhow::Result<Vec<u64>> {
     let prefix = format!("datasets/{name}/");
     let mut versions: Vec<u64> = store
         .list(&prefix)
@@ -149,7 +149,7 @@ fn raw_file_name(record: &DatasetRecord) -> String {
 
 /// A DVC 3 `.dvc` file for the raw data of a version: `dvc pull` with a remote at
 /// `<store>/dvc` fetches exactly these bytes.
-pub fn dvc_file_text(record: &DatasetRecord) -> String {
+pub(crate) fn dvc_file_text(record: &DatasetRecord) -> String {
     format!(
         "# dataset {} version {} (wasmline)\nouts:\n- md5: {}\n  size: {}\n  hash: md5\n  path: {}\n",
         record.name,
@@ -173,7 +173,7 @@ fn yaml_string(s: &str) -> String {
 }
 
 /// Writes the `.dvc` file atomically (temporary file, then rename).
-pub fn write_dvc_file(path: &Path, record: &DatasetRecord) -> anyhow::Result<()> {
+pub(crate) fn write_dvc_file(path: &Path, record: &DatasetRecord) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

@@ -4,7 +4,7 @@ use sha2::{Digest, Sha256};
 
 /// SHA-256 of a sequence of strings, each length-prefixed so that `["ab", "c"]` and `["a", "bc"]`
 /// differ (step input digests, run ids).
-pub fn sha256_hex(parts: &[&str]) -> String {
+pub(crate) fn sha256_hex(parts: &[&str]) -> String {
     let mut h = Sha256::new();
     for p in parts {
         h.update((p.len() as u64).to_le_bytes());
@@ -14,6 +14,6 @@ pub fn sha256_hex(parts: &[&str]) -> String {
 }
 
 /// Lowercase hex SHA-256 of some bytes (artifact checksums).
-pub fn sha256_bytes(bytes: &[u8]) -> String {
+pub(crate) fn sha256_bytes(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }

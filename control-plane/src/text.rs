@@ -1,7 +1,7 @@
 //! Small text helpers shared by the error messages.
 
 /// `"; did you mean 'x'?"` for the closest candidate, or nothing when none is close.
-pub fn suggest<S: AsRef<str>>(name: &str, candidates: &[S]) -> String {
+pub(crate) fn suggest<S: AsRef<str>>(name: &str, candidates: &[S]) -> String {
     candidates
         .iter()
         .map(|c| {

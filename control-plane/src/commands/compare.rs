@@ -47,7 +47,7 @@ impl CompareOutcome {
 }
 
 /// The exit code of a comparison that could not be made (`1` means "worse").
-pub const COMPARE_ERROR_EXIT_CODE: u8 = 2;
+pub(crate) const COMPARE_ERROR_EXIT_CODE: u8 = 2;
 
 impl CompareCommand {
     pub async fn execute(self, store: &str) -> anyhow::Result<CompareOutcome> {

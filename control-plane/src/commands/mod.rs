@@ -12,14 +12,14 @@ mod values;
 
 use clap::{Parser, Subcommand};
 
-pub use compare::{COMPARE_ERROR_EXIT_CODE, CompareCommand, CompareOutcome};
-pub use datasets::DatasetsCommand;
-pub use drift::DriftCommand;
+pub(crate) use compare::{COMPARE_ERROR_EXIT_CODE, CompareCommand, CompareOutcome};
+pub(crate) use datasets::DatasetsCommand;
+pub(crate) use drift::DriftCommand;
 pub use import_onnx::ImportOnnxCommand;
-pub use models::ModelsCommand;
-pub use pipeline::PipelineCommand;
-pub use predict::PredictCommand;
-pub use serve::ServeCommand;
+pub(crate) use models::ModelsCommand;
+pub(crate) use pipeline::PipelineCommand;
+pub(crate) use predict::PredictCommand;
+pub(crate) use serve::ServeCommand;
 
 /// Wasmline: tabular models from raw data to browsers and edge nodes.
 #[derive(Debug, Parser)]

@@ -10,7 +10,7 @@ const EXAMPLE_CONFIG: &str = include_str!("../../../examples/winequality/pipelin
 const EXAMPLE_DATA: &[u8] = include_bytes!("../../../examples/winequality/winequality-red.csv");
 
 /// The bundled wine-quality example: its data unpacked to a stable temporary folder.
-pub fn bundled_example() -> anyhow::Result<PipelineConfig> {
+pub(crate) fn bundled_example() -> anyhow::Result<PipelineConfig> {
     let dir = std::env::temp_dir().join("wasmline-example-winequality");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let data = dir.join("winequality-red.csv");

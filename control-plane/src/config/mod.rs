@@ -17,11 +17,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{EncodeMethod, FillStrategy, Format, TransformStep};
 use crate::text::suggest;
-pub use bundled::bundled_example;
-pub use dataset::DatasetConfig;
-pub use expectations::{Check, Expectation, Severity};
-pub use profile::ProfileConfig;
-pub use task::{SplitConfig, TaskConfig, TaskKind};
+pub(crate) use bundled::bundled_example;
+pub(crate) use dataset::DatasetConfig;
+pub(crate) use expectations::{Check, Expectation, Severity};
+pub(crate) use profile::ProfileConfig;
+pub(crate) use task::{SplitConfig, TaskConfig, TaskKind};
 pub use train::{Family, Metric, ModelSpec, TrainConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -17,7 +17,12 @@ use crate::progress::Progress;
 const PARSERS: usize = 2;
 
 /// Checks every row of `path` against the schema; see the module docs.
-pub fn check(path: &Path, name: &str, opts: &ReadOptions<'_>, progress: &Progress) -> Result<ScanStats, DataError> {
+pub(crate) fn check(
+    path: &Path,
+    name: &str,
+    opts: &ReadOptions<'_>,
+    progress: &Progress,
+) -> Result<ScanStats, DataError> {
     if opts.format == Format::Csv && !has_quote(path)? {
         check_csv_parallel(path, name, opts, progress)
     } else {

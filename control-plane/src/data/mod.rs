@@ -10,13 +10,13 @@ mod transform;
 
 use serde::{Deserialize, Serialize};
 
-pub use check::check;
-pub use error::DataError;
-pub use read::{Cell, ReadOptions, ScanStats, scan};
+pub(crate) use check::check;
+pub(crate) use error::DataError;
+pub(crate) use read::{Cell, ReadOptions, ScanStats, scan};
 pub(crate) use read::{parse_bool, parse_integer};
-pub use source::{FetchedSource, fetch_source};
-pub use table::{Column, Table, Values};
-pub use transform::{EncodeMethod, Encoding, FillStrategy, TransformStep, apply_step, split_indices};
+pub(crate) use source::{FetchedSource, fetch_source};
+pub(crate) use table::{Column, Table, Values};
+pub(crate) use transform::{EncodeMethod, Encoding, FillStrategy, TransformStep, apply_step, split_indices};
 
 /// The type of a column as declared in `pipeline.toml`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

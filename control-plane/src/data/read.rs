@@ -16,7 +16,7 @@ use crate::text::suggest;
 
 /// One checked value.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Cell<'a> {
+pub(crate) enum Cell<'a> {
     Missing,
     Number(f64),
     Bool(bool),
@@ -35,7 +35,7 @@ pub struct ReadOptions<'a> {
 
 /// What a scan saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScanStats {
+pub(crate) struct ScanStats {
     pub rows: u64,
     pub bytes: u64,
     /// MD5 of the raw bytes, lowercase hex (DVC's content address).
@@ -49,7 +49,7 @@ type RowFn<'f> = dyn FnMut(u64, &[Cell<'_>]) -> Result<(), DataError> + 'f;
 
 /// Reads `path`, calling `on_row(row_number, cells)` for every data row (1-based row numbers;
 /// `cells` follow the order of `opts.columns`). `name` is how errors refer to the file.
-pub fn scan(
+pub(crate) fn scan(
     path: &Path,
     name: &str,
     opts: &ReadOptions<'_>,

@@ -8,7 +8,7 @@ use crate::store::{Key, ObjectStore, S3Config, S3Store};
 
 /// A source ready to read.
 #[derive(Debug)]
-pub struct FetchedSource {
+pub(crate) struct FetchedSource {
     /// The local file to read.
     pub path: PathBuf,
     /// How messages name the source (the path or the URL).
@@ -17,7 +17,7 @@ pub struct FetchedSource {
 }
 
 /// Makes `source` available as a local file.
-pub async fn fetch_source(source: &str) -> Result<FetchedSource, DataError> {
+pub(crate) async fn fetch_source(source: &str) -> Result<FetchedSource, DataError> {
     if source.starts_with("http://") || source.starts_with("https://") {
         let tmp = tempfile::tempdir().map_err(|e| DataError::io(Path::new("temporary directory"), e))?;
         let path = tmp.path().join("download");

@@ -113,7 +113,7 @@ fn col_mut<'t>(table: &'t mut Table, name: &str) -> anyhow::Result<&'t mut Colum
 }
 
 /// Applies one step; `encodings` records how categorical columns were encoded.
-pub fn apply_step(
+pub(crate) fn apply_step(
     table: &mut Table,
     step: &TransformStep,
     encodings: &mut BTreeMap<String, Encoding>,
@@ -474,7 +474,12 @@ fn fill_text(values: &mut Values, text: &str) -> anyhow::Result<()> {
 /// Row indices of the train and test parts, each sorted. Stratified: every group (class) is
 /// split on its own, so class shares are the same in both parts; each class keeps at least one
 /// training row.
-pub fn split_indices(groups: &[String], test_fraction: f64, seed: u64, stratify: bool) -> (Vec<usize>, Vec<usize>) {
+pub(crate) fn split_indices(
+    groups: &[String],
+    test_fraction: f64,
+    seed: u64,
+    stratify: bool,
+) -> (Vec<usize>, Vec<usize>) {
     let mut rng = SplitMix64(seed);
     let mut buckets: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, g) in groups.iter().enumerate() {

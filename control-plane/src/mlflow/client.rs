@@ -6,17 +6,17 @@ use super::error::shorten;
 use super::{MlflowConfig, MlflowError};
 
 /// Most params (and, separately, tags) in one `runs/log-batch` request.
-pub const MAX_PARAMS_PER_BATCH: usize = 100;
+pub(super) const MAX_PARAMS_PER_BATCH: usize = 100;
 /// Most tags in one `runs/log-batch` request.
-pub const MAX_TAGS_PER_BATCH: usize = 100;
+pub(super) const MAX_TAGS_PER_BATCH: usize = 100;
 /// Most metrics in one `runs/log-batch` request.
-pub const MAX_METRICS_PER_BATCH: usize = 1000;
+pub(super) const MAX_METRICS_PER_BATCH: usize = 1000;
 /// Most params, metrics and tags together in one `runs/log-batch` request.
-pub const MAX_ENTITIES_PER_BATCH: usize = 1000;
+pub(super) const MAX_ENTITIES_PER_BATCH: usize = 1000;
 /// Longest param value, in characters; longer values are cut to it (as MLflow's server does).
-pub const MAX_PARAM_VALUE_CHARS: usize = 6000;
+pub(super) const MAX_PARAM_VALUE_CHARS: usize = 6000;
 /// Longest tag value, in characters; longer values are cut to it (as MLflow's server does).
-pub const MAX_TAG_VALUE_CHARS: usize = 8000;
+pub(super) const MAX_TAG_VALUE_CHARS: usize = 8000;
 /// MLflow refuses `log-batch` bodies over 1 MB; batches stay under this many bytes.
 const MAX_BATCH_BYTES: usize = 900_000;
 /// Longest server message kept in an error (MLflow echoes whole rejected values).

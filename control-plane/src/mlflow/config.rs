@@ -6,7 +6,7 @@ use base64::Engine;
 use super::MlflowError;
 
 /// The experiment runs go to when `MLFLOW_EXPERIMENT_NAME` is not set.
-pub const DEFAULT_EXPERIMENT: &str = "wasmline";
+pub(super) const DEFAULT_EXPERIMENT: &str = "wasmline";
 
 /// Where the MLflow tracking server is and how to talk to it, read from the variables MLflow's own
 /// clients use.

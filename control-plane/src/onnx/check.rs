@@ -9,7 +9,7 @@ use tract_onnx::prelude::*;
 
 use super::{INPUT, LABEL, OnnxError, PROBABILITIES, VALUE};
 
-pub use model_wasm::parity::{TOLERANCE, scaled_difference};
+pub(super) use model_wasm::parity::{TOLERANCE, scaled_difference};
 
 /// How one runtime's predictions compare with the reference evaluator's.
 #[derive(Debug, Clone, PartialEq)]

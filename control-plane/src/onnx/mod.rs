@@ -61,13 +61,13 @@ pub use export::to_onnx;
 pub use import::{ImportError, ImportOptions, Imported, import_onnx, import_onnx_with};
 
 /// The input's name.
-pub const INPUT: &str = "input";
+pub(crate) const INPUT: &str = "input";
 /// Classifiers' class index output.
-pub const LABEL: &str = "label";
+pub(crate) const LABEL: &str = "label";
 /// Classifiers' probability output.
-pub const PROBABILITIES: &str = "probabilities";
+pub(crate) const PROBABILITIES: &str = "probabilities";
 /// Regressors' output.
-pub const VALUE: &str = "value";
+pub(crate) const VALUE: &str = "value";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OnnxError {

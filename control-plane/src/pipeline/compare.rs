@@ -15,7 +15,7 @@ use super::register::RegisterOutput;
 
 /// What compare produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CompareOutput {
+pub(super) struct CompareOutput {
     pub name: String,
     pub version: u64,
     pub alias: String,

@@ -21,7 +21,7 @@ use crate::store::Key;
 
 /// What compile produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CompileOutput {
+pub(super) struct CompileOutput {
     pub wasm_key: String,
     pub wasm_sha256: String,
     pub wasm_size: u64,
@@ -43,7 +43,7 @@ impl Summary for CompileOutput {
 }
 
 /// The metadata a module carries about itself (its `wasmline.manifest` custom section).
-pub async fn module_metadata(
+pub(super) async fn module_metadata(
     store: &dyn crate::store::ObjectStore,
     name: &str,
     ir: &ModelIr,

@@ -18,7 +18,7 @@ use crate::train::{Metrics, metrics};
 
 /// What evaluate produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EvaluateOutput {
+pub(super) struct EvaluateOutput {
     pub metrics: Metrics,
     pub metric: Metric,
     pub value: f64,
@@ -82,7 +82,7 @@ fn esc(s: &str) -> String {
 
 /// Per feature: the standardised coefficient (linear models; the first row for softmax) or the
 /// share of splits on it (trees).
-pub fn feature_weights(ir: &ModelIr) -> (String, Vec<f64>) {
+pub(super) fn feature_weights(ir: &ModelIr) -> (String, Vec<f64>) {
     let n = ir.n_features();
     match &ir.body {
         Body::Linear { weights, .. } => (
@@ -229,7 +229,7 @@ fn residual_svg(truth: &[f64], predicted: &[f64]) -> String {
 }
 
 /// The run report: one offline HTML page.
-pub fn report_html(
+pub(super) fn report_html(
     dataset: &DatasetRecord,
     train: &TrainOutput,
     ir: &ModelIr,

@@ -16,7 +16,7 @@ use crate::train::{LinfaPredictions, check_parity};
 
 /// What export produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ExportOutput {
+pub(super) struct ExportOutput {
     pub onnx_key: String,
     pub onnx_sha256: String,
     pub onnx_size: u64,

@@ -18,7 +18,7 @@ use crate::progress::Progress;
 
 /// What ingest produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct IngestOutput {
+pub(super) struct IngestOutput {
     /// The source as configured (resolved path or URL).
     pub source: String,
     pub format: Format,

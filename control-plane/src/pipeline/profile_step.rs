@@ -12,7 +12,7 @@ use crate::profile::{build_profile, reference_profile, render_html};
 
 /// What profile produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ProfileOutput {
+pub(super) struct ProfileOutput {
     pub profile_json: String,
     pub profile_html: String,
     /// The drift reference profile (`model_wasm::ReferenceProfile`) of the training features.

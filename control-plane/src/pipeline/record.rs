@@ -25,7 +25,7 @@ pub enum Status {
 
 /// `runs/{run_id}/run.json` for a pipeline run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunRecord {
+pub(super) struct RunRecord {
     pub run_id: String,
     pub kind: String,
     pub dataset: String,

@@ -19,7 +19,7 @@ use crate::store::Key;
 
 /// What register produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RegisterOutput {
+pub(super) struct RegisterOutput {
     pub name: String,
     pub version: u64,
     pub manifest_key: String,

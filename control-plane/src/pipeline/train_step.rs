@@ -23,7 +23,7 @@ use model_wasm::ModelIr;
 
 /// `runs/{id}/run.json` of one candidate.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CandidateRun {
+pub(super) struct CandidateRun {
     pub run_id: String,
     pub kind: String,
     pub parent_run_id: String,
@@ -39,7 +39,7 @@ pub struct CandidateRun {
 
 /// A candidate in the train step's summary.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CandidateSummary {
+pub(super) struct CandidateSummary {
     pub run_id: String,
     pub label: String,
     pub cv_mean: f64,
@@ -49,7 +49,7 @@ pub struct CandidateSummary {
 
 /// What train produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TrainOutput {
+pub(super) struct TrainOutput {
     pub dataset: String,
     pub dataset_version: u64,
     pub model_name: String,

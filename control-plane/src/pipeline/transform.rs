@@ -19,7 +19,7 @@ use crate::store::Key;
 
 /// What transform produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TransformOutput {
+pub(super) struct TransformOutput {
     /// Schema of the processed data (train and test share it).
     pub columns: Vec<ColumnSpec>,
     pub target: String,
@@ -51,7 +51,7 @@ impl Summary for TransformOutput {
 
 impl TransformOutput {
     /// Reads the stored train and test tables back.
-    pub async fn load(&self, store: &dyn crate::store::ObjectStore) -> anyhow::Result<(Table, Table)> {
+    pub(super) async fn load(&self, store: &dyn crate::store::ObjectStore) -> anyhow::Result<(Table, Table)> {
         load_split(store, &self.train, &self.test, &self.columns, "the processed data").await
     }
 }
@@ -124,7 +124,7 @@ pub(super) async fn run(p: &Pipeline<'_>, ingest: IngestOutput) -> anyhow::Resul
 
 /// The transformed table and what the transforms recorded.
 #[derive(Debug)]
-pub struct Shaped {
+pub(super) struct Shaped {
     pub table: Table,
     pub encodings: BTreeMap<String, Encoding>,
     pub dropped: BTreeMap<String, u64>,
@@ -132,7 +132,7 @@ pub struct Shaped {
 }
 
 /// Applies the config's transforms in order and checks the target.
-pub fn apply(config: &PipelineConfig, mut table: Table) -> anyhow::Result<Shaped> {
+pub(super) fn apply(config: &PipelineConfig, mut table: Table) -> anyhow::Result<Shaped> {
     let mut encodings = BTreeMap::new();
     let mut dropped: BTreeMap<String, u64> = BTreeMap::new();
     for (i, step) in config.transform.iter().enumerate() {

@@ -18,7 +18,7 @@ use crate::digest::sha256_hex;
 const EXAMPLES: usize = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ExpectationResult {
+pub(super) struct ExpectationResult {
     /// 1-based position in the config.
     pub index: usize,
     pub expect: String,
@@ -34,7 +34,7 @@ pub struct ExpectationResult {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ValidationReport {
+pub(super) struct ValidationReport {
     pub dataset: String,
     pub run_id: String,
     pub rows: u64,
@@ -45,7 +45,7 @@ pub struct ValidationReport {
 
 /// What validate produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ValidateOutput {
+pub(super) struct ValidateOutput {
     pub passed: bool,
     pub expectations: usize,
     pub warnings: usize,
@@ -113,7 +113,7 @@ pub(super) async fn run(p: &Pipeline<'_>, t: TransformOutput) -> anyhow::Result<
 }
 
 /// Checks every expectation against the named parts of the data (rows are reported per part).
-pub fn validate(
+pub(super) fn validate(
     dataset: &str,
     run_id: &str,
     expectations: &[Expectation],
@@ -314,7 +314,7 @@ fn fmt_bound(b: Option<f64>) -> String {
 }
 
 /// The report as Markdown, for people and pull-request comments.
-pub fn markdown(report: &ValidationReport) -> String {
+pub(super) fn markdown(report: &ValidationReport) -> String {
     let mut md = String::new();
     let verdict = if report.passed { "passed" } else { "FAILED" };
     writeln!(md, "# Data validation: {} ({verdict})\n", report.dataset).expect("write to string");

@@ -4,7 +4,7 @@
 use super::{ColumnProfile, ColumnSummary, Correlations, DatasetProfile, Frequencies, NumericStats, WarningKind};
 
 /// A self-contained HTML report of a profile.
-pub fn render_html(profile: &DatasetProfile) -> String {
+pub(crate) fn render_html(profile: &DatasetProfile) -> String {
     let name = esc(&profile.dataset);
     let mut out = String::with_capacity(64 * 1024);
     out.push_str(&format!(

@@ -9,23 +9,23 @@ mod stats;
 
 use serde::{Deserialize, Serialize};
 
-pub use html::render_html;
-pub use stats::{Frequencies, NumericStats};
+pub(crate) use html::render_html;
+pub(crate) use stats::{Frequencies, NumericStats};
 
 use crate::config::ProfileConfig;
 use crate::data::{ColumnType, Table, Values};
 use model_wasm::{FeatureReference, ReferenceProfile};
 
 /// A column is reported as mostly missing above this share.
-pub const HIGH_MISSING_SHARE: f64 = 0.2;
+pub(crate) const HIGH_MISSING_SHARE: f64 = 0.2;
 /// A column is reported as skewed above this absolute skewness.
-pub const STRONG_SKEW: f64 = 2.0;
+pub(crate) const STRONG_SKEW: f64 = 2.0;
 /// A pair of columns is reported as highly correlated above this absolute Pearson r.
-pub const HIGH_CORRELATION: f64 = 0.9;
+pub(crate) const HIGH_CORRELATION: f64 = 0.9;
 
 /// The profile of one table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DatasetProfile {
+pub(crate) struct DatasetProfile {
     pub dataset: String,
     pub rows: u64,
     pub columns: Vec<ColumnProfile>,
@@ -36,7 +36,7 @@ pub struct DatasetProfile {
 
 /// What one column holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ColumnProfile {
+pub(crate) struct ColumnProfile {
     pub name: String,
     #[serde(rename = "type")]
     pub ty: ColumnType,
@@ -53,7 +53,7 @@ pub struct ColumnProfile {
 /// The type-specific part of a column profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ColumnSummary {
+pub(crate) enum ColumnSummary {
     /// Numeric columns with at least one finite value.
     Numeric(NumericStats),
     /// Categorical, string and boolean columns with at least one value (booleans as
@@ -66,7 +66,7 @@ pub enum ColumnSummary {
 /// A symmetric matrix of correlations; `None` where undefined (a column without spread, or fewer
 /// than two rows where both columns are present).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Correlations {
+pub(crate) struct Correlations {
     pub columns: Vec<String>,
     /// `values[i][j]` is the correlation of `columns[i]` and `columns[j]`.
     pub values: Vec<Vec<Option<f64>>>,
@@ -74,7 +74,7 @@ pub struct Correlations {
 
 impl Correlations {
     /// The correlation of two columns by name.
-    pub fn get(&self, a: &str, b: &str) -> Option<f64> {
+    pub(crate) fn get(&self, a: &str, b: &str) -> Option<f64> {
         let i = self.columns.iter().position(|c| c == a)?;
         let j = self.columns.iter().position(|c| c == b)?;
         self.values[i][j]
@@ -83,7 +83,7 @@ impl Correlations {
 
 /// Something about the data worth a look before training on it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Warning {
+pub(crate) struct Warning {
     pub column: String,
     /// The second column of a correlated pair.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,7 +94,7 @@ pub struct Warning {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum WarningKind {
+pub(crate) enum WarningKind {
     /// At most one distinct value.
     Constant,
     /// More than [`HIGH_MISSING_SHARE`] of the values missing.
@@ -108,7 +108,7 @@ pub enum WarningKind {
 }
 
 impl WarningKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             WarningKind::Constant => "constant",
             WarningKind::HighMissing => "high missing",
@@ -120,7 +120,7 @@ impl WarningKind {
 }
 
 /// Computes the profile of `table`.
-pub fn build_profile(dataset: &str, table: &Table, config: &ProfileConfig) -> DatasetProfile {
+pub(crate) fn build_profile(dataset: &str, table: &Table, config: &ProfileConfig) -> DatasetProfile {
     let rows = table.rows();
     let columns: Vec<ColumnProfile> = table
         .columns
@@ -274,7 +274,7 @@ fn single_value(c: &ColumnProfile) -> Option<String> {
 
 /// The drift reference of `features` in the training table: quantile bins for numeric columns
 /// (missing values skipped), category frequencies for categorical, string and boolean columns.
-pub fn reference_profile(
+pub(crate) fn reference_profile(
     train: &Table,
     features: &[String],
     bins: usize,

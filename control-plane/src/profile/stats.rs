@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 /// Most frequent values kept per categorical column; the rest are summed into `other`.
-pub const TOP_VALUES: usize = 20;
+pub(super) const TOP_VALUES: usize = 20;
 
 /// Statistics of the finite values of a numeric column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NumericStats {
+pub(crate) struct NumericStats {
     pub min: f64,
     pub max: f64,
     pub mean: f64,
@@ -31,7 +31,7 @@ pub struct NumericStats {
 
 /// Linear-interpolated quantiles (numpy's default).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Quantiles {
+pub(crate) struct Quantiles {
     pub p5: f64,
     pub p25: f64,
     pub p50: f64,
@@ -42,27 +42,27 @@ pub struct Quantiles {
 /// Equal-width bins: `edges` has one more entry than `counts`; every bin is `[e(i), e(i+1))`
 /// except the last, which includes its upper edge.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Histogram {
+pub(crate) struct Histogram {
     pub edges: Vec<f64>,
     pub counts: Vec<u64>,
 }
 
 /// The most frequent values of a column, most frequent first (ties by value).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Frequencies {
+pub(crate) struct Frequencies {
     pub top: Vec<ValueCount>,
     /// Values outside `top`, summed.
     pub other: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ValueCount {
+pub(crate) struct ValueCount {
     pub value: String,
     pub count: u64,
 }
 
 /// Statistics of a numeric column's present values, or `None` when none of them is finite.
-pub fn numeric_stats(values: &[f64], bins: usize) -> Option<NumericStats> {
+pub(super) fn numeric_stats(values: &[f64], bins: usize) -> Option<NumericStats> {
     let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
     let non_finite = (values.len() - sorted.len()) as u64;
     if sorted.is_empty() {
@@ -106,7 +106,7 @@ pub fn numeric_stats(values: &[f64], bins: usize) -> Option<NumericStats> {
 }
 
 /// Linear-interpolated quantile of sorted, non-empty data.
-pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+pub(super) fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
     let lo = pos.floor() as usize;
     let hi = pos.ceil() as usize;
@@ -115,7 +115,7 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
 
 /// `bins` equal-width bins over the range of sorted, finite, non-empty data. A constant column
 /// gets the range `[v - 0.5, v + 0.5]` (as numpy does), so there are always `bins` bins.
-pub fn histogram(sorted: &[f64], bins: usize) -> Histogram {
+pub(super) fn histogram(sorted: &[f64], bins: usize) -> Histogram {
     let bins = bins.max(1);
     let (mut lo, mut hi) = (sorted[0], sorted[sorted.len() - 1]);
     if lo == hi {
@@ -141,7 +141,7 @@ pub fn histogram(sorted: &[f64], bins: usize) -> Histogram {
 }
 
 /// Distinct values among `values` (finite or not; 0 and -0 are one value).
-pub fn distinct_numbers(values: &[f64]) -> u64 {
+pub(super) fn distinct_numbers(values: &[f64]) -> u64 {
     let mut bits: Vec<u64> = values
         .iter()
         .map(|v| {
@@ -160,7 +160,7 @@ pub fn distinct_numbers(values: &[f64]) -> u64 {
 }
 
 /// Counts of each value, and the `TOP_VALUES` most frequent of them.
-pub fn frequencies<'a>(values: impl IntoIterator<Item = &'a str>) -> (Frequencies, u64) {
+pub(super) fn frequencies<'a>(values: impl IntoIterator<Item = &'a str>) -> (Frequencies, u64) {
     let mut counts: HashMap<&str, u64> = HashMap::new();
     for v in values {
         *counts.entry(v).or_default() += 1;
@@ -182,7 +182,7 @@ pub fn frequencies<'a>(values: impl IntoIterator<Item = &'a str>) -> (Frequencie
 
 /// Pearson correlation of `x` and `y` over the rows where both are present and finite; `None`
 /// with fewer than two such rows or when either has no spread over them.
-pub fn pearson(x: &[Option<f64>], y: &[Option<f64>]) -> Option<f64> {
+pub(super) fn pearson(x: &[Option<f64>], y: &[Option<f64>]) -> Option<f64> {
     let pairs = || {
         x.iter().zip(y).filter_map(|(a, b)| match (a, b) {
             (Some(a), Some(b)) if a.is_finite() && b.is_finite() => Some((*a, *b)),

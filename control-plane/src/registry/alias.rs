@@ -11,11 +11,11 @@ use super::{RegistryError, alias_key, check_name, load_version, model_prefix, ve
 use crate::store::{ErrorKind, ObjectStore};
 
 /// How many earlier targets an alias remembers.
-pub const ALIAS_HISTORY_LIMIT: usize = 50;
+pub(super) const ALIAS_HISTORY_LIMIT: usize = 50;
 
 /// `models/{name}/aliases/{alias}.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AliasRecord {
+pub(crate) struct AliasRecord {
     pub version: u64,
     pub updated_at: DateTime<Utc>,
     pub by: String,
@@ -25,7 +25,7 @@ pub struct AliasRecord {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AliasEntry {
+pub(crate) struct AliasEntry {
     pub version: u64,
     pub updated_at: DateTime<Utc>,
     pub by: String,
@@ -56,7 +56,7 @@ fn check_alias(alias: &str) -> anyhow::Result<()> {
 }
 
 /// The alias's record, or None when the model has no such alias.
-pub async fn get_alias(store: &dyn ObjectStore, name: &str, alias: &str) -> anyhow::Result<Option<AliasRecord>> {
+pub(crate) async fn get_alias(store: &dyn ObjectStore, name: &str, alias: &str) -> anyhow::Result<Option<AliasRecord>> {
     check_name("model", name)?;
     check_alias(alias)?;
     let key = alias_key(name, alias)?;
@@ -70,7 +70,7 @@ pub async fn get_alias(store: &dyn ObjectStore, name: &str, alias: &str) -> anyh
 }
 
 /// Every alias of a model, by name.
-pub async fn list_aliases(store: &dyn ObjectStore, name: &str) -> anyhow::Result<BTreeMap<String, AliasRecord>> {
+pub(crate) async fn list_aliases(store: &dyn ObjectStore, name: &str) -> anyhow::Result<BTreeMap<String, AliasRecord>> {
     check_name("model", name)?;
     let prefix = format!("{}aliases/", model_prefix(name));
     let mut aliases = BTreeMap::new();
@@ -100,7 +100,7 @@ pub async fn list_aliases(store: &dyn ObjectStore, name: &str) -> anyhow::Result
 ///
 /// Two concurrent moves of the same alias both succeed and the last write wins (the store has no
 /// compare-and-swap on replace); the history may then miss the loser's entry.
-pub async fn set_alias(
+pub(crate) async fn set_alias(
     store: &dyn ObjectStore,
     name: &str,
     alias: &str,
@@ -144,7 +144,12 @@ pub async fn set_alias(
 /// Moves `alias` back to the previous distinct version in its history, after the same checks as
 /// [`set_alias`]. The history is a stack: the entries up to the new target are consumed, so a
 /// second rollback goes one version further back, never to the version just rolled back from.
-pub async fn rollback(store: &dyn ObjectStore, name: &str, alias: &str, by: &str) -> anyhow::Result<AliasRecord> {
+pub(crate) async fn rollback(
+    store: &dyn ObjectStore,
+    name: &str,
+    alias: &str,
+    by: &str,
+) -> anyhow::Result<AliasRecord> {
     let Some(current) = get_alias(store, name, alias).await? else {
         return Err(RegistryError::UnknownAlias {
             name: name.to_owned(),

@@ -18,7 +18,7 @@ use crate::train::{Metrics, TrainData, metrics};
 const NOISE: f64 = 1e-12;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ModelVersionRef {
+pub(crate) struct ModelVersionRef {
     pub name: String,
     pub version: u64,
 }
@@ -40,7 +40,7 @@ impl From<&Manifest> for ModelVersionRef {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// The gating metric improved.
     Better,
     /// The gating metric got worse by at most the tolerance (or did not change).
@@ -56,7 +56,7 @@ impl Verdict {
         self != Verdict::Worse
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Verdict::Better => "better",
             Verdict::NotWorse => "not worse",
@@ -67,7 +67,7 @@ impl Verdict {
 
 /// What [`compare`] found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Comparison {
+pub(crate) struct Comparison {
     pub candidate: ModelVersionRef,
     pub baseline: ModelVersionRef,
     /// Whose test split both were scored on (the candidate's dataset).
@@ -97,7 +97,7 @@ impl Comparison {
 /// Scores both models' IR on the test split of the candidate's dataset and applies the rule: the
 /// candidate passes unless `metric` gets worse by more than `tolerance`. The two models must have
 /// the same task and the same features (each is fed the columns in its own order).
-pub async fn compare(
+pub(crate) async fn compare(
     store: &dyn ObjectStore,
     candidate: &Manifest,
     baseline: &Manifest,

@@ -15,7 +15,7 @@ use crate::store::{Key, ObjectStore};
 use crate::train::TrainData;
 
 /// Version of the manifest's JSON form; bumped on incompatible changes.
-pub const MANIFEST_SCHEMA_VERSION: u32 = 1;
+pub(super) const MANIFEST_SCHEMA_VERSION: u32 = 1;
 
 /// A registered model version. Written by [`register`](super::register) only; read with
 /// [`load_manifest`](super::load_manifest), which verifies the signature.
@@ -172,7 +172,7 @@ impl ManifestDraft {
     /// stored by the profile step, and the first test rows as samples. The caller fills in
     /// `family`, `params` and `metrics` (and `selection_metric`, which defaults to f1 or rmse,
     /// and `run_id`, which defaults to the dataset's run).
-    pub async fn from_dataset(
+    pub(crate) async fn from_dataset(
         store: &dyn ObjectStore,
         name: &str,
         record: &DatasetRecord,

@@ -43,18 +43,18 @@ mod signing;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use alias::{AliasRecord, get_alias, list_aliases, rollback, set_alias};
-pub use error::RegistryError;
-pub use gate::{Comparison, Verdict, compare};
+pub(crate) use alias::{AliasRecord, get_alias, list_aliases, rollback, set_alias};
+pub(crate) use error::RegistryError;
+pub(crate) use gate::{Comparison, Verdict, compare};
 pub use manifest::{ArtifactInfo, DatasetRef, Manifest, ManifestDraft, Signature};
-pub use publish::register;
+pub(crate) use publish::register;
 pub use read::{
     IR_ARTIFACT, PUBLISHED_FILES, list_models, list_versions, load_artifact, load_version, read_published,
     verify_artifacts, version_exists,
 };
-pub use report::markdown_report;
+pub(crate) use report::markdown_report;
 pub use select::{ModelSelector, Pick, load_manifest};
-pub use signing::{ManifestSigner, PublicKey, load_public_key, verify};
+pub(crate) use signing::{ManifestSigner, PublicKey, load_public_key, verify};
 
 use crate::store::Key;
 

@@ -30,7 +30,7 @@ struct Claim {
 /// distinct versions. Every artifact is written, read back and checked against its sha256 before
 /// the signed manifest is written, last: a version whose manifest exists is complete. A failure
 /// part-way leaves a claimed number without a manifest, which readers ignore.
-pub async fn register(
+pub(crate) async fn register(
     store: &dyn ObjectStore,
     draft: ManifestDraft,
     artifacts: Vec<(String, Bytes)>,

@@ -10,7 +10,7 @@ use crate::train::Metrics;
 const ORDER: [Metric; 9] = Metric::ALL;
 /// A title with the verdict, a metrics table (the gating metric first and in bold, deltas with
 /// ▲/▼), the rule applied, and for classifiers both confusion matrices.
-pub fn markdown_report(c: &Comparison) -> String {
+pub(crate) fn markdown_report(c: &Comparison) -> String {
     let mut out = String::new();
     let icon = match c.verdict {
         Verdict::Better | Verdict::NotWorse => "✅",

@@ -69,7 +69,7 @@ impl fmt::Display for ModelSelector {
 }
 
 /// The version a selector names; an unknown model or alias is a [`RegistryError`] naming it.
-pub async fn resolve_version(store: &dyn ObjectStore, selector: &ModelSelector) -> anyhow::Result<u64> {
+pub(super) async fn resolve_version(store: &dyn ObjectStore, selector: &ModelSelector) -> anyhow::Result<u64> {
     let name = &selector.name;
     check_name("model", name)?;
     match &selector.pick {

@@ -14,11 +14,11 @@ use super::{Manifest, RegistryError, Signature};
 use crate::store::{ErrorKind, Key, ObjectStore};
 
 /// The private key (store key).
-pub const SIGNING_KEY_KEY: &str = "keys/manifest-signing.json";
+pub(super) const SIGNING_KEY_KEY: &str = "keys/manifest-signing.json";
 /// The public key (store key): `keys/manifest-signing.pub.json`.
-pub const PUBLIC_KEY_KEY: &str = "keys/manifest-signing.pub.json";
+pub(super) const PUBLIC_KEY_KEY: &str = "keys/manifest-signing.pub.json";
 
-pub use model_wasm::signature::{PublicKey, SIGNATURE_ALGORITHM};
+pub(crate) use model_wasm::signature::{PublicKey, SIGNATURE_ALGORITHM};
 
 /// `keys/manifest-signing.json`. Never printed: its `Debug` leaves the secret out.
 #[derive(Clone, Serialize, Deserialize)]
@@ -32,7 +32,7 @@ struct PrivateKeyFile {
 }
 
 /// Signs manifests with the store's key.
-pub struct ManifestSigner {
+pub(crate) struct ManifestSigner {
     key: SigningKey,
     public: PublicKey,
 }
@@ -47,7 +47,7 @@ impl std::fmt::Debug for ManifestSigner {
 
 impl ManifestSigner {
     /// The store's signing key, created (with its public half) if the store has none yet.
-    pub async fn load_or_create(store: &dyn ObjectStore) -> anyhow::Result<ManifestSigner> {
+    pub(crate) async fn load_or_create(store: &dyn ObjectStore) -> anyhow::Result<ManifestSigner> {
         let private_key = Key::new(SIGNING_KEY_KEY)?;
         let file = match read_private(store, &private_key).await? {
             Some(file) => file,
@@ -89,12 +89,12 @@ impl ManifestSigner {
         Ok(ManifestSigner { key, public })
     }
 
-    pub fn public_key(&self) -> &PublicKey {
+    pub(crate) fn public_key(&self) -> &PublicKey {
         &self.public
     }
 
     /// Sets the manifest's signature (over its canonical bytes, which leave the signature out).
-    pub fn sign(&self, manifest: &mut Manifest) {
+    pub(crate) fn sign(&self, manifest: &mut Manifest) {
         let signature = self.key.sign(&manifest.canonical_bytes());
         manifest.signature = Some(Signature {
             algorithm: SIGNATURE_ALGORITHM.to_owned(),
@@ -136,7 +136,7 @@ async fn publish_public_key(store: &dyn ObjectStore, public: &PublicKey) -> anyh
 }
 
 /// The store's public key (what verifies its manifests).
-pub async fn load_public_key(store: &dyn ObjectStore) -> anyhow::Result<PublicKey> {
+pub(crate) async fn load_public_key(store: &dyn ObjectStore) -> anyhow::Result<PublicKey> {
     let key = Key::new(PUBLIC_KEY_KEY)?;
     let body = match store.get(&key).await {
         Ok(body) => body,
@@ -150,7 +150,7 @@ pub async fn load_public_key(store: &dyn ObjectStore) -> anyhow::Result<PublicKe
 }
 
 /// Checks the manifest's signature against `key`.
-pub fn verify(manifest: &Manifest, key: &PublicKey) -> Result<(), RegistryError> {
+pub(crate) fn verify(manifest: &Manifest, key: &PublicKey) -> Result<(), RegistryError> {
     let fail = |reason: String| RegistryError::BadSignature {
         name: manifest.name.clone(),
         version: manifest.version,

@@ -18,7 +18,7 @@ use crate::store::{ErrorKind, Key};
 // ---------------------------------------------------------------- models
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ModelSummary {
+pub(super) struct ModelSummary {
     pub name: String,
     pub latest_version: u64,
     pub versions: Vec<u64>,
@@ -27,12 +27,12 @@ pub struct ModelSummary {
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ModelList {
+pub(super) struct ModelList {
     pub models: Vec<ModelSummary>,
 }
 
 #[utoipa::path(get, path = "/api/v1/models", tag = "models", responses((status = 200, description = "Every registered model with its versions and aliases", body = ModelList)))]
-pub(super) async fn list_models(State(state): State<AppState>) -> Result<Json<ModelList>, ApiError> {
+pub async fn list_models(State(state): State<AppState>) -> Result<Json<ModelList>, ApiError> {
     let store = state.store();
     let mut models = Vec::new();
     for name in registry::list_models(store).await? {
@@ -54,7 +54,7 @@ pub(super) async fn list_models(State(state): State<AppState>) -> Result<Json<Mo
 
 /// One version as the model page lists it (the manifest without its bulky members).
 #[derive(Debug, Serialize, Deserialize)]
-pub struct VersionSummary {
+pub(super) struct VersionSummary {
     pub version: u64,
     pub family: String,
     pub task: Value,
@@ -83,7 +83,7 @@ impl VersionSummary {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-pub struct ModelDetail {
+pub(super) struct ModelDetail {
     pub name: String,
     pub versions: Vec<VersionSummary>,
     pub aliases: BTreeMap<String, AliasRecord>,
@@ -139,7 +139,7 @@ pub(super) async fn list_aliases(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SetAlias {
+pub(super) struct SetAlias {
     pub version: u64,
 }
 
@@ -183,7 +183,7 @@ pub(super) struct RunFilter {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-pub struct RunList {
+pub(super) struct RunList {
     pub runs: Vec<Value>,
 }
 
@@ -231,7 +231,7 @@ pub(super) struct CompareQuery {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-pub struct RunComparison {
+pub(super) struct RunComparison {
     pub runs: Vec<Value>,
     /// Metric -> run id -> value, for every metric any of the runs has.
     pub metrics: BTreeMap<String, BTreeMap<String, f64>>,
@@ -317,7 +317,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(
 // ---------------------------------------------------------------- datasets
 
 #[derive(Debug, Serialize, Deserialize)]
-pub struct DatasetList {
+pub(super) struct DatasetList {
     pub datasets: Vec<DatasetRecord>,
 }
 

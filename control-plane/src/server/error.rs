@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::registry::RegistryError;
 
 #[derive(Debug)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// A request the server understood and refuses (4xx), with a message for the caller.
     User {
         status: StatusCode,
@@ -25,12 +25,12 @@ pub enum ApiError {
 
 /// The body of every error answer (documentation type; answers are built from [`ApiError`]).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     /// Machine-readable: `not_found`, `bad_request`, `unauthorized`, ...
     pub code: String,
     pub message: String,
@@ -48,23 +48,23 @@ struct Detail<'a> {
 }
 
 impl ApiError {
-    pub fn bad_request(message: impl Into<String>) -> ApiError {
+    pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::user(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
-    pub fn not_found(message: impl Into<String>) -> ApiError {
+    pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::user(StatusCode::NOT_FOUND, "not_found", message)
     }
 
-    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+    pub(crate) fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError::user(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
-    pub fn unprocessable(message: impl Into<String>) -> ApiError {
+    pub(crate) fn unprocessable(message: impl Into<String>) -> ApiError {
         ApiError::user(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
     }
 
-    pub fn user(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn user(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::User {
             status,
             code,
@@ -72,7 +72,7 @@ impl ApiError {
         }
     }
 
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::User { status, .. } => *status,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,

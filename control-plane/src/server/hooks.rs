@@ -26,18 +26,18 @@ use crate::registry;
 use crate::store::{ErrorKind, Key};
 
 /// Where trigger records live.
-pub const RETRAINS_PREFIX: &str = "hooks/retrains/";
+pub(super) const RETRAINS_PREFIX: &str = "hooks/retrains/";
 
 /// Alertmanager's webhook body (version 4), the members used.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct AlertmanagerWebhook {
+pub(super) struct AlertmanagerWebhook {
     pub version: String,
     #[serde(default)]
     pub alerts: Vec<Alert>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct Alert {
+pub(super) struct Alert {
     /// `firing` or `resolved`.
     pub status: String,
     #[serde(default)]
@@ -46,7 +46,7 @@ pub struct Alert {
 
 /// One trigger: what the hook did for one alert.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RetrainRecord {
+pub(super) struct RetrainRecord {
     pub id: String,
     pub model: String,
     pub alertname: String,
@@ -63,7 +63,7 @@ pub struct RetrainRecord {
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct HookAnswer {
+pub(super) struct HookAnswer {
     pub triggers: Vec<RetrainRecord>,
 }
 

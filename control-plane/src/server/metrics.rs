@@ -18,9 +18,9 @@ use model_wasm::telemetry::{LATENCY_BUCKETS_SECONDS, LatencyHistogram, Telemetry
 use serde::{Deserialize, Serialize};
 
 /// The `node` label of the server's own inference.
-pub const SERVER_NODE: &str = "control-plane";
+pub(crate) const SERVER_NODE: &str = "control-plane";
 /// The `node` label all browsers share.
-pub const BROWSER_NODE: &str = "browser";
+pub(crate) const BROWSER_NODE: &str = "browser";
 /// Minutes of per-minute history kept for the charts.
 const HISTORY_MINUTES: usize = 60;
 
@@ -34,7 +34,7 @@ struct SeriesKey {
 
 /// One minute of one series.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Minute {
+pub(crate) struct Minute {
     pub minute: DateTime<Utc>,
     pub ok: u64,
     pub error: u64,
@@ -60,14 +60,14 @@ struct Series {
 
 /// Percentiles of a series' latency (seconds).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Percentiles {
+pub(crate) struct Percentiles {
     pub p50: Option<f64>,
     pub p95: Option<f64>,
     pub p99: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FeatureSummary {
+pub(crate) struct FeatureSummary {
     pub name: String,
     pub psi: f64,
     pub drifted: bool,
@@ -75,7 +75,7 @@ pub struct FeatureSummary {
 
 /// One series in `/api/v1/telemetry/summary`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SeriesSummary {
+pub(crate) struct SeriesSummary {
     pub model: String,
     pub version: u64,
     pub runtime: String,
@@ -90,7 +90,7 @@ pub struct SeriesSummary {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TelemetrySummary {
+pub(crate) struct TelemetrySummary {
     pub models: Vec<SeriesSummary>,
 }
 
@@ -116,17 +116,17 @@ impl Metrics {
     }
 
     /// One HTTP request, by the route it matched (`/api/v1/models/{name}`), never the raw path.
-    pub fn http(&self, method: &str, route: &str, status: u16) {
+    pub(crate) fn http(&self, method: &str, route: &str, status: u16) {
         self.with(|s| *s.http.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1);
     }
 
     /// A telemetry batch from `source` (`edge` or `browser`): `accepted`, `duplicate` or `rejected`.
-    pub fn batch(&self, source: &str, outcome: &'static str) {
+    pub(crate) fn batch(&self, source: &str, outcome: &'static str) {
         self.with(|s| *s.telemetry_batches.entry((source.to_owned(), outcome)).or_default() += 1);
     }
 
     /// A server-side inference call.
-    pub fn observe(&self, model: &str, version: u64, outcome: &str, seconds: Option<f64>) {
+    pub(crate) fn observe(&self, model: &str, version: u64, outcome: &str, seconds: Option<f64>) {
         let key = SeriesKey {
             model: model.to_owned(),
             version,
@@ -158,7 +158,7 @@ impl Metrics {
     }
 
     /// Adds a checked report posted by `node` (browsers: all counted as [`BROWSER_NODE`]).
-    pub fn ingest(&self, node: &str, report: &TelemetryReport) {
+    pub(crate) fn ingest(&self, node: &str, report: &TelemetryReport) {
         let node = if report.runtime == "browser" {
             BROWSER_NODE
         } else {
@@ -198,7 +198,7 @@ impl Metrics {
         });
     }
 
-    pub fn summary(&self, model: Option<&str>) -> TelemetrySummary {
+    pub(crate) fn summary(&self, model: Option<&str>) -> TelemetrySummary {
         self.with(|s| TelemetrySummary {
             models: s
                 .series
@@ -241,7 +241,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         self.with(|s| {
             let mut out = String::new();
             let exported: Vec<(&SeriesKey, &Series)> = s

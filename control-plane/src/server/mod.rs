@@ -18,7 +18,7 @@
 mod api;
 mod error;
 mod hooks;
-pub mod metrics;
+pub(crate) mod metrics;
 mod models;
 mod openapi;
 mod pipeline;
@@ -40,24 +40,24 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::cors::{Any, CorsLayer};
 
-pub use error::{ApiError, ErrorBody};
-pub use web::WebOptions;
+pub(crate) use error::{ApiError, ErrorBody};
+pub(crate) use web::WebOptions;
 
 use crate::registry::PublicKey;
 use crate::store::ObjectStore;
 
 /// Largest request body any route reads unless it says otherwise.
-pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 /// Largest telemetry batch.
-pub const TELEMETRY_BODY_LIMIT: usize = 1024 * 1024;
+pub(crate) const TELEMETRY_BODY_LIMIT: usize = 1024 * 1024;
 /// Batches one browser (client id) may post per minute.
-pub const BROWSER_BATCHES_PER_MINUTE: u32 = 30;
+pub(crate) const BROWSER_BATCHES_PER_MINUTE: u32 = 30;
 /// Longest a long poll may wait.
-pub const MAX_LONG_POLL: Duration = Duration::from_secs(60);
+pub(crate) const MAX_LONG_POLL: Duration = Duration::from_secs(60);
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     inner: Arc<Inner>,
 }
 
@@ -88,7 +88,7 @@ struct Inner {
 
 /// How the server is set up (from flags and environment variables, see `wasmline serve --help`).
 #[derive(Debug, Clone)]
-pub struct ServerOptions {
+pub(crate) struct ServerOptions {
     /// The token edges send with their telemetry (`Authorization: Bearer ...`).
     pub edge_token: Option<String>,
     /// The token writes need (promote, roll back, trigger a run).
@@ -115,7 +115,7 @@ impl Default for ServerOptions {
 
 impl AppState {
     /// The state over a store, creating the manifest signing key there on first start.
-    pub async fn new(
+    pub(crate) async fn new(
         store: Arc<dyn ObjectStore>,
         options: ServerOptions,
         shutdown: watch::Receiver<bool>,
@@ -254,7 +254,7 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 }
 
 /// The whole API.
-pub fn app(state: AppState) -> Router {
+pub(crate) fn app(state: AppState) -> Router {
     // Published files are readable by any page (browsers load models cross-origin).
     let public = CorsLayer::new()
         .allow_origin(Any)
@@ -351,11 +351,11 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
 /// `axum::Json` whose rejections answer with [`ApiError`]'s body.
 #[derive(Debug, FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub T);
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish
 /// (long polls answer at once).
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     store: Arc<dyn ObjectStore>,
     options: ServerOptions,
@@ -381,7 +381,7 @@ pub async fn serve(
 }
 
 /// Completes on ctrl-c or SIGTERM.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -18,10 +18,10 @@ use crate::registry::{self, PublicKey};
 use crate::store::ObjectStore;
 
 /// The alias the server predicts with.
-pub const SERVED_ALIAS: &str = "production";
+pub(super) const SERVED_ALIAS: &str = "production";
 
 #[derive(Debug)]
-pub struct RegistryModels {
+pub(super) struct RegistryModels {
     runtime: Runtime,
     options: LoadOptions,
     /// Model -> its production version, once loaded.
@@ -34,7 +34,7 @@ pub struct RegistryModels {
 }
 
 impl RegistryModels {
-    pub fn new(public_key: PublicKey, metrics: Arc<Metrics>) -> anyhow::Result<RegistryModels> {
+    pub(super) fn new(public_key: PublicKey, metrics: Arc<Metrics>) -> anyhow::Result<RegistryModels> {
         Ok(RegistryModels {
             runtime: Runtime::new(RuntimeConfig::default())?,
             options: LoadOptions {
@@ -49,7 +49,7 @@ impl RegistryModels {
     }
 
     /// Loads what moved since the last call: every model's production version.
-    pub async fn refresh(self: &Arc<Self>, store: &dyn ObjectStore) -> anyhow::Result<()> {
+    pub(super) async fn refresh(self: &Arc<Self>, store: &dyn ObjectStore) -> anyhow::Result<()> {
         let mut names = Vec::new();
         for name in registry::list_models(store).await? {
             let Some(alias) = registry::get_alias(store, &name, SERVED_ALIAS).await? else {
@@ -93,7 +93,7 @@ impl RegistryModels {
     }
 
     /// Refreshes every `every` until `stop` turns true.
-    pub async fn follow(
+    pub(super) async fn follow(
         self: Arc<Self>,
         store: Arc<dyn ObjectStore>,
         every: Duration,

@@ -50,7 +50,7 @@ use super::{api, error, hooks, pipeline, registry, telemetry};
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&Tokens),
 )]
-pub struct ApiDoc;
+pub(super) struct ApiDoc;
 
 /// The two bearer tokens.
 struct Tokens;

@@ -21,7 +21,7 @@ use crate::pipeline::{Pipeline, RunOptions, new_run_id};
 
 /// Runs this server is executing: run id -> its cancel flag.
 #[derive(Debug, Default)]
-pub struct ActiveRuns(Mutex<HashMap<String, Arc<AtomicBool>>>);
+pub(super) struct ActiveRuns(Mutex<HashMap<String, Arc<AtomicBool>>>);
 
 impl ActiveRuns {
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<AtomicBool>>> {
@@ -31,7 +31,7 @@ impl ActiveRuns {
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TriggerRequest {
+pub(super) struct TriggerRequest {
     /// A `pipeline.toml` (text); relative sources resolve against the server's working
     /// directory. Without one, the bundled wine-quality example.
     #[serde(default)]
@@ -39,7 +39,7 @@ pub struct TriggerRequest {
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TriggerAnswer {
+pub(super) struct TriggerAnswer {
     pub run_id: String,
     pub status: String,
     /// Where to follow it.

@@ -18,7 +18,7 @@ pub(super) async fn signing_key(State(state): State<AppState>) -> Json<PublicKey
 
 /// `GET /api/v1/models/{name}/aliases/{alias}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AliasAnswer {
+pub(super) struct AliasAnswer {
     pub model: String,
     pub alias: String,
     pub version: u64,

@@ -18,10 +18,10 @@ use super::{ApiError, AppState, ErrorBody};
 use crate::store::{ErrorKind, Key};
 
 /// Where accepted batches are kept.
-pub const TELEMETRY_PREFIX: &str = "telemetry/batches/";
+pub(super) const TELEMETRY_PREFIX: &str = "telemetry/batches/";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TelemetryAck {
+pub(super) struct TelemetryAck {
     pub batch_id: String,
     pub duplicate: bool,
 }
@@ -42,9 +42,9 @@ pub(super) async fn ingest(
 }
 
 /// Where browsers' batches are kept.
-pub const BROWSER_TELEMETRY_PREFIX: &str = "telemetry/browser/";
+pub(super) const BROWSER_TELEMETRY_PREFIX: &str = "telemetry/browser/";
 /// Largest browser batch.
-pub const BROWSER_BODY_LIMIT: usize = 64 * 1024;
+pub(super) const BROWSER_BODY_LIMIT: usize = 64 * 1024;
 
 /// `POST /api/v1/telemetry/browser`: no token (any page may post), so smaller, rate-limited per
 /// client id, and only `runtime: "browser"` reports.

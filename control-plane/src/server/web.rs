@@ -42,7 +42,7 @@ const SDK_FILES: &[(&str, &str)] = &[
 
 /// Where the page and the SDK come from.
 #[derive(Debug, Clone, Default)]
-pub struct WebOptions {
+pub(crate) struct WebOptions {
     /// Serve the page from this folder rather than from the binary.
     pub web_dir: Option<PathBuf>,
     /// wasm-pack's output folder (`wasmline_sdk.js`, `wasmline_sdk_bg.wasm`).

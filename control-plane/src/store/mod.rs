@@ -74,7 +74,7 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
 }
 
 /// Opens the store a user named: `s3://bucket[/prefix]` or a local directory path.
-pub async fn open(location: &str) -> StoreResult<Box<dyn ObjectStore>> {
+pub(crate) async fn open(location: &str) -> StoreResult<Box<dyn ObjectStore>> {
     if let Some(rest) = location.strip_prefix("s3://") {
         let config = S3Config::from_env(rest)?;
         Ok(Box::new(S3Store::connect(config).await?))

@@ -235,7 +235,7 @@ fn quality(c: &Candidate) -> SplitQuality {
 }
 
 /// Fits `candidate` on `data`; `seed` drives the forest's bootstraps and feature subsets.
-pub fn fit(candidate: &Candidate, data: &TrainData, seed: u64) -> anyhow::Result<Fitted> {
+pub(super) fn fit(candidate: &Candidate, data: &TrainData, seed: u64) -> anyhow::Result<Fitted> {
     data.check()?;
     let label = candidate.label();
     fit_family(candidate, data, seed).map_err(|e| e.context(format!("fitting {label}")))

@@ -97,7 +97,7 @@ pub fn score(ir: &ModelIr, x: &[Vec<f64>], truth: &Targets) -> model_wasm::Resul
     })
 }
 
-pub fn classification(
+pub(crate) fn classification(
     truth: &[usize],
     labels: &[usize],
     probabilities: &[Vec<f64>],
@@ -200,7 +200,7 @@ fn binary_auc(scores: &[(f64, bool)]) -> Option<f64> {
     Some((rank_sum_pos - p * (p + 1.0) / 2.0) / (p * q))
 }
 
-pub fn regression(truth: &[f64], predicted: &[f64]) -> RegressionMetrics {
+pub(crate) fn regression(truth: &[f64], predicted: &[f64]) -> RegressionMetrics {
     let n = truth.len().max(1) as f64;
     let mean = truth.iter().sum::<f64>() / n;
     let (mut se, mut ae, mut tot) = (0.0, 0.0, 0.0);

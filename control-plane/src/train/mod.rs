@@ -14,7 +14,7 @@
 //! such tied leaves.
 
 mod families;
-pub mod metrics;
+pub(crate) mod metrics;
 mod trees;
 
 use std::collections::BTreeMap;
@@ -133,12 +133,12 @@ fn to_json(name: &str, kind: Kind, value: &toml::Value) -> Result<serde_json::Va
 
 /// Checks a family's grid: known hyperparameters (with a suggestion), non-empty value lists,
 /// values of the right kind and range.
-pub fn check_grid(spec: &ModelSpec) -> Result<(), String> {
+pub(crate) fn check_grid(spec: &ModelSpec) -> Result<(), String> {
     candidates(spec).map(|_| ())
 }
 
 /// Checks every family's grid of a `[train]` section; the error names the model by its place.
-pub fn check_grids(config: &TrainConfig) -> Result<(), String> {
+pub(crate) fn check_grids(config: &TrainConfig) -> Result<(), String> {
     for (i, spec) in config.models.iter().enumerate() {
         check_grid(spec).map_err(|e| format!("train.models[{}] ({}): {e}", i + 1, spec.family.name()))?;
     }
@@ -324,7 +324,7 @@ impl TrainData {
 
 /// Cross-validation of one candidate.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CvResult {
+pub(crate) struct CvResult {
     pub metric: Metric,
     pub mean: f64,
     pub std: f64,
@@ -335,7 +335,7 @@ pub struct CvResult {
 }
 
 /// Fold of each row: seeded, stratified by class for classification.
-pub fn fold_assignment(targets: &Targets, folds: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn fold_assignment(targets: &Targets, folds: usize, seed: u64) -> Vec<usize> {
     let mut rng = SplitMix64(seed ^ 0x5EED_F01D);
     let n = match targets {
         Targets::Classes(y) => y.len(),
@@ -364,7 +364,7 @@ pub fn fold_assignment(targets: &Targets, folds: usize, seed: u64) -> Vec<usize>
 
 /// k-fold cross-validation: fit on k-1 folds, score the IR on the held-out fold. Folds run on
 /// two threads.
-pub fn cross_validate(
+pub(crate) fn cross_validate(
     candidate: &Candidate,
     data: &TrainData,
     folds: usize,
@@ -426,7 +426,7 @@ pub fn fit(candidate: &Candidate, data: &TrainData, seed: u64) -> anyhow::Result
 
 /// How the IR's predictions compare with linfa's on some rows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Parity {
+pub(crate) struct Parity {
     pub rows: usize,
     /// Rows whose label differs only because linfa broke a tie arbitrarily.
     pub tie_differences: usize,
@@ -434,10 +434,10 @@ pub struct Parity {
     pub max_relative_difference: f64,
 }
 
-pub use model_wasm::parity::{agree, scaled_difference};
+pub(crate) use model_wasm::parity::{agree, scaled_difference};
 
 /// Compares the IR with linfa's own predictions on `x`; an error names the first row that differs.
-pub fn check_parity(ir: &ModelIr, linfa: &LinfaPredictions, x: &[Vec<f64>]) -> anyhow::Result<Parity> {
+pub(crate) fn check_parity(ir: &ModelIr, linfa: &LinfaPredictions, x: &[Vec<f64>]) -> anyhow::Result<Parity> {
     let mut parity = Parity {
         rows: x.len(),
         ..Parity::default()

@@ -18,7 +18,7 @@ use ndarray::ArrayView2;
 /// An IR tree and, per node, whether it is a leaf whose class was a tie, and linfa's own `f64`
 /// threshold (NaN for leaves).
 #[derive(Debug, Clone)]
-pub struct ConvertedTree {
+pub(super) struct ConvertedTree {
     pub tree: Tree,
     pub tied: Vec<bool>,
     pub thresholds64: Vec<f64>,
@@ -28,7 +28,7 @@ impl ConvertedTree {
     /// Whether `row` ends in another leaf when the splits compare in `f64` with linfa's thresholds
     /// than in `f32` with the IR's: a value on a split's rounding boundary, where linfa and every
     /// `f32` runtime (ONNX included) legitimately differ.
-    pub fn on_f32_boundary(&self, row: &[f64]) -> bool {
+    pub(super) fn on_f32_boundary(&self, row: &[f64]) -> bool {
         let mut i = 0usize;
         while let Node::Split {
             feature, left, right, ..
@@ -45,7 +45,7 @@ impl ConvertedTree {
 }
 
 /// The `f32` threshold that routes every training value as `t` does in `f64`.
-pub fn f32_threshold(t: f64, sorted: &[f64], feature: &str) -> anyhow::Result<f32> {
+pub(super) fn f32_threshold(t: f64, sorted: &[f64], feature: &str) -> anyhow::Result<f32> {
     let i = sorted.partition_point(|v| *v < t);
     let mut t32 = t as f32;
     if i > 0 {
@@ -69,7 +69,7 @@ pub fn f32_threshold(t: f64, sorted: &[f64], feature: &str) -> anyhow::Result<f3
 
 /// Converts a fitted linfa tree trained on `x` (columns = the tree's local features) and class
 /// indices `y`. `feature_map[local]` is the IR feature index; `names` are the IR feature names.
-pub fn convert<'a>(
+pub(super) fn convert<'a>(
     root: &TreeNode<f64, usize>,
     x: ArrayView2<'a, f64>,
     y: &[usize],
@@ -187,7 +187,7 @@ impl Builder<'_> {
 }
 
 /// The leaf `row` (in IR feature order) reaches in `tree`.
-pub fn leaf_of(tree: &Tree, row: &[f64]) -> usize {
+pub(super) fn leaf_of(tree: &Tree, row: &[f64]) -> usize {
     tree.leaf_index(row)
 }
 

@@ -68,7 +68,7 @@ use scaler::Scaling;
 use trees::{tree_classifier, tree_regressor};
 
 /// The ops the importer reads, by qualified name (`domain.op`).
-pub const SUPPORTED_OPS: &[&str] = &[
+pub(super) const SUPPORTED_OPS: &[&str] = &[
     "ai.onnx.ml.Scaler",
     "ai.onnx.ml.LinearRegressor",
     "ai.onnx.ml.LinearClassifier",

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use edge_runtime::{ModelModule, ModuleLimits, Runtime, RuntimeConfig};
-use model_wasm::{Body, ModelIr, Node};
+use model_wasm::{Body, ModelIr};
 use tract_onnx::prelude::*;
 use wasmline::{Family, LocalStore, ModelSpec, TrainData, load_dataset};
 
@@ -138,11 +138,11 @@ fn main() -> anyhow::Result<()> {
 /// "100 trees, depth 12, 9,861 nodes" or "11 features".
 fn describe(ir: &ModelIr) -> String {
     match &ir.body {
-        Body::Trees { trees, .. } => {
+        Body::Trees { trees, .. } | Body::Boosted { trees, .. } => {
             fn depth(tree: &model_wasm::Tree, node: usize) -> usize {
-                match tree.nodes[node] {
-                    Node::Split { left, right, .. } => 1 + depth(tree, left as usize).max(depth(tree, right as usize)),
-                    Node::Leaf { .. } | Node::Weights { .. } => 0,
+                match tree.nodes[node].children() {
+                    Some((left, right)) => 1 + depth(tree, left as usize).max(depth(tree, right as usize)),
+                    None => 0,
                 }
             }
             let nodes: usize = trees.iter().map(|t| t.nodes.len()).sum();

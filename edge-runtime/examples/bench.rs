@@ -48,6 +48,7 @@ fn generated_forest(n_features: usize, n_trees: usize, depth: u32, n_classes: us
                 threshold: 1.0 + (seed % 7) as f32,
                 left,
                 right,
+                missing: Default::default(),
             };
         }
         index as u32

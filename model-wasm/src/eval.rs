@@ -1,7 +1,20 @@
 //! The reference evaluator and the IR's structural checks.
 
-use crate::ir::{Aggregate, Body, IR_VERSION, Link, ModelIr, Node, Output, Prediction, Preprocess};
+use crate::ir::{
+    Aggregate, Body, IR_VERSION, Link, MAX_CATEGORY, Missing, ModelIr, Node, Output, Prediction, Preprocess, Tree,
+};
 use crate::{Error, Result};
+
+/// Most bits the category sets of one model take in all: 2^24 (2 MiB of bitsets in the module).
+pub const MAX_CATEGORY_BITS: u64 = 1 << 24;
+
+/// What a tree body's leaves hold.
+#[derive(Debug, Clone, Copy)]
+enum Leaves {
+    Of(Aggregate),
+    /// Boosted margins ([`Node::Leaf`] values).
+    Margins,
+}
 
 fn invalid(message: impl Into<String>) -> Error {
     Error::InvalidModel(message.into())
@@ -65,8 +78,54 @@ impl ModelIr {
                 intercepts,
                 link,
             } => self.validate_linear(weights, intercepts, *link),
-            Body::Trees { trees, aggregate } => self.validate_trees(trees, *aggregate),
+            Body::Trees { trees, aggregate } => self.validate_trees(trees, Leaves::Of(*aggregate)),
+            Body::Boosted {
+                trees,
+                tree_outputs,
+                base_score,
+                link,
+            } => self.validate_boosted(trees, tree_outputs, base_score, *link),
         }
+    }
+
+    fn validate_boosted(&self, trees: &[Tree], tree_outputs: &[u32], base_score: &[f64], link: Link) -> Result<()> {
+        let outputs = match (&self.output, link) {
+            (Output::Regression { .. }, Link::Identity | Link::Sigmoid | Link::Exp) => 1,
+            (Output::Classification { classes }, Link::Sigmoid) if classes.len() == 2 => 1,
+            (Output::Classification { classes }, Link::Softmax) => classes.len(),
+            (Output::Regression { .. }, _) => {
+                return Err(invalid(format!("a boosted regressor cannot end in a {link:?} link")));
+            }
+            (Output::Classification { classes }, _) => {
+                return Err(invalid(format!(
+                    "a {link:?} link does not fit a boosted classifier of {} classes",
+                    classes.len()
+                )));
+            }
+        };
+        if base_score.len() != outputs {
+            return Err(invalid(format!(
+                "{} base scores for {outputs} outputs",
+                base_score.len()
+            )));
+        }
+        if base_score.iter().any(|b| !b.is_finite()) {
+            return Err(invalid("a base score is not a finite number"));
+        }
+        if tree_outputs.len() != trees.len() {
+            return Err(invalid(format!(
+                "{} tree outputs for {} trees",
+                tree_outputs.len(),
+                trees.len()
+            )));
+        }
+        if let Some(t) = tree_outputs.iter().position(|&k| k as usize >= outputs) {
+            return Err(invalid(format!(
+                "tree {t} adds to output {}, the model has {outputs}",
+                tree_outputs[t]
+            )));
+        }
+        self.validate_trees(trees, Leaves::Margins)
     }
 
     fn validate_linear(&self, weights: &[f64], intercepts: &[f64], link: Link) -> Result<()> {
@@ -100,19 +159,32 @@ impl ModelIr {
         Ok(())
     }
 
-    fn validate_trees(&self, trees: &[crate::ir::Tree], aggregate: Aggregate) -> Result<()> {
-        let n_classes = match (&self.output, aggregate) {
-            (Output::Classification { classes }, Aggregate::Vote | Aggregate::Sum) => Some(classes.len()),
-            (Output::Regression { .. }, Aggregate::Average) => None,
+    fn validate_trees(&self, trees: &[Tree], leaves: Leaves) -> Result<()> {
+        let n_classes = match (&self.output, leaves) {
+            (Output::Classification { classes }, Leaves::Of(Aggregate::Vote | Aggregate::Sum)) => Some(classes.len()),
+            (Output::Regression { .. }, Leaves::Of(Aggregate::Average)) | (_, Leaves::Margins) => None,
             _ => {
                 return Err(invalid(
                     "trees vote or sum class weights for classification, and average for regression",
                 ));
             }
         };
+        let aggregate = match leaves {
+            Leaves::Of(aggregate) => aggregate,
+            // Margins are values, as an average's leaves.
+            Leaves::Margins => Aggregate::Average,
+        };
         if trees.is_empty() {
             return Err(invalid("the ensemble has no trees"));
         }
+        let splits = || trees.iter().flat_map(|t| &t.nodes);
+        if splits().any(|n| matches!(n, Node::Split { .. })) && splits().any(|n| matches!(n, Node::SplitLe { .. })) {
+            return Err(invalid(
+                "the ensemble mixes f32 (`split`) and f64 (`split_le`) comparisons; one ensemble compares in one precision",
+            ));
+        }
+        // The bitsets the code generator writes: one bit per category up to a set's largest.
+        let mut category_bits = 0u64;
         for (t, tree) in trees.iter().enumerate() {
             let at = |node: usize, what: String| invalid(format!("tree {t}, node {node}: {what}"));
             if tree.nodes.is_empty() {
@@ -126,30 +198,57 @@ impl ModelIr {
                     return Err(at(i, "is reached twice (a cycle or a shared child)".into()));
                 }
                 seen[i] = true;
-                match &tree.nodes[i] {
-                    Node::Split {
-                        feature,
-                        threshold,
-                        left,
-                        right,
-                    } => {
-                        if *feature as usize >= self.n_features() {
+                let node = &tree.nodes[i];
+                if let (Some(feature), Some((left, right))) = (node.split_feature(), node.children()) {
+                    if feature as usize >= self.n_features() {
+                        return Err(at(
+                            i,
+                            format!("feature {feature} is out of range ({} features)", self.n_features()),
+                        ));
+                    }
+                    for child in [left, right] {
+                        if child as usize >= tree.nodes.len() {
                             return Err(at(
                                 i,
-                                format!("feature {feature} is out of range ({} features)", self.n_features()),
+                                format!("child {child} does not exist ({} nodes)", tree.nodes.len()),
                             ));
                         }
+                        stack.push(child as usize);
+                    }
+                }
+                match node {
+                    Node::Split { threshold, .. } => {
                         if !threshold.is_finite() {
                             return Err(at(i, "the threshold is not a finite number".into()));
                         }
-                        for child in [*left, *right] {
-                            if child as usize >= tree.nodes.len() {
+                    }
+                    Node::SplitLe { threshold, .. } => {
+                        if !threshold.is_finite() {
+                            return Err(at(i, "the threshold is not a finite number".into()));
+                        }
+                    }
+                    Node::SplitIn {
+                        categories, missing, ..
+                    } => {
+                        if categories.windows(2).any(|w| w[0] >= w[1]) {
+                            return Err(at(i, "the categories are not ascending without repeats".into()));
+                        }
+                        if let Some(&last) = categories.last() {
+                            if last >= MAX_CATEGORY {
+                                return Err(at(i, format!("category {last} is not below {MAX_CATEGORY}")));
+                            }
+                            category_bits += u64::from(last) + 1;
+                            if category_bits > MAX_CATEGORY_BITS {
                                 return Err(at(
                                     i,
-                                    format!("child {child} does not exist ({} nodes)", tree.nodes.len()),
+                                    format!(
+                                        "the category sets need more than {MAX_CATEGORY_BITS} bits in all (one per category up to each set's largest)"
+                                    ),
                                 ));
                             }
-                            stack.push(child as usize);
+                        }
+                        if matches!(missing, Missing::ZeroLeft | Missing::ZeroRight) {
+                            return Err(at(i, "a categorical split has no zero missing type".into()));
                         }
                     }
                     Node::Leaf { .. } if aggregate == Aggregate::Sum => {
@@ -201,7 +300,8 @@ impl ModelIr {
                 ),
             });
         }
-        if let Some(i) = row.iter().position(|v| !v.is_finite()) {
+        let accepts = self.accepts_missing();
+        if let Some(i) = (0..row.len()).find(|&i| !(row[i].is_finite() || row[i].is_nan() && accepts[i])) {
             return Err(Error::InvalidInput {
                 feature: self.features[i].clone(),
                 reason: format!("{} is not a finite number", row[i]),
@@ -242,6 +342,28 @@ impl ModelIr {
                         class_of(vec![1.0 - p, p])
                     }
                     Link::Softmax => class_of(softmax(&z)),
+                    Link::Exp => unreachable!("validated: a linear model has no exp link"),
+                }
+            }
+            Body::Boosted {
+                trees,
+                tree_outputs,
+                base_score,
+                link,
+            } => {
+                let mut z = base_score.clone();
+                for (tree, &k) in trees.iter().zip(tree_outputs) {
+                    z[k as usize] += leaf(tree, &x);
+                }
+                match (link, &self.output) {
+                    (Link::Identity, _) => Prediction::Value(z[0]),
+                    (Link::Exp, _) => Prediction::Value(z[0].exp()),
+                    (Link::Sigmoid, Output::Regression { .. }) => Prediction::Value(sigmoid(z[0])),
+                    (Link::Sigmoid, Output::Classification { .. }) => {
+                        let p = sigmoid(z[0]);
+                        class_of(vec![1.0 - p, p])
+                    }
+                    (Link::Softmax, _) => class_of(softmax(&z)),
                 }
             }
             Body::Trees { trees, aggregate } => {
@@ -275,10 +397,10 @@ impl ModelIr {
 }
 
 /// The leaf value `x` reaches in `tree`.
-fn leaf(tree: &crate::ir::Tree, x: &[f64]) -> f64 {
+fn leaf(tree: &Tree, x: &[f64]) -> f64 {
     match &tree.nodes[tree.leaf_index(x)] {
         Node::Leaf { value } => *value,
-        Node::Weights { .. } | Node::Split { .. } => unreachable!("validated: a vote or average ends at a value leaf"),
+        _ => unreachable!("validated: a vote, average or boosted sum ends at a value leaf"),
     }
 }
 
@@ -314,7 +436,6 @@ pub fn softmax(z: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::Tree;
 
     fn linear(link: Link, output: Output, weights: Vec<f64>, intercepts: Vec<f64>) -> ModelIr {
         ModelIr {
@@ -347,6 +468,7 @@ mod tests {
                     threshold,
                     left: 1,
                     right: 2,
+                    missing: Default::default(),
                 },
                 Node::Leaf { value: left },
                 Node::Leaf { value: right },
@@ -463,6 +585,7 @@ mod tests {
                                 threshold: 1.0,
                                 left: 0,
                                 right: 1,
+                                missing: Default::default(),
                             },
                             Node::Leaf { value: 0.0 },
                         ],
@@ -481,6 +604,7 @@ mod tests {
                                 threshold: 1.0,
                                 left: 1,
                                 right: 9,
+                                missing: Default::default(),
                             },
                             Node::Leaf { value: 0.0 },
                         ],

@@ -89,6 +89,7 @@ fn describe(ir: &ModelIr) -> String {
                 Link::Identity => "identity",
                 Link::Sigmoid => "sigmoid",
                 Link::Softmax => "softmax",
+                Link::Exp => "exp",
             };
             format!("linear ({link}, {} output(s))", intercepts.len())
         }
@@ -100,6 +101,19 @@ fn describe(ir: &ModelIr) -> String {
             };
             let nodes: usize = trees.iter().map(|t| t.nodes.len()).sum();
             format!("trees ({} tree(s), {aggregate}, {nodes} nodes)", trees.len())
+        }
+        Body::Boosted {
+            trees,
+            base_score,
+            link,
+            ..
+        } => {
+            let nodes: usize = trees.iter().map(|t| t.nodes.len()).sum();
+            format!(
+                "boosted trees ({} tree(s), {} output(s), {link:?} link, {nodes} nodes)",
+                trees.len(),
+                base_score.len()
+            )
         }
     });
     steps.join(" -> ")

@@ -50,8 +50,7 @@ fn split(feature: u32, threshold: f32, left: u32, right: u32) -> Node {
         feature,
         threshold,
         left,
-        right,
-    }
+        right, missing: Default::default() }
 }
 
 fn leaf(value: f64) -> Node {

@@ -28,9 +28,37 @@ const MAX_LEAVES: usize = 1 << 24;
 
 /// Writes `ir` as an ONNX model (see the [module documentation](super) for the graphs).
 ///
-/// The IR is validated first; `model_name` becomes the graph name.
+/// The IR is validated first; `model_name` becomes the graph name. A model ONNX would not
+/// answer as the IR does is refused with the reason ([`unfaithful`]).
+/// Why ONNX's `TreeEnsemble` operators (float inputs and thresholds) would not route every row as
+/// the IR does, if they would not: comparisons in `f64`, category sets, missing-value rules, and
+/// boosted sums are not written yet.
+pub fn unfaithful(ir: &ModelIr) -> Option<String> {
+    let nodes = || ir.trees().iter().flat_map(|t| &t.nodes);
+    if nodes().any(|n| matches!(n, Node::SplitLe { .. })) {
+        return Some(
+            "the model compares f64 values with f64 thresholds (LightGBM); ONNX tree ensembles compare \
+             floats, so rows near a threshold would take other paths"
+                .into(),
+        );
+    }
+    if nodes().any(|n| matches!(n, Node::SplitIn { .. })) {
+        return Some("the model has categorical splits (category sets), which the ONNX writer does not write".into());
+    }
+    if nodes().any(|n| n.missing().is_some_and(|m| !m.is_refuse())) {
+        return Some("the model routes missing values, which the ONNX writer does not write yet".into());
+    }
+    if matches!(ir.body, Body::Boosted { .. }) {
+        return Some("the ONNX writer does not write boosted sums yet".into());
+    }
+    None
+}
+
 pub fn to_onnx(ir: &ModelIr, model_name: &str) -> Result<Vec<u8>, OnnxError> {
     ir.validate().map_err(OnnxError::InvalidModel)?;
+    if let Some(reason) = unfaithful(ir) {
+        return Err(OnnxError::Unsupported(reason));
+    }
     let mut g = GraphBuilder::default();
     let n = ir.n_features();
 
@@ -51,6 +79,7 @@ pub fn to_onnx(ir: &ModelIr, model_name: &str) -> Result<Vec<u8>, OnnxError> {
             let xw = g.op("MatMul", &[&x, &w], vec![]);
             let z = g.op("Add", &[&xw, &b], vec![]);
             match link {
+                Link::Exp => unreachable!("validated: a linear model has no exp link"),
                 Link::Identity => {
                     g.op_named("Cast", &[&z], VALUE, vec![attr_int("to", DataType::Float as i64)]);
                     vec![value_info(VALUE, DataType::Float, Some(1))]
@@ -74,6 +103,7 @@ pub fn to_onnx(ir: &ModelIr, model_name: &str) -> Result<Vec<u8>, OnnxError> {
                 }
             }
         }
+        Body::Boosted { .. } => unreachable!("refused by `unfaithful`"),
         Body::Trees { trees, aggregate } => {
             // Thresholds compare with the f32 value of the (scaled) feature, so scaling runs in
             // f64 and is rounded to f32 once, as in the evaluator.
@@ -326,6 +356,7 @@ fn ensemble(g: &mut GraphBuilder, x: &str, trees: &[Tree], slots: usize, leaves:
                     threshold,
                     left,
                     right,
+                    ..
                 } => {
                     feature_ids.push(i64::from(*feature));
                     modes.push("BRANCH_LT");
@@ -333,7 +364,7 @@ fn ensemble(g: &mut GraphBuilder, x: &str, trees: &[Tree], slots: usize, leaves:
                     true_ids.push(i64::from(*left));
                     false_ids.push(i64::from(*right));
                 }
-                Node::Leaf { .. } | Node::Weights { .. } => {
+                _ => {
                     feature_ids.push(0);
                     modes.push("LEAF");
                     values.push(0.0);

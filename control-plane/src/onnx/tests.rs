@@ -75,6 +75,7 @@ fn the_file_names_its_inputs_outputs_and_classes() {
         match &case.ir.body {
             Body::Trees { .. } => assert_eq!(domains, [("", 13), ("ai.onnx.ml", 3)]),
             Body::Linear { .. } => assert_eq!(domains, [("", 13)]),
+            Body::Boosted { .. } => unreachable!("no case is boosted"),
         }
         match &case.ir.output {
             Output::Classification { classes } => {
@@ -151,6 +152,7 @@ fn disagreements_are_reported_with_the_first_row() {
         match &mut other.body {
             Body::Linear { intercepts, .. } => intercepts[2] += 0.1,
             Body::Trees { trees, .. } => trees[2].nodes[0] = Node::Leaf { value: 1.3 },
+            Body::Boosted { .. } => unreachable!("no case is boosted"),
         }
         let report = check_with_tract(&onnx, &other, &case.rows).unwrap();
         assert!(!report.is_ok());

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use anyhow::Context;
 use bytes::Bytes;
-use model_wasm::{Body, ModelIr, Node, Prediction};
+use model_wasm::{Body, ModelIr, Prediction};
 use serde::{Deserialize, Serialize};
 
 use super::train_step::TrainOutput;
@@ -89,12 +89,12 @@ pub(super) fn feature_weights(ir: &ModelIr) -> (String, Vec<f64>) {
             "coefficient (on standardised features where scaled)".into(),
             weights[..n].to_vec(),
         ),
-        Body::Trees { trees, .. } => {
+        Body::Trees { .. } | Body::Boosted { .. } => {
             let mut counts = vec![0.0; n];
-            for tree in trees {
+            for tree in ir.trees() {
                 for node in &tree.nodes {
-                    if let Node::Split { feature, .. } = node {
-                        counts[*feature as usize] += 1.0;
+                    if let Some(feature) = node.split_feature() {
+                        counts[feature as usize] += 1.0;
                     }
                 }
             }

@@ -105,6 +105,7 @@ pub(super) fn convert<'a>(
             threshold,
             left,
             right,
+            ..
         } = &nodes[i]
         {
             let v = row[local_of[&(*feature as usize)]];
@@ -181,6 +182,7 @@ impl Builder<'_> {
             threshold,
             left,
             right,
+            missing: Default::default(),
         };
         Ok(index as u32)
     }

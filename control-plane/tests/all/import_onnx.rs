@@ -80,6 +80,7 @@ fn body_kind(body: &Body) -> String {
     match body {
         Body::Linear { link, .. } => format!("linear {link:?}"),
         Body::Trees { trees, aggregate } => format!("{} tree(s) {aggregate:?}", trees.len()),
+        Body::Boosted { trees, link, .. } => format!("{} boosted tree(s) {link:?}", trees.len()),
     }
 }
 

@@ -56,6 +56,7 @@ fn tree(rng: &mut Rng, n_features: usize, depth: usize, leaf: &mut dyn FnMut(&mu
                 threshold,
                 left,
                 right,
+                missing: Default::default(),
             };
         }
         index as u32
@@ -158,17 +159,16 @@ fn random_ir(rng: &mut Rng, family: usize) -> ModelIr {
 
 /// Rows around the model's range, with some values exactly on tree thresholds.
 fn random_rows(rng: &mut Rng, ir: &ModelIr, count: usize) -> Vec<Vec<f64>> {
-    let thresholds: Vec<f64> = match &ir.body {
-        Body::Trees { trees, .. } => trees
-            .iter()
-            .flat_map(|t| &t.nodes)
-            .filter_map(|node| match node {
-                Node::Split { threshold, .. } => Some(f64::from(*threshold)),
-                Node::Leaf { .. } | Node::Weights { .. } => None,
-            })
-            .collect(),
-        Body::Linear { .. } => vec![],
-    };
+    let thresholds: Vec<f64> = ir
+        .trees()
+        .iter()
+        .flat_map(|t| &t.nodes)
+        .filter_map(|node| match node {
+            Node::Split { threshold, .. } => Some(f64::from(*threshold)),
+            Node::SplitLe { threshold, .. } => Some(*threshold),
+            _ => None,
+        })
+        .collect();
     (0..count)
         .map(|_| {
             (0..ir.n_features())
@@ -259,6 +259,7 @@ impl BodyKind for ModelIr {
         match &self.body {
             Body::Linear { link, .. } => format!("linear {link:?}"),
             Body::Trees { trees, aggregate } => format!("{} trees, {aggregate:?}", trees.len()),
+            Body::Boosted { trees, link, .. } => format!("{} boosted trees, {link:?}", trees.len()),
         }
     }
 }

@@ -140,3 +140,33 @@ pub(super) fn function() -> Function {
         .end();
     f.finish()
 }
+
+/// `sigmoid(z: f64) -> f64` as the evaluator's: `1 / (1 + exp(-z))` for `z >= 0`, else
+/// `e / (1 + e)` with `e = exp(z)`, so `exp` never overflows.
+pub(super) fn sigmoid(exp: u32) -> Function {
+    const Z: u32 = 0;
+    let mut f = FunctionBody::new(1);
+    let e = f.local(ValType::F64);
+    f.code()
+        .local_get(Z)
+        .f64_const(0.0.into())
+        .f64_ge()
+        .if_(BlockType::Result(ValType::F64))
+        .f64_const(1.0.into())
+        .f64_const(1.0.into())
+        .local_get(Z)
+        .f64_neg()
+        .call(exp)
+        .f64_add()
+        .f64_div()
+        .else_()
+        .local_get(Z)
+        .call(exp)
+        .local_tee(e)
+        .f64_const(1.0.into())
+        .local_get(e)
+        .f64_add()
+        .f64_div()
+        .end();
+    f.finish()
+}

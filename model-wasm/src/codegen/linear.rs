@@ -5,7 +5,7 @@
 //! IEEE 754 without fused operations, so `z` matches the evaluator to the bit; the links differ
 //! from it only by the generated `exp` (below 1 ulp, against the platform's).
 
-use wasm_encoder::{BlockType, Function, ValType};
+use wasm_encoder::ValType;
 
 use super::emit::FunctionBody;
 use super::exp;
@@ -24,6 +24,7 @@ pub(super) fn predict(
     link: Link,
 ) -> u32 {
     let body = match link {
+        Link::Exp => unreachable!("validated: a linear model has no exp link"),
         Link::Identity => predict::function(ir, layout, |f, row| {
             row.push_output_address(f);
             push_score(f, row, weights, intercepts[0]);
@@ -31,7 +32,7 @@ pub(super) fn predict(
         }),
         Link::Sigmoid => {
             let exp = module.add(&exp::PARAMS, &exp::RESULTS, exp::function());
-            let sigmoid = module.add(&exp::PARAMS, &exp::RESULTS, sigmoid(exp));
+            let sigmoid = module.add(&exp::PARAMS, &exp::RESULTS, exp::sigmoid(exp));
             predict::function(ir, layout, |f, row| {
                 let p0 = f.local(ValType::F64);
                 let p1 = f.local(ValType::F64);
@@ -118,34 +119,4 @@ fn softmax_row(f: &mut FunctionBody, row: &Row, weights: &[f64], intercepts: &[f
         f.code().local_get(*s_k).local_get(sum).f64_div().local_set(*s_k);
     }
     row.store_classes(f, &s);
-}
-
-/// `sigmoid(z: f64) -> f64` as the evaluator's: `1 / (1 + exp(-z))` for `z >= 0`, else
-/// `e / (1 + e)` with `e = exp(z)`, so `exp` never overflows.
-fn sigmoid(exp: u32) -> Function {
-    const Z: u32 = 0;
-    let mut f = FunctionBody::new(1);
-    let e = f.local(ValType::F64);
-    f.code()
-        .local_get(Z)
-        .f64_const(0.0.into())
-        .f64_ge()
-        .if_(BlockType::Result(ValType::F64))
-        .f64_const(1.0.into())
-        .f64_const(1.0.into())
-        .local_get(Z)
-        .f64_neg()
-        .call(exp)
-        .f64_add()
-        .f64_div()
-        .else_()
-        .local_get(Z)
-        .call(exp)
-        .local_tee(e)
-        .f64_const(1.0.into())
-        .local_get(e)
-        .f64_add()
-        .f64_div()
-        .end();
-    f.finish()
 }

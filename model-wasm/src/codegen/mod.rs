@@ -68,7 +68,7 @@ pub fn compile(ir: &ModelIr, metadata: &[u8]) -> Result<Vec<u8>> {
             intercepts,
             link,
         } => linear::predict(&mut module, ir, &layout, weights, intercepts, *link),
-        Body::Trees { trees, aggregate } => trees::predict(&mut module, ir, &layout, trees, *aggregate),
+        Body::Trees { .. } | Body::Boosted { .. } => trees::predict(&mut module, ir, &layout),
     };
     exports.push((crate::abi::export::PREDICT, predict));
     module.finish(&layout, &exports, metadata)

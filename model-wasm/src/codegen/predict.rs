@@ -54,14 +54,20 @@ impl Row<'_> {
         }
     }
 
-    /// Pushes `n * row index` for a per-row region of `n` bytes a row (`n` divides a row of
-    /// input, 8 bytes a feature: `n = 4 * n_features` is half of it).
+    /// Pushes `n * row index` for a per-row region of `n` bytes a row, where `n` is the input
+    /// row's size (8 bytes a feature) times a power of two (`4 * n_features` is half of it).
     pub(super) fn push_row_offset(&self, f: &mut FunctionBody, bytes_per_row: u32) {
         let input_row = self.layout.input_row_bytes();
-        debug_assert_eq!(input_row % bytes_per_row, 0);
-        let shift = (input_row / bytes_per_row).trailing_zeros();
-        debug_assert_eq!(input_row / bytes_per_row, 1 << shift);
-        f.code().local_get(self.input).i32_const(shift as i32).i32_shr_u();
+        f.code().local_get(self.input);
+        if bytes_per_row <= input_row {
+            let shift = (input_row / bytes_per_row).trailing_zeros();
+            debug_assert_eq!(input_row / bytes_per_row, 1 << shift);
+            f.code().i32_const(shift as i32).i32_shr_u();
+        } else {
+            let shift = (bytes_per_row / input_row).trailing_zeros();
+            debug_assert_eq!(bytes_per_row / input_row, 1 << shift);
+            f.code().i32_const(shift as i32).i32_shl();
+        }
     }
 
     /// Pushes the address operand of the current output row; store with [`Row::slot`].
@@ -129,7 +135,6 @@ pub(super) fn function_in_phases(ir: &ModelIr, layout: &Layout, phases: Vec<Phas
     let end = f.local(ValType::I32);
     let at = f.local(ValType::I32);
     let output = f.local(ValType::I32);
-    let n_features = layout.n_features as i32;
 
     // Status 1: n_rows outside 0..=max_rows (unsigned, so negative counts are caught too).
     f.code()
@@ -150,8 +155,11 @@ pub(super) fn function_in_phases(ir: &ModelIr, layout: &Layout, phases: Vec<Phas
     // soon as one is not (NaN and infinities times zero are NaN), so the common case costs a
     // multiply and an add per value and one branch per row. A row that fails goes to the scan
     // below, which finds the value.
-    let finite = (1..=UNROLLED_CHECK_FEATURES).contains(&layout.n_features);
-    if finite {
+    let accepts = ir.accepts_missing();
+    let finite = (1..=UNROLLED_CHECK_FEATURES).contains(&layout.n_features) && !accepts.contains(&true);
+    if accepts.contains(&true) {
+        missing_check(&mut f, layout, &accepts, at, end);
+    } else if finite {
         // Never written: a local starts as +0.0, and `local.get` is 7 bytes shorter than the
         // constant.
         let zero = f.local(ValType::F64);
@@ -199,41 +207,9 @@ pub(super) fn function_in_phases(ir: &ModelIr, layout: &Layout, phases: Vec<Phas
     }
 
     // Status 2: the first non-finite value, in row-major order. `|x| < inf` is false for NaN too.
-    f.code()
-        .block(BlockType::Empty)
-        .loop_(BlockType::Empty)
-        .local_get(at)
-        .local_get(end)
-        .i32_ge_u()
-        .br_if(1)
-        .local_get(at)
-        .f64_load(f64_at(layout.input))
-        .f64_abs()
-        .f64_const(f64::INFINITY.into())
-        .f64_lt()
-        .i32_eqz()
-        .if_(BlockType::Empty)
-        .local_get(at)
-        .i32_const(3)
-        .i32_shr_u()
-        .local_tee(at)
-        .i32_const(n_features)
-        .i32_div_u()
-        .global_set(ERROR_ROW)
-        .local_get(at)
-        .i32_const(n_features)
-        .i32_rem_u()
-        .global_set(ERROR_FEATURE);
-    fail(&mut f, layout.not_finite, STATUS_NON_FINITE);
-    f.code()
-        .end()
-        .local_get(at)
-        .i32_const(8)
-        .i32_add()
-        .local_set(at)
-        .br(0)
-        .end()
-        .end();
+    if !accepts.contains(&true) {
+        scan(&mut f, layout, at, end);
+    }
     if finite {
         f.code().end();
     }
@@ -262,6 +238,89 @@ pub(super) fn function_in_phases(ir: &ModelIr, layout: &Layout, phases: Vec<Phas
     }
     f.code().i32_const(STATUS_OK);
     f.finish()
+}
+
+/// Status 2: the first value that is NaN or infinite, in row-major order.
+fn scan(f: &mut FunctionBody, layout: &Layout, at: u32, end: u32) {
+    let n_features = layout.n_features as i32;
+    f.code()
+        .block(BlockType::Empty)
+        .loop_(BlockType::Empty)
+        .local_get(at)
+        .local_get(end)
+        .i32_ge_u()
+        .br_if(1)
+        .local_get(at)
+        .f64_load(f64_at(layout.input))
+        .f64_abs()
+        .f64_const(f64::INFINITY.into())
+        .f64_lt()
+        .i32_eqz()
+        .if_(BlockType::Empty)
+        .local_get(at)
+        .i32_const(3)
+        .i32_shr_u()
+        .local_tee(at)
+        .i32_const(n_features)
+        .i32_div_u()
+        .global_set(ERROR_ROW)
+        .local_get(at)
+        .i32_const(n_features)
+        .i32_rem_u()
+        .global_set(ERROR_FEATURE);
+    fail(f, layout.not_finite, STATUS_NON_FINITE);
+    f.code()
+        .end()
+        .local_get(at)
+        .i32_const(8)
+        .i32_add()
+        .local_set(at)
+        .br(0)
+        .end()
+        .end();
+}
+
+/// Status 2 for a model that routes missing values: per row, per feature, an infinity, or NaN
+/// where the feature refuses a missing value (`accepts[i]` false).
+fn missing_check(f: &mut FunctionBody, layout: &Layout, accepts: &[bool], at: u32, end: u32) {
+    f.code()
+        .block(BlockType::Empty)
+        .loop_(BlockType::Empty)
+        .local_get(at)
+        .local_get(end)
+        .i32_ge_u()
+        .br_if(1);
+    for (i, accepts) in accepts.iter().enumerate() {
+        let mut code = f.code();
+        code.local_get(at)
+            .f64_load(f64_at(layout.input + 8 * i as u32))
+            .f64_abs()
+            .f64_const(f64::INFINITY.into());
+        if *accepts {
+            code.f64_eq();
+        } else {
+            code.f64_lt().i32_eqz();
+        }
+        code.if_(BlockType::Empty)
+            .local_get(at)
+            .i32_const(layout.input_row_bytes() as i32)
+            .i32_div_u()
+            .global_set(ERROR_ROW)
+            .i32_const(i as i32)
+            .global_set(ERROR_FEATURE);
+        fail(f, layout.not_finite, STATUS_NON_FINITE);
+        f.code().end();
+    }
+    f.code()
+        .local_get(at)
+        .i32_const(layout.input_row_bytes() as i32)
+        .i32_add()
+        .local_set(at)
+        .br(0)
+        .end()
+        .end()
+        .i32_const(0)
+        .local_set(at);
 }
 
 /// Keeps `message` for `last_error_*` and returns `status`.

@@ -207,6 +207,7 @@ fn stump(feature: u32, threshold: f32, left: f64, right: f64) -> Tree {
                 threshold,
                 left: 1,
                 right: 2,
+                missing: Default::default(),
             },
             Node::Leaf { value: left },
             Node::Leaf { value: right },
@@ -495,6 +496,7 @@ fn class_weight_sums_are_exact_in_locals_and_in_memory() {
                         threshold: t as f32,
                         left: 1,
                         right: 2,
+                        missing: Default::default(),
                     },
                     weights(t),
                     weights(t + 3),
@@ -525,6 +527,7 @@ fn summing_trees_add_class_weights_in_f64_and_tie_low() {
         threshold,
         left: 1,
         right: 2,
+        missing: Default::default(),
     };
     let trees = vec![
         Tree {
@@ -582,6 +585,7 @@ fn one_leaf_trees_and_an_averaging_forest() {
                         threshold: 0.1,
                         left: 2,
                         right: 1,
+                        missing: Default::default(),
                     },
                     Node::Leaf { value: -3.25 },
                     Node::Split {
@@ -589,6 +593,7 @@ fn one_leaf_trees_and_an_averaging_forest() {
                         threshold: 1e30,
                         left: 3,
                         right: 4,
+                        missing: Default::default(),
                     },
                     Node::Leaf { value: 1e-3 },
                     Node::Leaf { value: 7.0 },
@@ -641,6 +646,7 @@ fn trees_past_the_budgets_are_outlined_and_still_exact() {
             threshold: d as f32 * 0.01 - 1.0,
             left: 2 * d + 1,
             right: 2 * d + 2,
+            missing: Default::default(),
         });
         chain.push(Node::Leaf {
             value: f64::from(d % 3),
@@ -781,6 +787,7 @@ fn invalid_models_are_refused() {
                 threshold: 1.0,
                 left: 1,
                 right: 9,
+                missing: Default::default(),
             },
             Node::Leaf { value: 0.0 },
         ],
@@ -792,6 +799,7 @@ fn invalid_models_are_refused() {
                 threshold: 1.0,
                 left: 0,
                 right: 1,
+                missing: Default::default(),
             },
             Node::Leaf { value: 0.0 },
         ],
@@ -953,6 +961,7 @@ impl Grower<'_> {
             threshold,
             left,
             right,
+            missing: Default::default(),
         };
         index
     }
@@ -1130,10 +1139,7 @@ fn count_functions(bytes: &[u8]) -> usize {
 }
 
 fn ir_nodes(ir: &ModelIr) -> usize {
-    match &ir.body {
-        Body::Trees { trees, .. } => trees.iter().map(|t| t.nodes.len()).sum(),
-        Body::Linear { .. } => 0,
-    }
+    ir.trees().iter().map(|t| t.nodes.len()).sum()
 }
 
 /// Size in bytes (without metadata) and time per row in wasmtime (the best of 30 full batches of

@@ -214,6 +214,7 @@ fn build_trees(node: &NodeProto, forest: &Forest, mut leaf: impl FnMut(i64, i64)
                     threshold,
                     left,
                     right,
+                    missing: Default::default(),
                 }
             };
             ir_nodes.push(match raw.mode.as_str() {

@@ -4,7 +4,7 @@
 use wasm_encoder::ValType;
 
 use crate::codegen::layout::weight_table;
-use crate::ir::{Aggregate, ModelIr, Node, Tree};
+use crate::ir::{Aggregate, Body, Link, ModelIr, Output, Tree};
 
 /// Subtrees of at most `limit` nodes are evaluated whole, without a branch: each split a
 /// `select` between its children's values. Cheaper than the branches of its path when rows of
@@ -46,6 +46,9 @@ pub(super) enum Accumulator {
     SumsInMemory,
     /// The `f64` sum of the leaves in tree order, in output slot 0.
     Average,
+    /// Boosted margins: per output an `f64` sum from its base score, in its margin slot
+    /// ([`Boost::slot`]), kept in a group's locals for the outputs its trees add to.
+    Boosted,
 }
 
 impl Accumulator {
@@ -69,7 +72,10 @@ impl Accumulator {
             Accumulator::Binary => Some(ValType::I32),
             Accumulator::Packed { .. } => Some(ValType::I64),
             Accumulator::Average => Some(ValType::F64),
-            Accumulator::VotesInMemory | Accumulator::SumsInLocals | Accumulator::SumsInMemory => None,
+            Accumulator::VotesInMemory
+            | Accumulator::SumsInLocals
+            | Accumulator::SumsInMemory
+            | Accumulator::Boosted => None,
         }
     }
 
@@ -81,8 +87,25 @@ impl Accumulator {
             | Accumulator::VotesInMemory
             | Accumulator::SumsInLocals
             | Accumulator::SumsInMemory => ValType::I32,
-            Accumulator::Average => ValType::F64,
+            Accumulator::Average | Accumulator::Boosted => ValType::F64,
         }
+    }
+}
+
+/// A boosted body's outputs: what each tree adds to, where the sums start, and the link.
+#[derive(Debug)]
+pub(super) struct Boost<'a> {
+    pub tree_outputs: &'a [u32],
+    pub base_score: &'a [f64],
+    pub link: Link,
+    /// Whether the model is a classifier (margins in the class slots 1.., else in slot 0).
+    pub classifier: bool,
+}
+
+impl Boost<'_> {
+    /// The output row's slot holding output `k`'s margin until the outputs are written.
+    pub(super) fn slot(&self, k: u32) -> u32 {
+        if self.classifier { 1 + k } else { 0 }
     }
 }
 
@@ -90,6 +113,8 @@ impl Accumulator {
 #[derive(Debug)]
 pub(super) struct Ensemble<'a> {
     pub trees: &'a [Tree],
+    /// A boosted body's outputs.
+    pub boost: Option<Boost<'a>>,
     pub n_classes: u32,
     pub accumulator: Accumulator,
     /// Per tree, the nodes under each node.
@@ -109,10 +134,34 @@ pub(super) struct Ensemble<'a> {
 }
 
 impl<'a> Ensemble<'a> {
-    pub(super) fn new(ir: &ModelIr, trees: &'a [Tree], aggregate: Aggregate) -> Self {
-        let accumulator = Accumulator::new(aggregate, trees.len(), ir.n_outputs());
+    /// The ensemble of a tree body.
+    pub(super) fn new(ir: &'a ModelIr) -> Self {
+        let (trees, accumulator, boost) = match &ir.body {
+            Body::Trees { trees, aggregate } => (
+                trees.as_slice(),
+                Accumulator::new(*aggregate, trees.len(), ir.n_outputs()),
+                None,
+            ),
+            Body::Boosted {
+                trees,
+                tree_outputs,
+                base_score,
+                link,
+            } => (
+                trees.as_slice(),
+                Accumulator::Boosted,
+                Some(Boost {
+                    tree_outputs,
+                    base_score,
+                    link: *link,
+                    classifier: matches!(ir.output, Output::Classification { .. }),
+                }),
+            ),
+            Body::Linear { .. } => unreachable!("a tree body"),
+        };
         Ensemble {
             trees,
+            boost,
             n_classes: ir.n_outputs() as u32,
             accumulator,
             sizes: trees.iter().map(subtree_sizes).collect(),
@@ -125,17 +174,6 @@ impl<'a> Ensemble<'a> {
             },
             branch_free: branch_free_limit(trees.iter().map(|t| t.nodes.len()).sum()),
         }
-    }
-
-    /// Which features the trees test.
-    pub(super) fn used_features(&self, n_features: usize) -> Vec<bool> {
-        let mut used = vec![false; n_features];
-        for node in self.trees.iter().flat_map(|t| &t.nodes) {
-            if let Node::Split { feature, .. } = node {
-                used[*feature as usize] = true;
-            }
-        }
-        used
     }
 }
 
@@ -153,13 +191,13 @@ fn subtree_sizes(tree: &Tree) -> Vec<u32> {
     let mut stack = vec![0usize];
     while let Some(i) = stack.pop() {
         order.push(i);
-        if let Node::Split { left, right, .. } = tree.nodes[i] {
+        if let Some((left, right)) = tree.nodes[i].children() {
             stack.extend([left as usize, right as usize]);
         }
     }
     let mut sizes = vec![1u32; tree.nodes.len()];
     for &i in order.iter().rev() {
-        if let Node::Split { left, right, .. } = tree.nodes[i] {
+        if let Some((left, right)) = tree.nodes[i].children() {
             sizes[i] = 1 + sizes[left as usize] + sizes[right as usize];
         }
     }

@@ -22,7 +22,11 @@ pub(super) fn add_helper(module: &mut ModuleBuilder, layout: &Layout, ensemble: 
     match ensemble.accumulator {
         Accumulator::VotesInMemory => Some(module.add(&params, &[], add_vote(layout))),
         Accumulator::SumsInMemory => Some(module.add(&params, &[], add_weights(layout, ensemble.n_classes))),
-        Accumulator::Binary | Accumulator::Packed { .. } | Accumulator::SumsInLocals | Accumulator::Average => None,
+        Accumulator::Binary
+        | Accumulator::Packed { .. }
+        | Accumulator::SumsInLocals
+        | Accumulator::Average
+        | Accumulator::Boosted => None,
     }
 }
 
@@ -51,7 +55,7 @@ fn write_group(
     group: Range<usize>,
 ) -> u32 {
     let index = module.declare(&[ValType::I32], &[]);
-    let mut writer = Writer::new(module, pieces, ensemble, group.start, 1);
+    let mut writer = Writer::new(module, pieces, ensemble, layout, group.start, 1);
     let rows = GroupRows::new(&mut writer.body, layout);
     writer.keys = rows.keys;
     for t in group.clone() {
@@ -160,6 +164,36 @@ fn add_tree(
             writer.node(0, 0);
             let add = add.expect("added for these accumulators");
             writer.body.code().local_get(out).call(add);
+        }
+        Accumulator::Boosted => {
+            // Each output the group's trees add to is a local for the row: loaded from its
+            // slot before the group's first tree, stored after its last.
+            let boost = ensemble.boost.as_ref().expect("a boosted ensemble");
+            let margins = writer.margin_locals(group.clone().map(|t| boost.tree_outputs[t]));
+            if first_of_group {
+                for (&k, &margin) in &margins {
+                    writer
+                        .body
+                        .code()
+                        .local_get(out)
+                        .f64_load(f64_at(layout.output + 8 * boost.slot(k)))
+                        .local_set(margin);
+                }
+            }
+            let margin = margins[&boost.tree_outputs[t]];
+            writer.body.code().local_get(margin);
+            writer.node(0, 0);
+            writer.body.code().f64_add().local_set(margin);
+            if t + 1 == group.end {
+                for (&k, &margin) in &margins {
+                    writer
+                        .body
+                        .code()
+                        .local_get(out)
+                        .local_get(margin)
+                        .f64_store(f64_at(layout.output + 8 * boost.slot(k)));
+                }
+            }
         }
     }
 }

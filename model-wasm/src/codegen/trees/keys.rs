@@ -6,8 +6,9 @@ use wasm_encoder::ValType;
 
 use super::ensemble::Ensemble;
 use crate::codegen::emit::{FunctionBody, i32_at, i64_at};
-use crate::codegen::layout::Layout;
+use crate::codegen::layout::{KeyKind, Layout};
 use crate::codegen::predict::{Phase, Row};
+use crate::ir::{Cast, Missing, ZERO_THRESHOLD};
 
 /// The pass: every row's keys and a fresh accumulator.
 pub(super) fn prepare<'a>(ensemble: &'a Ensemble, layout: &'a Layout, used: &'a [bool]) -> Phase<'a> {
@@ -24,6 +25,15 @@ pub(super) fn prepare<'a>(ensemble: &'a Ensemble, layout: &'a Layout, used: &'a 
             }
             // The group of tree 0 writes the first value.
             Some(_) => {}
+            // Each margin starts at its base score.
+            None if let Some(boost) = &ensemble.boost => {
+                for (k, base) in boost.base_score.iter().enumerate() {
+                    row.push_output_address(f);
+                    f.code()
+                        .f64_const((*base).into())
+                        .f64_store(row.slot(boost.slot(k as u32)));
+                }
+            }
             None => {
                 for k in 0..ensemble.n_classes {
                     row.push_output_address(f);
@@ -34,28 +44,139 @@ pub(super) fn prepare<'a>(ensemble: &'a Ensemble, layout: &'a Layout, used: &'a 
     }))
 }
 
-/// Scales each used feature of the row, demotes it to `f32` and stores its [`order_key`] in
-/// the keys buffer.
+/// Scales each feature the splits use, and stores it in each of its used key slots as the
+/// slot's [`KeyKind`] says: its [`order_key`] (of its `f32` value, or of its `f64` value in an
+/// ensemble of `f64` splits), with a missing value at the slot's place, or its category.
 fn store_features(f: &mut FunctionBody, row: &Row, used: &[bool]) {
+    let layout = row.layout;
+    let wide = layout.key_bytes == 8;
+    let x = f.local(ValType::F64);
     let (bits, sign) = (f.local(ValType::I32), f.local(ValType::I32));
-    for (i, _) in used.iter().enumerate().filter(|(_, u)| **u) {
-        row.push_row_offset(f, row.layout.keys_row_bytes());
-        row.push_feature(f, i);
+    let (bits64, sign64) = (f.local(ValType::I64), f.local(ValType::I64));
+    let mut loaded = None;
+    for (slot, &(feature, kind)) in layout.key_slots.iter().enumerate().filter(|(s, _)| used[*s]) {
+        if loaded != Some(feature) {
+            row.push_feature(f, feature as usize);
+            f.code().local_set(x);
+            loaded = Some(feature);
+        }
+        row.push_row_offset(f, layout.keys_row_bytes());
+        let at = layout.key_address(slot as u32);
+        if let KeyKind::Category { cast, missing } = kind {
+            push_category(f, x, cast, missing);
+            f.code().i32_store(i32_at(at));
+            continue;
+        }
         // (magnitude ^ sign) - sign: the magnitude, negated when the sign bit is set.
-        f.code()
-            .f32_demote_f64()
-            .i32_reinterpret_f32()
-            .local_tee(bits)
-            .i32_const(i32::MAX)
-            .i32_and()
-            .local_get(bits)
-            .i32_const(31)
-            .i32_shr_s()
-            .local_tee(sign)
-            .i32_xor()
-            .local_get(sign)
-            .i32_sub()
-            .i32_store(i32_at(row.layout.feature_keys + 4 * i as u32));
+        if wide {
+            f.code()
+                .local_get(x)
+                .i64_reinterpret_f64()
+                .local_tee(bits64)
+                .i64_const(i64::MAX)
+                .i64_and()
+                .local_get(bits64)
+                .i64_const(63)
+                .i64_shr_s()
+                .local_tee(sign64)
+                .i64_xor()
+                .local_get(sign64)
+                .i64_sub();
+        } else {
+            f.code()
+                .local_get(x)
+                .f32_demote_f64()
+                .i32_reinterpret_f32()
+                .local_tee(bits)
+                .i32_const(i32::MAX)
+                .i32_and()
+                .local_get(bits)
+                .i32_const(31)
+                .i32_shr_s()
+                .local_tee(sign)
+                .i32_xor()
+                .local_get(sign)
+                .i32_sub();
+        }
+        // A missing value (and, for the zero kinds, a value near zero) at its place.
+        let (low, high) = if wide {
+            (i64::MIN, i64::MAX)
+        } else {
+            (i64::from(i32::MIN), i64::from(i32::MAX))
+        };
+        let replacement = match kind {
+            KeyKind::Plain => None,
+            KeyKind::MissingLow | KeyKind::ZeroLow => Some(low),
+            KeyKind::MissingHigh | KeyKind::ZeroHigh => Some(high),
+            KeyKind::MissingZero => Some(0),
+            KeyKind::Category { .. } => unreachable!("stored above"),
+        };
+        if let Some(value) = replacement {
+            let mut code = f.code();
+            if wide {
+                code.i64_const(value);
+            } else {
+                code.i32_const(value as i32);
+            }
+            // select(key, value, is_ordinary): keep the key unless the value is missing.
+            code.local_get(x).local_get(x).f64_eq();
+            if matches!(kind, KeyKind::ZeroLow | KeyKind::ZeroHigh) {
+                // ... and not within the zero threshold: `|x| > t` (false for NaN too).
+                code.i32_eqz()
+                    .local_get(x)
+                    .f64_abs()
+                    .f64_const(ZERO_THRESHOLD.into())
+                    .f64_le()
+                    .i32_or()
+                    .i32_eqz();
+            }
+            // The stack is [key, replacement, keep]: select keeps the key when `keep`.
+            f.code().select();
+        }
+        if wide {
+            f.code().i64_store(i64_at(at));
+        } else {
+            f.code().i32_store(i32_at(at));
+        }
+    }
+}
+
+/// Pushes the category index of the value in local `x` (`i32`): as `cast` reads it, -1 when it
+/// has none, and a missing value as -2 ([`Missing::Left`]), category 0 ([`Missing::AsZero`]) or
+/// -1.
+fn push_category(f: &mut FunctionBody, x: u32, cast: Cast, missing: Missing) {
+    let mut code = f.code();
+    match cast {
+        // x as f32 >= 0 ? trunc(x as f32) : -1 (NaN: -1). Saturating: 2^31 and past are
+        // i32::MAX, in no set.
+        Cast::F32 => {
+            code.local_get(x)
+                .f32_demote_f64()
+                .i32_trunc_sat_f32_s()
+                .i32_const(-1)
+                .local_get(x)
+                .f32_demote_f64()
+                .f32_const(0.0.into())
+                .f32_ge()
+                .select();
+        }
+        // (int)x, saturating (negative results are in no set: compared unsigned); NaN is 0
+        // here, set apart below.
+        Cast::F64 => {
+            code.local_get(x).i32_trunc_sat_f64_s();
+        }
+    }
+    let nan = match (missing, cast) {
+        (Missing::Left, _) => Some(-2),
+        (Missing::AsZero, Cast::F32) => Some(0),
+        // trunc_sat(NaN) is already 0.
+        (Missing::AsZero, Cast::F64) => None,
+        (_, Cast::F64) => Some(-1),
+        // NaN >= 0 is false: already -1.
+        (_, Cast::F32) => None,
+    };
+    if let Some(value) = nan {
+        code.i32_const(value).local_get(x).local_get(x).f64_eq().select();
     }
 }
 
@@ -69,5 +190,13 @@ fn store_features(f: &mut FunctionBody, row: &Row, used: &[bool]) {
 pub(in crate::codegen) fn order_key(value: f32) -> i32 {
     let bits = value.to_bits() as i32;
     let magnitude = bits & i32::MAX;
+    if bits < 0 { -magnitude } else { magnitude }
+}
+
+/// An `i64` whose signed order is the order of `f64` values that are not NaN, as [`order_key`]
+/// for `f32` (the generated code computes the same map).
+pub(in crate::codegen) fn order_key64(value: f64) -> i64 {
+    let bits = value.to_bits() as i64;
+    let magnitude = bits & i64::MAX;
     if bits < 0 { -magnitude } else { magnitude }
 }

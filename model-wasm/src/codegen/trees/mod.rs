@@ -57,20 +57,14 @@ pub(super) use keys::order_key;
 pub(super) use writer::{MAX_NESTING, NODE_BUDGET};
 
 use super::emit::FunctionBody;
-use super::layout::Layout;
+use super::layout::{Layout, used_slots};
 use super::module::ModuleBuilder;
 use super::predict::{self, Phase};
-use crate::ir::{Aggregate, ModelIr, Tree};
+use crate::ir::ModelIr;
 
 /// Adds the trees' functions and `predict` for a tree body; the index of `predict`.
-pub(super) fn predict(
-    module: &mut ModuleBuilder,
-    ir: &ModelIr,
-    layout: &Layout,
-    trees: &[Tree],
-    aggregate: Aggregate,
-) -> u32 {
-    let ensemble = Ensemble::new(ir, trees, aggregate);
+pub(super) fn predict(module: &mut ModuleBuilder, ir: &ModelIr, layout: &Layout) -> u32 {
+    let ensemble = Ensemble::new(ir);
     let add = groups::add_helper(module, layout, &ensemble);
     let mut pieces = VecDeque::new();
     let groups = groups::write_groups(module, layout, &ensemble, &mut pieces, add);
@@ -78,7 +72,8 @@ pub(super) fn predict(
 
     // First every row's keys and a fresh accumulator, then the groups over all the rows, then
     // every row's outputs from its accumulator.
-    let used = ensemble.used_features(ir.n_features());
+    let used = used_slots(layout, ensemble.trees);
+    let links = outputs::links(module, &ensemble);
     let run_groups = Phase::Once(Box::new(|f: &mut FunctionBody, n_rows: u32| {
         for group in &groups {
             f.code().local_get(n_rows).call(*group);
@@ -87,7 +82,7 @@ pub(super) fn predict(
     let phases = vec![
         keys::prepare(&ensemble, layout, &used),
         run_groups,
-        outputs::outputs(&ensemble, layout),
+        outputs::outputs(&ensemble, layout, links),
     ];
     let body = predict::function_in_phases(ir, layout, phases);
     module.add(&[ValType::I32], &[ValType::I32], body)

@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, VecDeque};
 use wasm_encoder::{BlockType, Function, ValType};
 
 use super::ensemble::Ensemble;
-use super::keys::order_key;
-use crate::codegen::emit::{FunctionBody, i32_at};
-use crate::codegen::layout::Layout;
+use super::keys::{order_key, order_key64};
+use crate::codegen::emit::{FunctionBody, i32_at, i64_at};
+use crate::codegen::layout::{KeyKind, Layout, set_words};
 use crate::codegen::module::ModuleBuilder;
-use crate::ir::Node;
+use crate::ir::{Missing, Node};
 
 /// Most nodes one function holds (about 12 bytes of code each).
 pub(in crate::codegen) const NODE_BUDGET: u32 = 4096;
@@ -34,7 +34,7 @@ pub(super) fn write_pieces(
     mut pieces: VecDeque<Piece>,
 ) {
     while let Some(piece) = pieces.pop_front() {
-        let mut writer = Writer::new(module, &mut pieces, ensemble, piece.tree, 1);
+        let mut writer = Writer::new(module, &mut pieces, ensemble, layout, piece.tree, 1);
         writer.node(piece.node, 0);
         let body = writer.finish(layout, &[]);
         module.define(piece.index, body);
@@ -46,15 +46,20 @@ pub(super) struct Writer<'a> {
     module: &'a mut ModuleBuilder,
     pieces: &'a mut VecDeque<Piece>,
     ensemble: &'a Ensemble<'a>,
+    layout: &'a Layout,
     /// The tree being written.
     pub tree: usize,
     pub body: FunctionBody,
-    /// The local of each feature this function tests.
+    /// The local of each key slot this function reads (see [`Layout::key_slots`]).
     loads: BTreeMap<u32, u32>,
+    /// Scratch locals for categorical splits.
+    scratch: Option<(u32, u32)>,
     /// Nodes this function may still take.
     remaining: u32,
     /// See [`Writer::sum_locals`].
     sums: Option<(u32, Vec<u32>)>,
+    /// See [`Writer::margin_locals`].
+    margins: Option<BTreeMap<u32, u32>>,
     /// The local holding the current row's offset into the keys buffer (a piece's parameter).
     pub keys: u32,
 }
@@ -64,6 +69,7 @@ impl<'a> Writer<'a> {
         module: &'a mut ModuleBuilder,
         pieces: &'a mut VecDeque<Piece>,
         ensemble: &'a Ensemble<'a>,
+        layout: &'a Layout,
         tree: usize,
         n_params: u32,
     ) -> Self {
@@ -71,11 +77,14 @@ impl<'a> Writer<'a> {
             module,
             pieces,
             ensemble,
+            layout,
+            scratch: None,
             tree,
             body: FunctionBody::new(n_params),
             loads: BTreeMap::new(),
             remaining: NODE_BUDGET,
             sums: None,
+            margins: None,
             keys: 0,
         }
     }
@@ -96,7 +105,7 @@ impl Writer<'_> {
                 self.remaining = self.remaining.saturating_sub(1);
                 self.leaf_value(i);
             }
-            Node::Split { .. }
+            Node::Split { .. } | Node::SplitLe { .. } | Node::SplitIn { .. }
                 if depth > 0 && (depth >= MAX_NESTING || self.ensemble.sizes[self.tree][i] > self.remaining) =>
             {
                 let index = self.module.declare(&[ValType::I32], &[self.ensemble.leaf]);
@@ -107,19 +116,15 @@ impl Writer<'_> {
                 });
                 self.body.code().local_get(self.keys).call(index);
             }
-            &Node::Split {
-                feature,
-                threshold,
-                left,
-                right,
-            } => {
+            node => {
+                let (left, right) = node.children().expect("a split");
                 self.remaining = self.remaining.saturating_sub(1);
                 let (left, right) = (left as usize, right as usize);
                 let nodes = &self.ensemble.trees[self.tree].nodes;
                 let leaf = |n: usize| !matches!(nodes[n], Node::Split { .. });
                 match (leaf(left), leaf(right)) {
                     (false, false) if self.ensemble.sizes[self.tree][i] > self.ensemble.branch_free => {
-                        self.condition(feature, threshold);
+                        self.condition(i);
                         self.body.code().if_(BlockType::Result(self.ensemble.leaf));
                         self.node(left, depth + 1);
                         self.body.code().else_();
@@ -130,8 +135,8 @@ impl Writer<'_> {
                         // Leaves 1, 0: the condition; 0, 1: its negation (the leaves differ, or
                         // the value is the one leaf's).
                         match (self.class(left), self.class(right)) {
-                            (1, 0) => self.condition(feature, threshold),
-                            (0, 1) => self.negated_condition(feature, threshold),
+                            (1, 0) => self.condition(i),
+                            (0, 1) => self.negated_condition(i),
                             (c, _) => {
                                 self.body.code().i32_const(c);
                             }
@@ -142,10 +147,10 @@ impl Writer<'_> {
                         // x < t ? c : S
                         self.node(right, depth + 1);
                         if self.class(left) == 1 {
-                            self.condition(feature, threshold);
+                            self.condition(i);
                             self.body.code().i32_or();
                         } else {
-                            self.negated_condition(feature, threshold);
+                            self.negated_condition(i);
                             self.body.code().i32_and();
                         }
                         self.remaining = self.remaining.saturating_sub(1);
@@ -154,10 +159,10 @@ impl Writer<'_> {
                         // x < t ? S : c
                         self.node(left, depth + 1);
                         if self.class(right) == 0 {
-                            self.condition(feature, threshold);
+                            self.condition(i);
                             self.body.code().i32_and();
                         } else {
-                            self.negated_condition(feature, threshold);
+                            self.negated_condition(i);
                             self.body.code().i32_or();
                         }
                         self.remaining = self.remaining.saturating_sub(1);
@@ -165,7 +170,7 @@ impl Writer<'_> {
                     _ => {
                         self.node(left, depth + 1);
                         self.node(right, depth + 1);
-                        self.condition(feature, threshold);
+                        self.condition(i);
                         self.body.code().select();
                     }
                 }
@@ -173,16 +178,101 @@ impl Writer<'_> {
         }
     }
 
-    /// Pushes `x[feature] < threshold` (in `f32`, as the IR splits), compared as keys.
-    fn condition(&mut self, feature: u32, threshold: f32) {
-        let x = self.feature(feature);
-        self.body.code().local_get(x).i32_const(order_key(threshold)).i32_lt_s();
+    /// Pushes whether split `i` sends the row left (an `i32`, 0 or 1), from the keys: `key < t`
+    /// for an `f32` split (`x < t` in `f32`), `key <= t` for an `f64` one, with the missing
+    /// values already at their side (see [`KeyKind`]); a category set's membership.
+    fn condition(&mut self, i: usize) {
+        let node = &self.ensemble.trees[self.tree].nodes[i];
+        let (feature, kind) = KeyKind::of(node).expect("a split");
+        let key = self.key(feature, kind);
+        match node {
+            Node::Split { threshold, .. } => {
+                self.body
+                    .code()
+                    .local_get(key)
+                    .i32_const(order_key(*threshold))
+                    .i32_lt_s();
+            }
+            Node::SplitLe { threshold, .. } => {
+                self.body
+                    .code()
+                    .local_get(key)
+                    .i64_const(order_key64(*threshold))
+                    .i64_le_s();
+            }
+            Node::SplitIn {
+                categories, missing, ..
+            } => {
+                let words = set_words(categories);
+                let bits = 32 * words as i32;
+                if words <= 1 {
+                    // (set >> c) & (c < 32, unsigned): negative indices are in no set.
+                    let set = categories.iter().fold(0u32, |s, c| s | 1 << c);
+                    self.body
+                        .code()
+                        .i32_const(set as i32)
+                        .local_get(key)
+                        .i32_shr_u()
+                        .local_get(key)
+                        .i32_const(bits.max(32))
+                        .i32_lt_u()
+                        .i32_and();
+                } else {
+                    // (word[c / 32] >> c) & in_range, with c clamped to 0 for the load.
+                    let (index, in_range) = self.scratch();
+                    let at = self.layout.category_sets[self.tree][i];
+                    self.body
+                        .code()
+                        .local_get(key)
+                        .i32_const(bits)
+                        .i32_lt_u()
+                        .local_set(in_range)
+                        .local_get(key)
+                        .i32_const(0)
+                        .local_get(in_range)
+                        .select()
+                        .local_tee(index)
+                        .i32_const(5)
+                        .i32_shr_u()
+                        .i32_const(2)
+                        .i32_shl()
+                        .i32_load(i32_at(at))
+                        .local_get(index)
+                        .i32_shr_u()
+                        .local_get(in_range)
+                        .i32_and();
+                }
+                if *missing == Missing::Left {
+                    self.body.code().local_get(key).i32_const(-2).i32_eq().i32_or();
+                }
+            }
+            Node::Leaf { .. } | Node::Weights { .. } => unreachable!("a split"),
+        }
     }
 
-    /// Pushes the negation of [`Writer::condition`]: neither value is NaN, so it is `>=`.
-    fn negated_condition(&mut self, feature: u32, threshold: f32) {
-        let x = self.feature(feature);
-        self.body.code().local_get(x).i32_const(order_key(threshold)).i32_ge_s();
+    /// Pushes the negation of [`Writer::condition`].
+    fn negated_condition(&mut self, i: usize) {
+        if let Node::Split { threshold, .. } = self.ensemble.trees[self.tree].nodes[i] {
+            // Neither side is NaN, so it is `>=`.
+            let (feature, kind) = KeyKind::of(&self.ensemble.trees[self.tree].nodes[i]).expect("a split");
+            let key = self.key(feature, kind);
+            self.body
+                .code()
+                .local_get(key)
+                .i32_const(order_key(threshold))
+                .i32_ge_s();
+        } else {
+            self.condition(i);
+            self.body.code().i32_eqz();
+        }
+    }
+
+    /// Two `i32` scratch locals.
+    fn scratch(&mut self) -> (u32, u32) {
+        let body = &mut self.body;
+        *self
+            .scratch
+            .get_or_insert_with(|| (body.local(ValType::I32), body.local(ValType::I32)))
     }
 
     /// Pushes the value of the leaf `i`: its class, its row in the weight table, or its value.
@@ -198,7 +288,7 @@ impl Writer<'_> {
                     _ => self.body.code().f64_const((*value).into()),
                 };
             }
-            Node::Split { .. } => unreachable!("a leaf"),
+            _ => unreachable!("a leaf"),
         }
     }
 
@@ -206,7 +296,7 @@ impl Writer<'_> {
     fn class(&self, i: usize) -> i32 {
         match self.ensemble.trees[self.tree].nodes[i] {
             Node::Leaf { value } => value as i32,
-            Node::Weights { .. } | Node::Split { .. } => unreachable!("a vote's leaf"),
+            _ => unreachable!("a vote's leaf"),
         }
     }
 
@@ -222,10 +312,37 @@ impl Writer<'_> {
             .clone()
     }
 
-    /// The local holding the key of `feature`.
-    fn feature(&mut self, feature: u32) -> u32 {
+    /// The locals of a group of boosted trees: one margin per output its trees add to.
+    pub(super) fn margin_locals(&mut self, outputs: impl Iterator<Item = u32>) -> BTreeMap<u32, u32> {
         let body = &mut self.body;
-        *self.loads.entry(feature).or_insert_with(|| body.local(ValType::I32))
+        self.margins
+            .get_or_insert_with(|| {
+                outputs
+                    .map(|k| (k, 0))
+                    .collect::<BTreeMap<_, _>>()
+                    .into_keys()
+                    .map(|k| (k, body.local(ValType::F64)))
+                    .collect()
+            })
+            .clone()
+    }
+
+    /// The local holding the key of `feature` read as `kind`.
+    fn key(&mut self, feature: u32, kind: KeyKind) -> u32 {
+        let slot = self.layout.key_slot(feature, kind);
+        let ty = self.slot_type(slot);
+        let body = &mut self.body;
+        *self.loads.entry(slot).or_insert_with(|| body.local(ty))
+    }
+
+    /// The type of a key slot's value: `i64` for the `f64` keys of an ensemble of `f64` splits,
+    /// else `i32`.
+    fn slot_type(&self, slot: u32) -> ValType {
+        match self.layout.key_slots[slot as usize].1 {
+            KeyKind::Category { .. } => ValType::I32,
+            _ if self.layout.key_bytes == 8 => ValType::I64,
+            _ => ValType::I32,
+        }
     }
 
     /// The function: `header` (raw code, before the loads: a group's row loop), the loads of
@@ -233,10 +350,13 @@ impl Writer<'_> {
     pub(super) fn finish(self, layout: &Layout, header: &[u8]) -> Function {
         let mut prologue = header.to_vec();
         let mut code = wasm_encoder::InstructionSink::new(&mut prologue);
-        for (feature, local) in &self.loads {
-            code.local_get(self.keys)
-                .i32_load(i32_at(layout.feature_keys + 4 * feature))
-                .local_set(*local);
+        for (slot, local) in &self.loads {
+            code.local_get(self.keys);
+            match self.slot_type(*slot) {
+                ValType::I64 => code.i64_load(i64_at(layout.key_address(*slot))),
+                _ => code.i32_load(i32_at(layout.key_address(*slot))),
+            };
+            code.local_set(*local);
         }
         self.body.finish_with_prologue(&prologue)
     }

@@ -8,7 +8,9 @@ use wasmtime::{Engine, Instance, Memory, Module, Store};
 
 use super::{MANIFEST_SECTION, MAX_ROWS, compile, exp, layout, module, trees};
 use crate::abi::{self, STATUS_BAD_ROW_COUNT, STATUS_NON_FINITE, STATUS_OK};
-use crate::ir::{Aggregate, Body, IR_VERSION, Link, ModelIr, Node, Output, Prediction, Preprocess, Tree};
+use crate::ir::{
+    Aggregate, Body, Cast, IR_VERSION, Link, Missing, ModelIr, Node, Output, Prediction, Preprocess, Tree,
+};
 use crate::parity;
 
 /// How far a linear model's probabilities may stray from the evaluator's (by
@@ -1275,6 +1277,278 @@ fn the_first_non_finite_value_in_row_major_order_is_reported_with_few_or_many_fe
             module.call_predict(5),
             STATUS_OK,
             "{n} features: -0 and large values are finite"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- missing values, f64 and categorical splits, boosted sums
+
+/// A random split node of the ensemble's kind: `f32` (`Split`) or `f64` (`SplitLe`) numerical
+/// splits, or a category set of either cast, with any missing rule its kind takes.
+fn random_split(rng: &mut Rng, n: usize, wide: bool, thresholds: &[f64], left: u32, right: u32) -> Node {
+    let feature = rng.below(n) as u32;
+    let numeric_missing = [
+        Missing::Refuse,
+        Missing::Left,
+        Missing::Right,
+        Missing::AsZero,
+        Missing::ZeroLeft,
+        Missing::ZeroRight,
+    ];
+    if rng.chance(0.25) {
+        // Small sets fit a constant; others need a bitset in memory.
+        let largest = rng.pick(&[3u32, 31, 32, 40, 200]);
+        let mut categories: Vec<u32> = (0..=largest).filter(|_| rng.chance(0.4)).collect();
+        if categories.last() != Some(&largest) {
+            categories.push(largest);
+        }
+        return Node::SplitIn {
+            feature,
+            categories,
+            cast: rng.pick(&[Cast::F32, Cast::F64]),
+            left,
+            right,
+            missing: rng.pick(&[Missing::Refuse, Missing::Left, Missing::Right, Missing::AsZero]),
+        };
+    }
+    let missing = rng.pick(&numeric_missing);
+    let threshold = rng.pick(thresholds);
+    if wide {
+        Node::SplitLe {
+            feature,
+            threshold,
+            left,
+            right,
+            missing,
+        }
+    } else {
+        Node::Split {
+            feature,
+            threshold: threshold as f32,
+            left,
+            right,
+            missing,
+        }
+    }
+}
+
+fn random_routing_tree(
+    rng: &mut Rng,
+    n: usize,
+    wide: bool,
+    thresholds: &[f64],
+    leaf: &dyn Fn(&mut Rng) -> f64,
+) -> Tree {
+    fn grow(
+        nodes: &mut Vec<Node>,
+        rng: &mut Rng,
+        depth: usize,
+        split: &mut dyn FnMut(&mut Rng, u32, u32) -> Node,
+        leaf: &dyn Fn(&mut Rng) -> f64,
+    ) -> u32 {
+        let index = nodes.len() as u32;
+        nodes.push(Node::Leaf { value: leaf(rng) });
+        if depth == 0 || rng.chance(0.2) {
+            return index;
+        }
+        let left = grow(nodes, rng, depth - 1, split, leaf);
+        let right = grow(nodes, rng, depth - 1, split, leaf);
+        nodes[index as usize] = split(rng, left, right);
+        index
+    }
+    let mut nodes = Vec::new();
+    let depth = rng.below(8);
+    grow(
+        &mut nodes,
+        rng,
+        depth,
+        &mut |rng, left, right| random_split(rng, n, wide, thresholds, left, right),
+        leaf,
+    );
+    Tree { nodes }
+}
+
+/// A random tree model with missing rules, category sets and `f32` or `f64` splits: a vote, a
+/// sum of class weights, an average, or a boosted sum with any link.
+fn random_routing_model(rng: &mut Rng) -> ModelIr {
+    let n = 1 + rng.below(6);
+    let wide = rng.chance(0.5);
+    let mut thresholds = vec![0.0, 0.5, -0.5, 1.0, 1e-36, -1e-36, 2.0, 31.5, 1e30];
+    thresholds.extend((0..6).map(|_| rng.number()));
+    let most = if rng.chance(0.2) { 300 } else { 12 };
+    let n_trees = 1 + rng.below(most);
+    let (body, output) = match rng.below(4) {
+        0 => {
+            let k = 2 + rng.below(3);
+            let trees = (0..n_trees)
+                .map(|_| random_routing_tree(rng, n, wide, &thresholds, &|r: &mut Rng| r.below(k) as f64))
+                .collect();
+            (
+                Body::Trees {
+                    trees,
+                    aggregate: Aggregate::Vote,
+                },
+                classes(k),
+            )
+        }
+        1 => {
+            let trees = (0..n_trees)
+                .map(|_| random_routing_tree(rng, n, wide, &thresholds, &|r: &mut Rng| r.number()))
+                .collect();
+            (
+                Body::Trees {
+                    trees,
+                    aggregate: Aggregate::Average,
+                },
+                regression(),
+            )
+        }
+        _ => {
+            let (link, output, k) = match rng.below(5) {
+                0 => (Link::Identity, regression(), 1),
+                1 => (Link::Exp, regression(), 1),
+                2 => (Link::Sigmoid, regression(), 1),
+                3 => (Link::Sigmoid, classes(2), 1),
+                _ => {
+                    let most = if rng.chance(0.2) { 20 } else { 4 };
+                    let k = 3 + rng.below(most);
+                    (Link::Softmax, classes(k), k)
+                }
+            };
+            let trees = (0..n_trees)
+                .map(|_| random_routing_tree(rng, n, wide, &thresholds, &|r: &mut Rng| r.number() * 0.01))
+                .collect();
+            (
+                Body::Boosted {
+                    trees,
+                    tree_outputs: (0..n_trees).map(|t| (t % k) as u32).collect(),
+                    base_score: (0..k).map(|_| rng.number() * 0.1).collect(),
+                    link,
+                },
+                output,
+            )
+        }
+    };
+    ModelIr {
+        ir_version: IR_VERSION,
+        features: features(n),
+        preprocess: vec![],
+        body,
+        output,
+    }
+}
+
+/// Rows that probe missing rules and category sets: NaN where the model accepts it, zeros and
+/// values within LightGBM's zero threshold, thresholds and their neighbours in `f64` and `f32`,
+/// category values, fractions, negatives and values past the largest category.
+fn routing_rows(rng: &mut Rng, ir: &ModelIr, n_rows: usize) -> Vec<Vec<f64>> {
+    let accepts = ir.accepts_missing();
+    let thresholds: Vec<f64> = ir
+        .trees()
+        .iter()
+        .flat_map(|t| &t.nodes)
+        .filter_map(|node| match node {
+            Node::Split { threshold, .. } => Some(f64::from(*threshold)),
+            Node::SplitLe { threshold, .. } => Some(*threshold),
+            _ => None,
+        })
+        .collect();
+    (0..n_rows)
+        .map(|_| {
+            (0..ir.n_features())
+                .map(|i| match rng.below(14) {
+                    0 if accepts[i] => f64::NAN,
+                    1 => rng.pick(&[0.0, -0.0, 1e-36, -1e-36, 1e-35f32 as f64, 1e-34]),
+                    2..=5 if !thresholds.is_empty() => {
+                        let t = rng.pick(&thresholds);
+                        match rng.below(5) {
+                            0 => t.next_up(),
+                            1 => t.next_down(),
+                            2 => f64::from((t as f32).next_up()),
+                            3 => f64::from((t as f32).next_down()),
+                            _ => t,
+                        }
+                    }
+                    6..=8 => rng.below(45) as f64,
+                    9 => rng.pick(&[
+                        -0.5, -1.0, -0.99, 31.999, 32.0, 200.0, 201.0, 16777216.0, 3e9, -3e9, 1e300,
+                    ]),
+                    _ => rng.number(),
+                })
+                .map(|v: f64| if v.is_infinite() { 0.0 } else { v })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn missing_values_category_sets_and_boosted_sums_match_the_evaluator() {
+    let mut rng = Rng(7331);
+    let mut kinds = std::collections::BTreeSet::new();
+    for _ in 0..300 {
+        let ir = random_routing_model(&mut rng);
+        ir.validate().unwrap();
+        let bytes = compile(&ir, b"{}").unwrap();
+        validate(&bytes);
+        let rows = routing_rows(&mut rng, &ir, 60);
+        let exact = match &ir.body {
+            Body::Boosted { link, .. } => *link == Link::Identity,
+            _ => true,
+        };
+        kinds.insert(format!("{:?}", std::mem::discriminant(&ir.body)));
+        check(&ir, &rows, if exact { Match::Exact } else { Match::Close });
+    }
+    assert_eq!(kinds.len(), 2, "trees and boosted bodies were both drawn");
+}
+
+#[test]
+fn a_missing_value_is_refused_where_no_split_routes_it() {
+    // Feature a routes a missing value left; feature b refuses it (and so does a linear model).
+    let tree = Tree {
+        nodes: vec![
+            Node::Split {
+                feature: 0,
+                threshold: 1.0,
+                left: 1,
+                right: 2,
+                missing: Missing::Left,
+            },
+            Node::Leaf { value: 0.25 },
+            Node::Split {
+                feature: 1,
+                threshold: 1.0,
+                left: 3,
+                right: 4,
+                missing: Missing::Refuse,
+            },
+            Node::Leaf { value: 0.5 },
+            Node::Leaf { value: 0.75 },
+        ],
+    };
+    let ir = ModelIr {
+        ir_version: IR_VERSION,
+        features: features(3),
+        preprocess: vec![],
+        body: Body::Boosted {
+            trees: vec![tree],
+            tree_outputs: vec![0],
+            base_score: vec![1.0],
+            link: Link::Identity,
+        },
+        output: regression(),
+    };
+    assert_eq!(ir.accepts_missing(), vec![true, false, true]);
+    let mut module = Loaded::new(&compile(&ir, b"{}").unwrap());
+    assert_eq!(module.predict(&[vec![f64::NAN, 5.0, f64::NAN]]), vec![vec![1.25]]);
+    assert_eq!(ir.predict(&[f64::NAN, 5.0, f64::NAN]).unwrap(), Prediction::Value(1.25));
+    let input_ptr = module.get("input_ptr");
+    for (row, feature) in [(vec![2.0, f64::NAN, 0.0], 1), (vec![f64::INFINITY, 0.0, 0.0], 0)] {
+        module.write_f64s(input_ptr, &row);
+        assert_eq!(module.call_predict(1), STATUS_NON_FINITE);
+        assert_eq!(module.get("error_feature"), feature);
+        assert_eq!(
+            ir.predict(&row).unwrap_err().to_string().split(':').next().unwrap(),
+            format!("feature '{}'", ir.features[feature as usize])
         );
     }
 }

@@ -8,7 +8,7 @@ use super::ensemble::Ensemble;
 use crate::codegen::emit::{FunctionBody, i32_at, i64_at};
 use crate::codegen::layout::{KeyKind, Layout};
 use crate::codegen::predict::{Phase, Row};
-use crate::ir::{Cast, Missing, ZERO_THRESHOLD};
+use crate::ir::{Cast, MAX_CATEGORY, Missing, ZERO_THRESHOLD};
 
 /// The pass: every row's keys and a fresh accumulator.
 pub(super) fn prepare<'a>(ensemble: &'a Ensemble, layout: &'a Layout, used: &'a [bool]) -> Phase<'a> {
@@ -145,14 +145,25 @@ fn store_features(f: &mut FunctionBody, row: &Row, used: &[bool]) {
 /// has none, and a missing value as -2 ([`Missing::Left`]), category 0 ([`Missing::AsZero`]) or
 /// -1.
 fn push_category(f: &mut FunctionBody, x: u32, cast: Cast, missing: Missing) {
+    // WebAssembly 1.0 has no saturating truncation, and `trunc` traps past `i32` or on NaN:
+    // every value is clamped first. Categories are below 2^24 (MAX_CATEGORY), so a value
+    // clamped to 2^24 is in no set, as it was.
+    let limit = MAX_CATEGORY as f64;
     let mut code = f.code();
     match cast {
-        // x as f32 >= 0 ? trunc(x as f32) : -1 (NaN: -1). Saturating: 2^31 and past are
-        // i32::MAX, in no set.
+        // x as f32 >= 0 ? trunc(min(x as f32, 2^24)) : -1 (NaN: -1).
         Cast::F32 => {
             code.local_get(x)
                 .f32_demote_f64()
-                .i32_trunc_sat_f32_s()
+                .f32_const(0.0.into())
+                .local_get(x)
+                .f32_demote_f64()
+                .f32_const(0.0.into())
+                .f32_ge()
+                .select()
+                .f32_const((limit as f32).into())
+                .f32_min()
+                .i32_trunc_f32_s()
                 .i32_const(-1)
                 .local_get(x)
                 .f32_demote_f64()
@@ -160,16 +171,26 @@ fn push_category(f: &mut FunctionBody, x: u32, cast: Cast, missing: Missing) {
                 .f32_ge()
                 .select();
         }
-        // (int)x, saturating (negative results are in no set: compared unsigned); NaN is 0
-        // here, set apart below.
+        // (int)x for x clamped to [-1, 2^24] (negative results are in no set: compared
+        // unsigned; (-1, 0) truncates to 0 as in C); NaN is read as 0 here, set apart below.
         Cast::F64 => {
-            code.local_get(x).i32_trunc_sat_f64_s();
+            code.local_get(x)
+                .f64_const(0.0.into())
+                .local_get(x)
+                .local_get(x)
+                .f64_eq()
+                .select()
+                .f64_const((-1.0).into())
+                .f64_max()
+                .f64_const(limit.into())
+                .f64_min()
+                .i32_trunc_f64_s();
         }
     }
     let nan = match (missing, cast) {
         (Missing::Left, _) => Some(-2),
         (Missing::AsZero, Cast::F32) => Some(0),
-        // trunc_sat(NaN) is already 0.
+        // NaN was read as 0 already.
         (Missing::AsZero, Cast::F64) => None,
         (_, Cast::F64) => Some(-1),
         // NaN >= 0 is false: already -1.

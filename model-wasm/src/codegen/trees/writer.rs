@@ -121,7 +121,7 @@ impl Writer<'_> {
                 self.remaining = self.remaining.saturating_sub(1);
                 let (left, right) = (left as usize, right as usize);
                 let nodes = &self.ensemble.trees[self.tree].nodes;
-                let leaf = |n: usize| !matches!(nodes[n], Node::Split { .. });
+                let leaf = |n: usize| nodes[n].children().is_none();
                 match (leaf(left), leaf(right)) {
                     (false, false) if self.ensemble.sizes[self.tree][i] > self.ensemble.branch_free => {
                         self.condition(i);

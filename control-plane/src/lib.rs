@@ -9,6 +9,7 @@
 //! - `config`: `pipeline.toml`, strictly checked (one file per section).
 //! - `profile`, `train`, `onnx`, `mlflow`: data profiles and drift references; linfa training and
 //!   metrics; the IR as ONNX (and ONNX models imported); experiment tracking in MLflow.
+//! - `import`: model files made elsewhere (XGBoost JSON, LightGBM text, ONNX) -> the IR.
 //! - `dataset`: dataset versions in the store (DVC layout), read back as tables.
 //! - `registry`: signed model manifests, verified artifacts, aliases and the compare gate.
 //! - `pipeline`: the idempotent steps, run records.
@@ -33,6 +34,7 @@ mod config;
 mod data;
 mod dataset;
 mod digest;
+mod import;
 mod mlflow;
 mod onnx;
 mod pipeline;

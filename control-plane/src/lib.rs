@@ -34,6 +34,12 @@ mod config;
 mod data;
 mod dataset;
 mod digest;
+// The command that imports model files is written beside this module, on its own branch; until
+// it lands only the tests call `import_model` (the `expect` fails once something does).
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "import_model's caller, the import command, is not merged yet")
+)]
 mod import;
 mod mlflow;
 mod onnx;

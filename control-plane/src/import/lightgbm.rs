@@ -33,6 +33,9 @@ use super::{
 const CATEGORICAL: u8 = 1;
 const DEFAULT_LEFT: u8 = 2;
 
+/// A `Tree=` block: its line number and its `(line, key, value)` lines.
+type Block<'a> = (usize, Vec<(usize, &'a str, &'a str)>);
+
 /// What the objective makes of the sums.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Task {
@@ -51,7 +54,7 @@ pub(super) fn import(bytes: &[u8], options: &ImportOptions) -> anyhow::Result<Im
     }
     // The header: `key=value` lines (and bare flags such as `average_output`) up to the first tree.
     let mut header: Vec<(&str, &str)> = Vec::new();
-    let mut blocks: Vec<(usize, Vec<(usize, &str, &str)>)> = Vec::new();
+    let mut blocks: Vec<Block<'_>> = Vec::new();
     let mut ended = false;
     for (number, line) in lines.by_ref() {
         if line == "end of trees" {

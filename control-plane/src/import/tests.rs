@@ -692,3 +692,26 @@ fn declared_sizes_of_a_trillion_are_refused() {
     });
     assert_error(&bytes, "nodes.json", &["tree 0", "num_nodes is 1000000000000"]);
 }
+
+#[test]
+fn xgboost_nodes_no_path_reaches_are_left_out() {
+    // Pruning leaves deleted nodes in XGBoost's arrays: an extra leaf that no split names.
+    let bytes = xgboost_edit("xgb_binary.json", |m| {
+        let t = tree(m, 0);
+        for (key, value) in [
+            ("left_children", Value::from(-1)),
+            ("right_children", Value::from(-1)),
+            ("split_indices", Value::from(0)),
+            ("split_conditions", Value::from(9.5)),
+            ("default_left", Value::from(0)),
+            ("split_type", Value::from(0)),
+        ] {
+            t[key].as_array_mut().unwrap().push(value);
+        }
+        let n = t["left_children"].as_array().unwrap().len();
+        t["tree_param"]["num_nodes"] = n.to_string().into();
+    });
+    let imported = import(&bytes, "pruned.json").unwrap();
+    let original = import(&read("xgb_binary.json"), "xgb_binary.json").unwrap();
+    assert_eq!(imported.ir, original.ir);
+}

@@ -129,6 +129,23 @@ fn assert_parity(imported: &ImportedModel, name: &str, tolerance: f64) {
         }
     }
     eprintln!("{name}: worst relative difference {worst:e}");
+    assert_module_matches(imported, name, &expected.rows);
+}
+
+/// The generated module, in wasmtime, gives the evaluator's answers on the same rows (NaN and
+/// unseen categories included): labels identical, numbers within the parity tolerance.
+fn assert_module_matches(imported: &ImportedModel, name: &str, rows: &[Vec<f64>]) {
+    use edge_runtime::{ModelModule, ModuleLimits, Runtime, RuntimeConfig};
+    let wasm = model_wasm::codegen::compile(&imported.ir, b"{}").unwrap_or_else(|e| panic!("{name}: {e}"));
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let module = ModelModule::load(&runtime, &wasm, ModuleLimits::default()).unwrap();
+    let got = module.predict(rows).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let expected: Vec<Prediction> = rows.iter().map(|r| imported.ir.predict(r).unwrap()).collect();
+    let report = crate::onnx::ParityReport::compare(&expected, &got);
+    assert!(
+        report.is_ok(),
+        "{name}: the module disagrees with the evaluator: {report}"
+    );
 }
 
 /// The leaf each tree reaches holds the value of the leaf the library says it reaches.

@@ -22,7 +22,7 @@ const CONTROL_PLANE_LAYERS: Layers = &[
     ("storage", &["store"]),
     ("reading data", &["data"]),
     ("configuration", &["config"]),
-    ("computations", &["profile", "train", "onnx", "mlflow"]),
+    ("computations", &["profile", "train", "onnx", "import", "mlflow"]),
     ("datasets", &["dataset"]),
     ("model registry", &["registry"]),
     ("pipeline", &["pipeline"]),

@@ -376,12 +376,7 @@ fn check(request: &ImportRequest, bytes: &[u8]) -> anyhow::Result<Checked> {
             ir.predict(row).with_context(|| match &reference {
                 Some(r) if i < r.rows.len() => format!(
                     "{}: row {}: the model cannot predict it",
-                    request
-                        .reference_data
-                        .as_deref()
-                        .map(Path::display)
-                        .expect("a file")
-                        .to_string(),
+                    request.reference_data.as_deref().map(Path::display).expect("a file"),
                     i + 1
                 ),
                 _ => format!("generated check row {}: the model cannot predict it", i + 1),

@@ -7,9 +7,9 @@
 //! - `store`: the object store (local directory or S3), the control plane's only state.
 //! - `data`: column types, the streaming schema-checking reader, the in-memory table, transform ops.
 //! - `config`: `pipeline.toml`, strictly checked (one file per section).
-//! - `profile`, `train`, `onnx`, `import`, `mlflow`: data profiles and drift references; linfa
-//!   training and metrics; the IR as ONNX (and ONNX models imported); XGBoost, LightGBM and ONNX
-//!   models read into the IR; experiment tracking in MLflow.
+//! - `profile`, `train`, `onnx`, `mlflow`: data profiles and drift references; linfa training and
+//!   metrics; the IR as ONNX (and ONNX models imported); experiment tracking in MLflow.
+//! - `import`: XGBoost, LightGBM and ONNX model files read into the IR.
 //! - `dataset`: dataset versions in the store (DVC layout), read back as tables.
 //! - `registry`: signed model manifests, verified artifacts, aliases and the compare gate.
 //! - `pipeline`: the idempotent steps, run records.

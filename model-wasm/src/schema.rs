@@ -363,9 +363,9 @@ mod tests {
         s.positional_row(3, &[Cell::Number(1.0), Cell::Number(odd), Cell::Number(2.0)], &mut out)
             .unwrap();
         assert_eq!(out[1].to_bits(), f64::NAN.to_bits());
-        assert_eq!(s.accepts_missing(1), true);
-        assert_eq!(s.accepts_missing(0), false);
-        assert_eq!(s.accepts_missing(99), false);
+        assert!(s.accepts_missing(1));
+        assert!(!s.accepts_missing(0));
+        assert!(!s.accepts_missing(99));
     }
 
     #[test]
@@ -432,9 +432,8 @@ mod tests {
         let s = InputSchema::of_manifest(&manifest).unwrap();
         assert_eq!((s.accepts_missing(0), s.accepts_missing(1)), (false, true));
         let err = schema().with_missing(vec![true]).unwrap_err();
-        assert_eq!(
+        assert!(
             err.to_string().contains("1 missing-value flags for 3 features"),
-            true,
             "{err}"
         );
         // The field is left out of the JSON when false, and read as false when absent.

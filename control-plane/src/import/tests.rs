@@ -7,6 +7,8 @@ use model_wasm::ir::Missing;
 use model_wasm::{Body, Link, Node, Prediction};
 use serde_json::Value;
 
+use crate::onnx::ParityReport;
+
 use super::*;
 
 fn fixtures() -> PathBuf {
@@ -141,7 +143,7 @@ fn assert_module_matches(imported: &ImportedModel, name: &str, rows: &[Vec<f64>]
     let module = ModelModule::load(&runtime, &wasm, ModuleLimits::default()).unwrap();
     let got = module.predict(rows).unwrap_or_else(|e| panic!("{name}: {e}"));
     let expected: Vec<Prediction> = rows.iter().map(|r| imported.ir.predict(r).unwrap()).collect();
-    let report = crate::onnx::ParityReport::compare(&expected, &got);
+    let report = ParityReport::compare(&expected, &got);
     assert!(
         report.is_ok(),
         "{name}: the module disagrees with the evaluator: {report}"

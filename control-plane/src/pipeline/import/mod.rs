@@ -359,8 +359,8 @@ struct Checked {
 /// Steps 1 to 4 (blocking work: parsing, compiling, wasmtime, tract).
 fn check(request: &ImportRequest, bytes: &[u8]) -> anyhow::Result<Checked> {
     let file = request.file.display().to_string();
-    let imported = import_model(bytes, &request.file, request.format, &request.options)
-        .with_context(|| format!("cannot import {file}"))?;
+    // Its errors name the file (and the format, once known).
+    let imported = import_model(bytes, &request.file, request.format, &request.options)?;
     let ir = &imported.ir;
     let reference = match &request.reference_data {
         Some(path) => Some(reference::read(path, ir, request.target.as_deref())?),

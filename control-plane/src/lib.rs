@@ -9,6 +9,7 @@
 //! - `config`: `pipeline.toml`, strictly checked (one file per section).
 //! - `profile`, `train`, `onnx`, `mlflow`: data profiles and drift references; linfa training and
 //!   metrics; the IR as ONNX (and ONNX models imported); experiment tracking in MLflow.
+//! - `import`: model files made elsewhere (XGBoost JSON, LightGBM text, ONNX) -> the IR.
 //! - `dataset`: dataset versions in the store (DVC layout), read back as tables.
 //! - `registry`: signed model manifests, verified artifacts, aliases and the compare gate.
 //! - `pipeline`: the idempotent steps, run records.
@@ -33,6 +34,13 @@ mod config;
 mod data;
 mod dataset;
 mod digest;
+// The command that imports model files is written beside this module, on its own branch; until
+// it lands only the tests call `import_model` (the `expect` fails once something does).
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "import_model's caller, the import command, is not merged yet")
+)]
+mod import;
 mod mlflow;
 mod onnx;
 mod pipeline;

@@ -58,6 +58,7 @@ mod import;
 
 pub use check::{ParityReport, check_with_tract};
 pub use export::to_onnx;
+pub(crate) use import::MAX_FEATURES;
 pub use import::{ImportError, ImportOptions, Imported, import_onnx, import_onnx_with};
 
 /// The input's name.

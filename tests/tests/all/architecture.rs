@@ -23,6 +23,7 @@ const CONTROL_PLANE_LAYERS: Layers = &[
     ("reading data", &["data"]),
     ("configuration", &["config"]),
     ("computations", &["profile", "train", "onnx", "mlflow"]),
+    ("model import", &["import"]),
     ("datasets", &["dataset"]),
     ("model registry", &["registry"]),
     ("pipeline", &["pipeline"]),

@@ -81,6 +81,11 @@ pub(super) const SUPPORTED_OPS: &[&str] = &[
     "ai.onnx.Softmax",
 ];
 
+/// The most features an imported model may take. A file's declared sizes are not trusted: an
+/// input dimension of `10^12` would otherwise make as many feature names (and the IR's checks
+/// compare names pairwise).
+pub(crate) const MAX_FEATURES: usize = 1 << 16;
+
 /// How strict the import is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportOptions {
@@ -371,10 +376,6 @@ impl<'a> GraphImporter<'a> {
 
     /// The number of features: the input's second dimension, else what the model op implies.
     fn n_features(&self, model: &NodeProto) -> Result<usize> {
-        let declared = tensor_type(self.input).and_then(|(_, dims)| match dims[..] {
-            [_, Some(n)] if n > 0 => Some(n as usize),
-            _ => None,
-        });
         let implied = match model.op_type.as_str() {
             "LinearRegressor" => {
                 let targets = int(model, "targets").unwrap_or(1).max(1) as usize;
@@ -388,14 +389,27 @@ impl<'a> GraphImporter<'a> {
             }
             _ => None,
         };
-        match (declared, implied) {
-            (Some(n), _) => Ok(n),
-            (None, Some(n)) if n > 0 => Ok(n),
-            _ => Err(unsupported(format!(
-                "the input '{}' does not have the shape [N, n_features] with a fixed n_features",
+        let declared = tensor_type(self.input).and_then(|(_, dims)| match dims[..] {
+            [_, Some(n)] if n > 0 => Some(n),
+            _ => None,
+        });
+        let n = match (declared, implied) {
+            (Some(n), _) => u64::try_from(n).unwrap_or(u64::MAX),
+            (None, Some(n)) if n > 0 => n as u64,
+            _ => {
+                return Err(unsupported(format!(
+                    "the input '{}' does not have the shape [N, n_features] with a fixed n_features",
+                    self.input.name
+                )));
+            }
+        };
+        if n > MAX_FEATURES as u64 {
+            return Err(unsupported(format!(
+                "the input '{}' declares {n} features; at most {MAX_FEATURES} are taken",
                 self.input.name
-            ))),
+            )));
         }
+        Ok(n as usize)
     }
 
     fn model(

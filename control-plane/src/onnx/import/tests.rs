@@ -642,3 +642,29 @@ fn a_double_input_and_a_branching_graph_are_refused() {
         .push(node("", "Identity", &["X"], &["copy"], vec![]));
     assert!(error(&m).contains("'X' is read by 2 nodes"), "{}", error(&m));
 }
+
+#[test]
+fn a_declared_input_of_a_trillion_features_is_refused_before_anything_is_made() {
+    let bytes = stump("TreeEnsembleRegressor", "BRANCH_LT", 0.5);
+    let mut model = bytes;
+    model.graph.as_mut().unwrap().input = vec![tensor_input("X", DataType::Float, 1_000_000_000_000)];
+    let encoded = model.encode_to_vec();
+    let message = import_onnx(&encoded).unwrap_err().to_string();
+    assert!(
+        message.contains("declares 1000000000000 features; at most 65536"),
+        "{message}"
+    );
+    // The same refusal for a minimal file: one input, one op, nothing else.
+    let tiny = ModelProto {
+        graph: Some(GraphProto {
+            node: vec![ml("TreeEnsembleRegressor", &["X"], &["v"], vec![])],
+            input: vec![tensor_input("X", DataType::Float, 1_000_000_000_000)],
+            ..Default::default()
+        }),
+        ..model
+    }
+    .encode_to_vec();
+    assert!(tiny.len() < 300, "{} bytes", tiny.len());
+    let message = import_onnx(&tiny).unwrap_err().to_string();
+    assert!(message.contains("declares 1000000000000 features"), "{message}");
+}

@@ -34,12 +34,6 @@ mod config;
 mod data;
 mod dataset;
 mod digest;
-// The command that imports model files is written beside this module, on its own branch; until
-// it lands only the tests call `import_model` (the `expect` fails once something does).
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "import_model's caller, the import command, is not merged yet")
-)]
 mod import;
 mod mlflow;
 mod onnx;
@@ -67,6 +61,8 @@ pub use train::{Candidate, Fitted, Metrics, TrainData, candidates, fit, score};
 pub use registry::{IR_ARTIFACT, Manifest, ModelSelector, list_models, load_artifact, load_manifest, load_version};
 // ONNX: export, the tract check, import.
 pub use onnx::{ImportError, ImportOptions, ParityReport, check_with_tract, import_onnx, import_onnx_with, to_onnx};
+// XGBoost, LightGBM and ONNX model files -> the IR (scripts/bench-gbdt's bench calls it).
+pub use import::{ImportOptions as ModelImportOptions, ImportedModel, ModelFormat, import_model};
 // MLflow tracking.
 pub use mlflow::{
     Auth, MetricPoint, MlflowClient, MlflowConfig, MlflowError, TAG_DATASET, TAG_DATASET_VERSION, TAG_GIT_COMMIT,

@@ -31,7 +31,7 @@ use crate::onnx::{self, MAX_FEATURES};
 
 /// The model file formats [`import_model`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum ModelFormat {
+pub enum ModelFormat {
     /// `Booster.save_model("m.json")`.
     Xgboost,
     /// `Booster.save_model("model.txt")`.
@@ -71,7 +71,7 @@ impl FromStr for ModelFormat {
 
 /// What the caller knows that the file may not say.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ImportOptions {
+pub struct ImportOptions {
     /// Feature names, in the model's order, for files that do not name their features (a file's
     /// own names win, with a note).
     pub features: Option<Vec<String>>,
@@ -84,7 +84,7 @@ pub(crate) struct ImportOptions {
 
 /// What [`import_model`] made.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ImportedModel {
+pub struct ImportedModel {
     /// Validated.
     pub ir: ModelIr,
     pub format: ModelFormat,
@@ -98,7 +98,7 @@ pub(crate) struct ImportedModel {
 /// Detects the format when `format` is None (ONNX protobuf, XGBoost JSON with "learner",
 /// LightGBM text starting "tree\nversion=" ...), parses, builds and validates the IR. Errors
 /// name the file and the part (tree index, node, key).
-pub(crate) fn import_model(
+pub fn import_model(
     bytes: &[u8],
     file: &Path,
     format: Option<ModelFormat>,

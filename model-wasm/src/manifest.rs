@@ -62,6 +62,9 @@ pub struct FeatureView {
     /// For an ordinal-encoded column: the category of each code (value `k` is `categories[k]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub categories: Option<Vec<String>>,
+    /// Whether the model takes a missing value (NaN, `null`) for this feature (absent: it does not).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub missing: bool,
 }
 
 /// What the model predicts: the target column, and for a classifier its classes in index order.
@@ -183,6 +186,7 @@ pub(crate) mod tests {
                     min: 0.0,
                     max: 10.0,
                     categories: None,
+                    missing: false,
                 })
                 .collect(),
             output: OutputView {

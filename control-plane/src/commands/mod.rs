@@ -52,7 +52,8 @@ pub enum Command {
     Predict(PredictCommand),
     /// Score a data file against a model's training profile: PSI (and KS) per feature.
     Drift(DriftCommand),
-    /// Turn an ONNX model made elsewhere (scikit-learn via skl2onnx) into a model IR (JSON).
+    /// Turn an ONNX model made elsewhere (scikit-learn via skl2onnx) into a model IR (JSON) and print
+    /// what was found; `wasmline models import` registers such a model as a version.
     ImportOnnx(ImportOnnxCommand),
     /// Serve the HTTP API: aliases, published models and telemetry ingest for edges.
     Serve(ServeCommand),

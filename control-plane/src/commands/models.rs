@@ -3,6 +3,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
+use crate::config::ProfileConfig;
+use crate::import::ImportOptions;
+use crate::pipeline::{self, ImportRequest};
 use crate::registry::{self, ModelSelector};
 
 #[derive(Debug, Subcommand)]
@@ -27,6 +30,10 @@ pub enum ModelsCommand {
         #[command(flatten)]
         alias: AliasArgs,
     },
+    /// Register a model made elsewhere (XGBoost JSON, LightGBM text, ONNX) as a new signed version:
+    /// model.wasm checked against the IR, model.onnx where it can be written faithfully, the
+    /// source file kept.
+    Import(ImportArgs),
     /// Write every artifact of a version (and its manifest) to a directory, checking each sha256.
     Download {
         /// NAME (latest version), NAME@VERSION or NAME@ALIAS.
@@ -35,6 +42,35 @@ pub enum ModelsCommand {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The model file: XGBoost's JSON (`save_model("m.json")`), LightGBM's text
+    /// (`save_model("model.txt")`) or ONNX.
+    pub file: PathBuf,
+    /// The model to add a version to.
+    #[arg(long)]
+    pub name: String,
+    /// The file's format: xgboost, lightgbm or onnx (default: detected).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Feature names, comma-separated, when the file has none.
+    #[arg(long, value_delimiter = ',')]
+    pub features: Option<Vec<String>>,
+    /// Class labels, comma-separated, when the file has none.
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Option<Vec<String>>,
+    /// A CSV of rows in the model's feature space (its columns: the features, by name, and
+    /// --target): the drift reference, the sample rows and, with --target, held-out metrics.
+    #[arg(long)]
+    pub reference_data: Option<PathBuf>,
+    /// The target column of --reference-data.
+    #[arg(long, requires = "reference_data")]
+    pub target: Option<String>,
+    /// Also take models whose labels the IR reproduces exactly but whose probabilities it cannot.
+    #[arg(long)]
+    pub labels_only: bool,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +158,29 @@ impl ModelsCommand {
                     "{name}@{}: rolled back from version {from} to {}",
                     alias.alias, record.version
                 );
+            }
+            ModelsCommand::Import(args) => {
+                let format = match &args.format {
+                    Some(f) => Some(
+                        f.parse::<crate::import::ModelFormat>()
+                            .map_err(|e| anyhow::anyhow!("--format: {e}"))?,
+                    ),
+                    None => None,
+                };
+                let request = ImportRequest {
+                    file: args.file,
+                    name: args.name,
+                    format,
+                    options: ImportOptions {
+                        features: args.features,
+                        classes: args.classes,
+                        labels_only: args.labels_only,
+                    },
+                    reference_data: args.reference_data,
+                    target: args.target,
+                    reference_bins: ProfileConfig::default().reference_bins,
+                };
+                println!("{}", pipeline::import(store, request).await?);
             }
             ModelsCommand::Download { model, out } => {
                 let manifest = registry::load_manifest(store, &model).await?;

@@ -57,7 +57,7 @@ mod export;
 mod import;
 
 pub use check::{ParityReport, check_with_tract};
-pub use export::to_onnx;
+pub use export::{to_onnx, unfaithful};
 pub(crate) use import::MAX_FEATURES;
 pub use import::{ImportError, ImportOptions, Imported, import_onnx, import_onnx_with};
 

@@ -11,6 +11,7 @@ mod compare;
 mod compile;
 mod evaluate;
 mod export;
+mod import;
 mod ingest;
 mod profile_step;
 mod record;
@@ -33,6 +34,7 @@ use crate::digest::sha256_hex;
 use crate::store::{Key, ObjectStore};
 use crate::store::{get_json, put_json};
 
+pub(crate) use import::{ImportRequest, import};
 pub use record::{Status, StepRecord, StepReport, Summary, new_run_id};
 
 /// The steps, in the order a run executes them.

@@ -70,7 +70,8 @@ impl Verdict {
 pub(crate) struct Comparison {
     pub candidate: ModelVersionRef,
     pub baseline: ModelVersionRef,
-    /// Whose test split both were scored on (the candidate's dataset).
+    /// Whose test split both were scored on (the candidate's dataset, or the baseline's when the
+    /// candidate was imported).
     pub dataset: DatasetRef,
     pub test_rows: usize,
     /// The gating metric.
@@ -94,7 +95,8 @@ impl Comparison {
     }
 }
 
-/// Scores both models' IR on the test split of the candidate's dataset and applies the rule: the
+/// Scores both models' IR on the test split of the candidate's dataset (the baseline's when the
+/// candidate was imported, [`Manifest::lineage`]) and applies the rule: the
 /// candidate passes unless `metric` gets worse by more than `tolerance`. The two models must have
 /// the same task and the same features (each is fed the columns in its own order).
 pub(crate) async fn compare(
@@ -134,7 +136,17 @@ pub(crate) async fn compare(
             theirs.difference(&ours).collect::<Vec<_>>()
         );
     }
-    let dataset = &candidate.dataset;
+    // An imported version was trained on no dataset of the store: both are scored on the test
+    // split of the other's.
+    let dataset = match (candidate.lineage.is_some(), baseline.lineage.is_some()) {
+        (true, false) => &baseline.dataset,
+        (true, true) => bail!(
+            "{} and {} were both imported: neither has a dataset in the store to compare them on",
+            candidate.id(),
+            baseline.id()
+        ),
+        (false, _) => &candidate.dataset,
+    };
     let record = load_dataset(store, &dataset.name, Some(dataset.version))
         .await
         .with_context(|| format!("cannot load dataset {dataset}, the test data of {}", candidate.id()))?;

@@ -45,6 +45,10 @@ pub struct Manifest {
     pub reference_profile: ReferenceProfile,
     /// A few test rows (feature order), for smoke tests and the web page.
     pub sample_rows: Vec<Vec<f64>>,
+    /// Where a model made elsewhere came from (`wasmline models import`); absent for versions the
+    /// pipeline trained, whose `dataset` and `run_id` tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<Lineage>,
     /// ed25519 over [`Manifest::canonical_bytes`].
     #[serde(default)]
     pub signature: Option<Signature>,
@@ -62,6 +66,10 @@ pub struct FeatureSchema {
     /// For an ordinal-encoded column: the category of each code (value `k` is `categories[k]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub categories: Option<Vec<String>>,
+    /// Whether the model takes a missing value (NaN, `null`) here ([`ModelIr::accepts_missing`](
+    /// model_wasm::ModelIr::accepts_missing)); edges and browsers refuse one where it is false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub missing: bool,
 }
 
 /// Every model input is a number (categorical columns are encoded before training).
@@ -89,6 +97,54 @@ impl std::fmt::Display for DatasetRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}@{}", self.name, self.version)
     }
+}
+
+/// Where an imported version came from, and what its registration could not give it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lineage {
+    /// One line: `imported from model.json (sha256 ab12..., xgboost, xgboost 2.1.3)`.
+    pub summary: String,
+    /// The model file as it was given, kept as the artifact [`SourceModel::artifact`].
+    pub source: SourceModel,
+    /// Why there is no `model.onnx`, when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_onnx: Option<String>,
+    /// The rows behind the reference profile, the sample rows and the metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_data: Option<ReferenceData>,
+    /// Why the reference profile is empty (drift is not monitored) and there are no metrics, when
+    /// there was no reference data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_drift_reference: Option<String>,
+    /// What the importer noted: what the IR does not keep of the original, metadata not used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// An imported model file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceModel {
+    /// The path as the user gave it.
+    pub file: String,
+    pub sha256: String,
+    pub size: u64,
+    /// `xgboost`, `lightgbm` or `onnx`.
+    pub format: String,
+    /// The library (and version) that wrote it, as the file says; empty when it does not.
+    pub library: String,
+    /// The artifact holding its bytes (`source.json`, `source.txt`, `source.onnx`).
+    pub artifact: String,
+}
+
+/// The CSV an import was given with `--reference-data`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferenceData {
+    pub file: String,
+    pub sha256: String,
+    pub rows: u64,
+    /// The target column the metrics were computed against, if one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// Size and digest of a stored artifact.
@@ -161,10 +217,11 @@ pub struct ManifestDraft {
     pub run_id: String,
     pub reference_profile: ReferenceProfile,
     pub sample_rows: Vec<Vec<f64>>,
+    pub lineage: Option<Lineage>,
 }
 
 /// How many test rows [`ManifestDraft::from_dataset`] keeps as samples.
-const SAMPLE_ROWS: usize = 5;
+pub(crate) const SAMPLE_ROWS: usize = 5;
 
 impl ManifestDraft {
     /// A draft with everything the dataset tells: task, feature schema (ranges from `train`,
@@ -205,6 +262,7 @@ impl ManifestDraft {
                     min,
                     max,
                     categories,
+                    missing: false,
                 }
             })
             .collect();
@@ -228,6 +286,7 @@ impl ManifestDraft {
             run_id: record.run_id.clone(),
             reference_profile,
             sample_rows: test.row_vecs().into_iter().take(SAMPLE_ROWS).collect(),
+            lineage: None,
         })
     }
 
@@ -304,6 +363,7 @@ impl ManifestDraft {
             artifacts,
             reference_profile: self.reference_profile,
             sample_rows: self.sample_rows,
+            lineage: self.lineage,
             signature: None,
         }
     }
@@ -335,6 +395,7 @@ pub(crate) mod tests {
                     min: -1.5,
                     max: 0.1 + 0.2,
                     categories: None,
+                    missing: false,
                 })
                 .collect(),
             output: OutputSchema {
@@ -361,6 +422,7 @@ pub(crate) mod tests {
                     .collect(),
             },
             sample_rows: vec![features.iter().map(|_| 0.1).collect()],
+            lineage: None,
         }
     }
 

@@ -46,7 +46,8 @@ pub(crate) mod tests;
 pub(crate) use alias::{AliasRecord, get_alias, list_aliases, rollback, set_alias};
 pub(crate) use error::RegistryError;
 pub(crate) use gate::{Comparison, Verdict, compare};
-pub use manifest::{ArtifactInfo, DatasetRef, Manifest, ManifestDraft, Signature};
+pub use manifest::{ArtifactInfo, DatasetRef, Lineage, Manifest, ManifestDraft, ReferenceData, Signature, SourceModel};
+pub(crate) use manifest::{FeatureSchema, FeatureType, OutputSchema, SAMPLE_ROWS};
 pub(crate) use publish::register;
 pub use read::{
     IR_ARTIFACT, PUBLISHED_FILES, list_models, list_versions, load_artifact, load_version, read_published,
@@ -59,7 +60,7 @@ pub(crate) use signing::{ManifestSigner, PublicKey, load_public_key, verify};
 use crate::store::Key;
 
 /// Checks a model or alias name (one key segment).
-fn check_name(what: &'static str, name: &str) -> Result<(), RegistryError> {
+pub(crate) fn check_name(what: &'static str, name: &str) -> Result<(), RegistryError> {
     Key::segment(name).map(|_| ()).map_err(|e| {
         // The store's message names the input too: keep only why it is refused.
         let message = e.to_string();

@@ -2,5 +2,6 @@
 
 mod import_onnx;
 mod mlflow;
+mod models_import;
 mod onnx;
 mod storage;

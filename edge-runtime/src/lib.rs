@@ -49,7 +49,8 @@
 //! ```
 //! use edge_runtime::{HostError, ModelModule, ModuleLimits, Prediction, Runtime, RuntimeConfig};
 //!
-//! // y = 2 * x0 + x1, written by hand to the module ABI (a generated module also rejects NaN).
+//! // y = 2 * x0 + x1, written by hand to the module ABI (a generated module also rejects NaN,
+//! // except for the features whose missing values the model routes).
 //! let wasm = wat::parse_str(r#"(module
 //!   (memory (export "memory") 1)
 //!   (func (export "wasmline_abi_version") (result i32) i32.const 1)

@@ -187,8 +187,9 @@ impl ModelModule {
 
     /// Predicts every row (each `n_features` long, in feature order).
     ///
-    /// Errors: [`HostError::Input`] for a row of the wrong width or a value that is NaN or
-    /// infinite (with the row's index in `rows` and the feature index); [`HostError::Timeout`],
+    /// Errors: [`HostError::Input`] for a row of the wrong width or a value the module refuses,
+    /// an infinity or a NaN where the model routes no missing value (with the row's index in
+    /// `rows` and the feature index); [`HostError::Timeout`],
     /// [`HostError::Trap`], [`HostError::Limits`] when the module misbehaves. No rows are
     /// returned when any row fails.
     pub fn predict<R: AsRef<[f64]>>(&self, rows: &[R]) -> Result<Vec<Prediction>> {

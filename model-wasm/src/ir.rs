@@ -279,7 +279,7 @@ pub fn category(x: f64, cast: Cast) -> Option<u32> {
     match cast {
         Cast::F32 => {
             let c = x as f32;
-            (c >= 0.0).then(|| c as u32)
+            (c >= 0.0).then_some(c as u32)
         }
         Cast::F64 => {
             // Rust's `as` saturates where C's cast is undefined; both give no category here.

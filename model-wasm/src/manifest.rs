@@ -62,7 +62,8 @@ pub struct FeatureView {
     /// For an ordinal-encoded column: the category of each code (value `k` is `categories[k]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub categories: Option<Vec<String>>,
-    /// Whether the model takes a missing value (NaN, `null`) for this feature (absent: it does not).
+    /// Whether the model routes a missing value (NaN, `null`) of this feature
+    /// ([`crate::ModelIr::accepts_missing`]); other features refuse one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub missing: bool,
 }

@@ -222,6 +222,11 @@ impl<'a> DriftWindow<'a> {
         self.missing = 0;
     }
 
+    /// Counts a missing value: apart from the bins, so it moves neither PSI nor KS.
+    pub fn observe_missing(&mut self) {
+        self.missing += 1;
+    }
+
     /// Counts a numeric value; non-finite values count as missing. A categorical feature counts it
     /// in its "other" bin.
     pub fn observe_number(&mut self, v: f64) {

@@ -1,7 +1,12 @@
 //! Turning caller rows into the model's feature vectors, refusing anything that would give a
-//! silent wrong answer: a missing or unknown feature, a value that is not a number, NaN or an
-//! infinity. Every error names the row (`rows[i]`, as the caller's array indexes it) and the
-//! feature.
+//! silent wrong answer: a missing or unknown feature, a value that is not a number, an infinity,
+//! and a missing value (NaN, `null`) for a feature the model does not route. Every error names
+//! the row (`rows[i]`, as the caller's array indexes it) and the feature.
+//!
+//! A feature whose manifest entry says `missing: true` (the model routes missing values of it,
+//! [`crate::ModelIr::accepts_missing`]) takes NaN, `null` and JavaScript's `undefined`, all
+//! passed on as NaN; a feature left out of a named row stays an error even then (send `null`),
+//! so a misspelt or forgotten name is never taken for a missing value.
 //!
 //! The browser SDK feeds it JavaScript values and the edge JSON values, through [`Cell`], so both
 //! refuse the same rows with the same words.
@@ -18,18 +23,29 @@
 //! assert_eq!(x, [12.5, 3.4]);
 //! let err = schema.json_row(2, &rows[2], &mut x).unwrap_err();
 //! assert_eq!(err.to_string(), "rows[2]: feature 'pH' is missing");
+//!
+//! // A model that routes missing values of pH.
+//! let schema = schema.with_missing(vec![false, true]).unwrap();
+//! schema.json_row(3, &serde_json::json!({"alcohol": 9.0, "pH": null}), &mut x).unwrap();
+//! assert!(x[1].is_nan());
+//! let err = schema.json_row(4, &serde_json::json!([null, 3.1]), &mut x).unwrap_err();
+//! assert_eq!(err.to_string(), "rows[4]: feature 'alcohol' is null, not a number");
 //! ```
 
 use std::collections::BTreeMap;
 
+use crate::manifest::ManifestView;
 use crate::{Error, Result};
 
 /// One value of a caller's row, as the schema check sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
     Number(f64),
-    /// Absent (or JavaScript's `undefined`).
+    /// Not in the row at all: a named row without the feature.
     Missing,
+    /// An explicit "no value": JSON's or JavaScript's `null` (`"null"`), JavaScript's `undefined`
+    /// (`"undefined"`); the word is for the message. A missing value where the feature takes one.
+    Null(&'static str),
     /// Anything else, described for the error message: `a string ("3.2")`, `null`, ...
     Other(String),
 }
@@ -39,10 +55,13 @@ pub enum Cell {
 pub struct InputSchema {
     names: Vec<String>,
     index: BTreeMap<String, usize>,
+    /// Per feature: whether a missing value (NaN) is passed on rather than refused.
+    missing: Vec<bool>,
 }
 
 impl InputSchema {
-    /// A schema over `names` (the model's input order); names must be unique.
+    /// A schema over `names` (the model's input order) that refuses every missing value; names
+    /// must be unique.
     pub fn new(names: Vec<String>) -> Result<InputSchema> {
         let mut index = BTreeMap::new();
         for (i, name) in names.iter().enumerate() {
@@ -50,7 +69,32 @@ impl InputSchema {
                 return Err(Error::InvalidManifest(format!("feature '{name}' is listed twice")));
             }
         }
-        Ok(InputSchema { names, index })
+        let missing = vec![false; names.len()];
+        Ok(InputSchema { names, index, missing })
+    }
+
+    /// The schema of a manifest's features: their names, and which take missing values.
+    pub fn of_manifest(manifest: &ManifestView) -> Result<InputSchema> {
+        InputSchema::new(manifest.feature_names())?.with_missing(manifest.features.iter().map(|f| f.missing).collect())
+    }
+
+    /// The same schema passing on missing values (as NaN) of the features marked `true`, one flag
+    /// per feature.
+    pub fn with_missing(mut self, missing: Vec<bool>) -> Result<InputSchema> {
+        if missing.len() != self.names.len() {
+            return Err(Error::InvalidManifest(format!(
+                "{} missing-value flags for {} features",
+                missing.len(),
+                self.names.len()
+            )));
+        }
+        self.missing = missing;
+        Ok(self)
+    }
+
+    /// Whether feature `i` takes a missing value.
+    pub fn accepts_missing(&self, i: usize) -> bool {
+        self.missing.get(i).copied().unwrap_or(false)
     }
 
     pub fn names(&self) -> &[String] {
@@ -91,8 +135,8 @@ impl InputSchema {
                 });
             }
         }
-        for (slot, name) in out.iter_mut().zip(&self.names) {
-            *slot = self.number(row, name, get(name))?;
+        for (i, (slot, name)) in out.iter_mut().zip(&self.names).enumerate() {
+            *slot = self.number(row, i, get(name))?;
         }
         Ok(())
     }
@@ -113,8 +157,8 @@ impl InputSchema {
                 ),
             });
         }
-        for ((slot, name), cell) in out.iter_mut().zip(&self.names).zip(cells) {
-            *slot = self.number(row, name, cell.clone())?;
+        for (i, (slot, cell)) in out.iter_mut().zip(cells).enumerate() {
+            *slot = self.number(row, i, cell.clone())?;
         }
         Ok(())
     }
@@ -143,20 +187,26 @@ impl InputSchema {
         }
     }
 
-    fn number(&self, row: usize, name: &str, cell: Cell) -> Result<f64> {
+    /// The value of feature `i` in row `row`, or why there is none.
+    fn number(&self, row: usize, i: usize, cell: Cell) -> Result<f64> {
+        let takes_missing = self.accepts_missing(i);
         let reason = match cell {
             Cell::Number(v) if v.is_finite() => return Ok(v),
+            Cell::Number(v) if v.is_nan() && takes_missing => return Ok(f64::NAN),
+            Cell::Null(_) if takes_missing => return Ok(f64::NAN),
             Cell::Number(v) if v.is_nan() => "is NaN, not a finite number".to_owned(),
             Cell::Number(v) => format!(
                 "is {}, not a finite number",
                 if v > 0.0 { "Infinity" } else { "-Infinity" }
             ),
+            Cell::Missing if takes_missing => "is missing (send null or NaN for a missing value)".to_owned(),
             Cell::Missing => "is missing".to_owned(),
+            Cell::Null(word) => format!("is {word}, not a number"),
             Cell::Other(what) => format!("is {what}, not a number"),
         };
         Err(Error::InvalidRow {
             row,
-            feature: Some(name.to_owned()),
+            feature: Some(self.names[i].clone()),
             reason,
         })
     }
@@ -173,9 +223,12 @@ impl InputSchema {
 }
 
 fn json_cell(value: &serde_json::Value) -> Cell {
-    match value.as_f64() {
-        Some(v) => Cell::Number(v),
-        None => Cell::Other(describe_json(value)),
+    match value {
+        serde_json::Value::Null => Cell::Null("null"),
+        _ => match value.as_f64() {
+            Some(v) => Cell::Number(v),
+            None => Cell::Other(describe_json(value)),
+        },
     }
 }
 
@@ -282,6 +335,113 @@ mod tests {
             .named_row(0, ["alcohol", "pH", "sulphates"], |_| Cell::Missing, &mut out)
             .unwrap_err();
         assert_eq!(err.to_string(), "rows[0]: feature 'alcohol' is missing");
+    }
+
+    /// `pH` takes missing values, `alcohol` and `sulphates` do not.
+    fn routing_ph() -> InputSchema {
+        schema().with_missing(vec![false, true, false]).unwrap()
+    }
+
+    #[test]
+    fn a_feature_the_model_routes_takes_nan_and_null_as_nan() {
+        let s = routing_ph();
+        let mut out = [0.0; 3];
+        for cell in [Cell::Number(f64::NAN), Cell::Null("null"), Cell::Null("undefined")] {
+            out = [0.0; 3];
+            s.positional_row(0, &[Cell::Number(1.0), cell.clone(), Cell::Number(2.0)], &mut out)
+                .unwrap_or_else(|e| panic!("{cell:?}: {e}"));
+            assert_eq!((out[0], out[2]), (1.0, 2.0));
+            assert!(out[1].is_nan(), "{cell:?} gives {}", out[1]);
+        }
+        s.json_row(1, &json!({"alcohol": 11, "pH": null, "sulphates": 0.5}), &mut out)
+            .unwrap();
+        assert!(out[1].is_nan());
+        s.json_row(2, &json!([11, null, 0.5]), &mut out).unwrap();
+        assert!(out[1].is_nan());
+        // A NaN with another payload (or sign) is still NaN, passed on as the quiet NaN.
+        let odd = f64::from_bits(0xfff0_0000_0000_0001);
+        s.positional_row(3, &[Cell::Number(1.0), Cell::Number(odd), Cell::Number(2.0)], &mut out)
+            .unwrap();
+        assert_eq!(out[1].to_bits(), f64::NAN.to_bits());
+        assert!(s.accepts_missing(1));
+        assert!(!s.accepts_missing(0));
+        assert!(!s.accepts_missing(99));
+    }
+
+    #[test]
+    fn the_other_features_keep_refusing_a_missing_value_by_name() {
+        let s = routing_ph();
+        let mut out = [0.0; 3];
+        let err = |row: serde_json::Value| s.json_row(7, &row, &mut [0.0; 3]).unwrap_err().to_string();
+        assert_eq!(
+            err(json!({"alcohol": null, "pH": null, "sulphates": 1})),
+            "rows[7]: feature 'alcohol' is null, not a number"
+        );
+        assert_eq!(
+            err(json!([1, null, null])),
+            "rows[7]: feature 'sulphates' is null, not a number"
+        );
+        let nan = s
+            .positional_row(
+                8,
+                &[Cell::Number(f64::NAN), Cell::Number(1.0), Cell::Number(2.0)],
+                &mut out,
+            )
+            .unwrap_err();
+        assert_eq!(
+            nan.to_string(),
+            "rows[8]: feature 'alcohol' is NaN, not a finite number"
+        );
+        let undefined = s
+            .positional_row(
+                8,
+                &[Cell::Number(1.0), Cell::Number(1.0), Cell::Null("undefined")],
+                &mut out,
+            )
+            .unwrap_err();
+        assert_eq!(
+            undefined.to_string(),
+            "rows[8]: feature 'sulphates' is undefined, not a number"
+        );
+        // Infinities stay refused, also where NaN is legal.
+        for (v, word) in [(f64::INFINITY, "Infinity"), (f64::NEG_INFINITY, "-Infinity")] {
+            let e = s
+                .positional_row(9, &[Cell::Number(1.0), Cell::Number(v), Cell::Number(2.0)], &mut out)
+                .unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("rows[9]: feature 'pH' is {word}, not a finite number")
+            );
+        }
+        // Left out of a named row is not a missing value, even for pH.
+        assert_eq!(
+            err(json!({"alcohol": 1, "sulphates": 1})),
+            "rows[7]: feature 'pH' is missing (send null or NaN for a missing value)"
+        );
+        // Strings are not numbers, "NaN" included.
+        assert_eq!(
+            err(json!([1, "NaN", 2])),
+            "rows[7]: feature 'pH' is a string (\"NaN\"), not a number"
+        );
+    }
+
+    #[test]
+    fn the_flags_come_from_the_manifest_one_per_feature() {
+        let mut manifest = crate::manifest::tests::manifest(&["a", "b"], None, b"x");
+        manifest.features[1].missing = true;
+        let s = InputSchema::of_manifest(&manifest).unwrap();
+        assert_eq!((s.accepts_missing(0), s.accepts_missing(1)), (false, true));
+        let err = schema().with_missing(vec![true]).unwrap_err();
+        assert!(
+            err.to_string().contains("1 missing-value flags for 3 features"),
+            "{err}"
+        );
+        // The field is left out of the JSON when false, and read as false when absent.
+        let text = serde_json::to_value(&manifest.features).unwrap();
+        assert_eq!(text[0].get("missing"), None);
+        assert_eq!(text[1]["missing"], true);
+        let back: Vec<crate::manifest::FeatureView> = serde_json::from_value(text).unwrap();
+        assert_eq!(back, manifest.features);
     }
 
     #[test]

@@ -105,11 +105,17 @@ impl DriftMonitor {
         DriftMonitor { windows, threshold }
     }
 
-    /// Counts every value of `rows`, which are concatenated rows in feature order.
+    /// Counts every value of `rows`, which are concatenated rows in feature order. A missing
+    /// value (NaN, which a model that routes missing values is given) is counted apart, never
+    /// binned, so it moves neither the PSI nor the KS statistic.
     pub fn observe_rows(&mut self, rows: &[f64], n_features: usize) {
         for row in rows.chunks_exact(n_features.max(1)) {
             for (i, categories, window) in &mut self.windows {
                 let v = row[*i];
+                if v.is_nan() {
+                    window.observe_missing();
+                    continue;
+                }
                 match (window.reference(), categories) {
                     // An ordinal-encoded input against category frequencies: count its category.
                     (FeatureReference::Categorical { .. }, Some(categories)) => {
@@ -175,7 +181,7 @@ pub struct FeatureDrift {
     pub name: String,
     /// Values per bin of the reference (the last bin of a categorical feature is "other").
     pub counts: Vec<u64>,
-    /// Values that could not be binned.
+    /// Values that could not be binned: missing (NaN) or not finite.
     pub missing: u64,
     /// Values binned (the sum of `counts`).
     pub observed: u64,
@@ -186,6 +192,18 @@ pub struct FeatureDrift {
     pub ks: Option<f64>,
     /// `psi >= threshold`.
     pub drifted: bool,
+}
+
+impl FeatureDrift {
+    /// The share of the window's values that were missing (0 before any value).
+    pub fn missing_share(&self) -> f64 {
+        let total = self.missing.saturating_add(self.observed);
+        if total == 0 {
+            0.0
+        } else {
+            self.missing as f64 / total as f64
+        }
+    }
 }
 
 /// Everything a runtime keeps about one model's predictions since the last [`Telemetry::reset`].
@@ -483,5 +501,46 @@ mod tests {
         assert_eq!(s.features.len(), 1);
         // Categories most frequent first: white, red, then "other" (codes 7 and 0.5).
         assert_eq!(s.features[0].counts, [2, 1, 2]);
+    }
+
+    #[test]
+    fn missing_values_are_counted_apart_from_the_bins() {
+        let mut m = manifest(&["colour", "x"], Some(&["no", "yes"][..]), b"");
+        m.features[0].categories = Some(vec!["red".into(), "white".into()]);
+        m.reference_profile.features[0] =
+            FeatureReference::categorical_from_values("colour", ["red", "white"].map(Some)).unwrap();
+        let mut d = DriftMonitor::new(&m);
+        // Rows 0..90 have a colour, 0..100 an x, spread as their references; the rest are NaN.
+        let rows: Vec<f64> = (0..120)
+            .flat_map(|i| {
+                let colour = if i >= 90 { f64::NAN } else { f64::from(i % 2) };
+                let x = if i >= 100 { f64::NAN } else { f64::from(i % 10) };
+                [colour, x]
+            })
+            .collect();
+        d.observe_rows(&rows, 2);
+        let s = d.snapshot();
+        let [colour, x] = &s.features[..] else { panic!("{s:?}") };
+        // 30 NaN colours, none in the "other" bin; 20 NaN x, none binned.
+        assert_eq!((colour.missing, colour.observed), (30, 90));
+        assert_eq!(colour.counts.last(), Some(&0), "{colour:?}");
+        assert_eq!((x.missing, x.observed), (20, 100));
+        assert_eq!(colour.missing_share(), 0.25);
+        assert!((x.missing_share() - 1.0 / 6.0).abs() < 1e-15);
+        // The binned values follow their references: no drift from the missing ones.
+        assert!(colour.psi.is_finite() && !colour.drifted, "{colour:?}");
+        assert!(x.psi.is_finite() && x.psi < 0.01, "{x:?}");
+        assert!(x.ks.is_some_and(f64::is_finite));
+        let empty = DriftMonitor::new(&m).snapshot();
+        assert_eq!(empty.features[0].missing_share(), 0.0);
+        // A report with missing values still passes the control plane's checks.
+        let mut t = Telemetry::new(&m, "edge");
+        t.record_ok(&rows, 0.001);
+        let batch = TelemetryBatch {
+            batch_id: "b-1".into(),
+            node: "n".into(),
+            reports: vec![t.report()],
+        };
+        batch.validate().unwrap();
     }
 }

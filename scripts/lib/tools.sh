@@ -3,7 +3,7 @@
 #
 #   CACHE          ~/.cache/wasmline (override with WASMLINE_CACHE)
 #   CACHE/tools    cargo-installed binaries (s3s-fs, wasm-bindgen, wasm-pack)
-#   CACHE/venv     Python venv with dvc, dvc-s3, moto, mlflow, and the compose checkers
+#   CACHE/venv     Python venv with dvc, dvc-s3, moto, mlflow, tritonclient, and the compose checkers
 #                  (docker-compose, hadolint, check-jsonschema)
 #   CACHE/airflow-venv  Apache Airflow 3 for the DAG test (its pins clash with mlflow's)
 #   CACHE/lint-venv     actionlint and check-jsonschema for the workflow lint

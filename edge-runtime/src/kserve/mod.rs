@@ -19,6 +19,11 @@
 //! `[n]`) and `probabilities` (FP64, `[n, n_classes]`), a regressor `value` (FP64, `[n]`); a
 //! request's `outputs` list picks among them. The request's `id` is echoed.
 //!
+//! Missing values: for a feature the model routes (its manifest entry says `missing: true`), a
+//! value may be `null` or NaN, written as the bare `NaN` token of Python's `json` and of
+//! tritonclient (accepted inside an input's `data` only), or as the string `"NaN"`. Any other
+//! feature refuses them, and infinities are refused everywhere, with the row and the feature.
+//!
 //! Every refusal is a 4xx with a body `{"error": "..."}` that says what to fix: malformed JSON
 //! (400), an unknown model or version (404), a wrong datatype, feature count, shape or a value
 //! that is not finite (400), an empty batch (400), more rows than [`InferLimits::max_batch_rows`]
@@ -26,8 +31,8 @@
 //! deadline fails that one request with a 500; the model keeps serving.
 //!
 //! The files, one concern each: this one the contract ([`ModelSet`], [`Outcome`],
-//! [`InferLimits`]); `routes.rs` the router and its handlers; `tensors.rs` the request's inputs
-//! parsed and checked into row-major rows; `responses.rs` the named outputs and [`ApiError`], the
+//! [`InferLimits`]); `routes.rs` the router and its handlers; `json.rs` the body's NaN and
+//! Infinity tokens; `tensors.rs` the request's inputs parsed and checked into row-major rows; `responses.rs` the named outputs and [`ApiError`], the
 //! `{"error": "..."}` body of every refusal.
 //!
 //! ```
@@ -48,6 +53,7 @@
 //! ```
 
 mod error;
+mod json;
 mod responses;
 mod routes;
 mod tensors;

@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
+use super::json::quote_non_finite;
 use super::responses::{build_response, requested_outputs};
 use super::tensors::{InferRequest, features};
 use super::{InferLimits, ModelSet, Outcome};
@@ -298,6 +299,7 @@ fn prepare(
             ApiError::new(rejection.status(), rejection.body_text())
         }
     })?;
+    let body = quote_non_finite(&body)?;
     let request: InferRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
     let outputs = requested_outputs(model, request.outputs.as_deref())?;

@@ -1,6 +1,11 @@
 //! The request: the body of `POST .../infer`, and its inputs parsed into row-major rows of the
 //! model's features, checked (datatype FP32 or FP64, shape, data length, finite values, batch
 //! size). Either one tensor of shape `[n_rows, n_features]` or one `[n_rows]` tensor per feature.
+//!
+//! A missing value, NaN (the bare token, see `json.rs`, or the string `"NaN"`) or `null`, is
+//! passed on as NaN for a feature whose manifest entry says `missing: true` (the model routes
+//! it); for any other feature it is refused with the row and the feature. Infinities are refused
+//! everywhere.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -131,12 +136,22 @@ pub(super) fn features(model: &ServedModel, inputs: &[InputTensor], max_rows: us
         }
         (n_rows, rows)
     };
-    if let Some(i) = rows.iter().position(|v| !v.is_finite()) {
+    let takes_missing: Vec<bool> = names.iter().map(|f| f.missing).collect();
+    if let Some(i) = rows
+        .iter()
+        .zip(takes_missing.iter().cycle())
+        .position(|(v, &missing_ok)| !(v.is_finite() || (missing_ok && v.is_nan())))
+    {
+        let v = rows[i];
         return Err(ApiError::bad_request(format!(
-            "row {}, feature '{}': {} is not a finite number",
+            "row {}, feature '{}': {}",
             i / n_features,
             names[i % n_features].name,
-            rows[i]
+            if v.to_bits() == NULL.to_bits() {
+                "null is not a number".to_owned()
+            } else {
+                format!("{v} is not a finite number")
+            }
         )));
     }
     debug_assert_eq!(rows.len(), n_rows * n_features);
@@ -169,8 +184,13 @@ fn dim(input: &InputTensor, i: usize) -> Result<usize, ApiError> {
         })
 }
 
-/// The tensor's data, flattened, as exactly `expected` numbers. Accepts the strings `NaN`,
-/// `Infinity` and `-Infinity` (as some JSON writers send them) so they can be refused by name.
+/// A `null` in a tensor's data: a NaN with a payload of its own, so that a feature that takes no
+/// missing value refuses it as `null` rather than as NaN. To the module it is a NaN like any.
+const NULL: f64 = f64::from_bits(0x7ff8_0000_0000_0bad);
+
+/// The tensor's data, flattened, as exactly `expected` numbers. Accepts `null` (as [`NULL`]) and
+/// the strings `NaN`, `Infinity` and `-Infinity` (as some JSON writers send them, and as
+/// `json.rs` rewrites the bare tokens); which features take a NaN is checked afterwards.
 fn values(input: &InputTensor, expected: usize) -> Result<Vec<f64>, ApiError> {
     fn flatten(value: &Value, out: &mut Vec<f64>, name: &str, limit: usize) -> Result<(), ApiError> {
         if out.len() > limit {
@@ -180,6 +200,10 @@ fn values(input: &InputTensor, expected: usize) -> Result<Vec<f64>, ApiError> {
             Value::Array(items) => items.iter().try_for_each(|v| flatten(v, out, name, limit)),
             Value::Number(n) => {
                 out.push(n.as_f64().unwrap_or(f64::NAN));
+                Ok(())
+            }
+            Value::Null => {
+                out.push(NULL);
                 Ok(())
             }
             Value::String(s) if matches!(s.as_str(), "NaN" | "nan") => {

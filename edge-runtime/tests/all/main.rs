@@ -2,6 +2,7 @@
 
 mod edge;
 mod fixtures;
+mod missing;
 mod parity;
 mod predict;
 mod process;

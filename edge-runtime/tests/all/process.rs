@@ -106,6 +106,16 @@ impl Probe {
         )
     }
 
+    /// Posts `body` as it is (JSON, or what Python's json writes: NaN tokens included).
+    pub fn post_text(&self, path: &str, body: &str) -> (u16, String) {
+        http(
+            agent()
+                .post(format!("{}{path}", self.base))
+                .content_type("application/json")
+                .send(body.as_bytes()),
+        )
+    }
+
     /// Waits for `GET /v2/health/ready` to answer 200.
     pub fn wait_ready(&self) {
         eventually("the edge to be ready", Duration::from_secs(60), || {

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::{Signer, SigningKey};
 use edge_runtime::{LoadOptions, Runtime, RuntimeConfig, ServedModel};
+use model_wasm::ir::Missing;
 use model_wasm::manifest::sha256_hex;
 use model_wasm::signature::{PublicKey, Signature, canonical_json, hex};
-use model_wasm::{Body, FeatureReference, IR_VERSION, Link, ModelIr, Output, Prediction};
+use model_wasm::{Body, FeatureReference, IR_VERSION, Link, ModelIr, Node, Output, Prediction, Tree};
 use serde_json::{Value, json};
 
 /// One runtime for the tests that need no special sizing, as a process would have.
@@ -60,6 +61,45 @@ pub fn regressor_ir(intercept: f64) -> ModelIr {
     }
 }
 
+/// A boosted regressor over `x0`, `x1`, `x2` that routes missing values of `x0` (left) and `x1`
+/// (right) and refuses them for `x2` (a split on it has no missing rule):
+/// `y = 0.5 + (x0 < 5 or missing ? 1 : -1) + (x1 < 2 ? (x2 < 3 ? 0.125 : 0.0625) : 0.25)`.
+pub fn boosted_ir() -> ModelIr {
+    let split = |feature, threshold, left, right, missing| Node::Split {
+        feature,
+        threshold,
+        left,
+        right,
+        missing,
+    };
+    let leaf = |value| Node::Leaf { value };
+    ModelIr {
+        ir_version: IR_VERSION,
+        features: vec!["x0".into(), "x1".into(), "x2".into()],
+        preprocess: vec![],
+        body: Body::Boosted {
+            trees: vec![
+                Tree {
+                    nodes: vec![split(0, 5.0, 1, 2, Missing::Left), leaf(1.0), leaf(-1.0)],
+                },
+                Tree {
+                    nodes: vec![
+                        split(1, 2.0, 1, 2, Missing::Right),
+                        split(2, 3.0, 3, 4, Missing::Refuse),
+                        leaf(0.25),
+                        leaf(0.125),
+                        leaf(0.0625),
+                    ],
+                },
+            ],
+            tree_outputs: vec![0, 0],
+            base_score: vec![0.5],
+            link: Link::Identity,
+        },
+        output: Output::Regression { target: "y".into() },
+    }
+}
+
 /// The signing key of the test control plane, and another one.
 pub fn signing_key() -> SigningKey {
     SigningKey::from_bytes(&[42; 32])
@@ -86,7 +126,14 @@ pub fn manifest_value(name: &str, version: u64, ir: &ModelIr, wasm: &[u8]) -> Va
     let features: Vec<Value> = ir
         .features
         .iter()
-        .map(|f| json!({"name": f, "type": "float", "min": 0.0, "max": 9.9}))
+        .zip(ir.accepts_missing())
+        .map(|(f, missing)| {
+            let mut view = json!({"name": f, "type": "float", "min": 0.0, "max": 9.9});
+            if missing {
+                view["missing"] = json!(true);
+            }
+            view
+        })
         .collect();
     let references: Vec<FeatureReference> = ir
         .features

@@ -115,7 +115,8 @@ impl Model {
     }
 
     /// The inputs, in model order: `[{name, min, max}]` (min and max as seen in training; an
-    /// ordinal-encoded feature also has `categories`, the category of each code).
+    /// ordinal-encoded feature also has `categories`, the category of each code, and one whose
+    /// missing values the model routes `missing: true`).
     #[wasm_bindgen(getter)]
     pub fn features(&self) -> Array {
         self.manifest
@@ -128,6 +129,9 @@ impl Model {
                 set(&o, &"max".into(), &f.max.into());
                 if let Some(categories) = &f.categories {
                     set(&o, &"categories".into(), &strings(categories));
+                }
+                if f.missing {
+                    set(&o, &"missing".into(), &true.into());
                 }
                 JsValue::from(o)
             })
@@ -158,9 +162,10 @@ impl Model {
 
     /// Predicts `rows`: an array of objects `{feature: number}` (every feature, no other key) or
     /// of arrays in feature order. Returns `[{label, probabilities: {class: p}}]` for a
-    /// classifier and `[{value}]` for a regressor. A row that cannot be predicted (missing or
-    /// unknown feature, a value that is not a finite number) fails the whole call with an error
-    /// naming the row and the feature.
+    /// classifier and `[{value}]` for a regressor. A feature the model routes missing values of
+    /// (`missing: true` in `features`) takes `null`, `undefined` or `NaN`. A row that cannot be
+    /// predicted (missing or unknown feature, a value that is not a finite number, a missing value
+    /// elsewhere) fails the whole call with an error naming the row and the feature.
     pub fn predict(&mut self, rows: JsValue) -> Result<Array, JsError> {
         let start = performance_now();
         match self.try_predict(&rows) {
@@ -219,7 +224,7 @@ impl Model {
             memory_bytes: memory.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as u64,
         };
         layout.check(manifest.features.len(), manifest.classes().len())?;
-        let schema = InputSchema::new(manifest.feature_names())?;
+        let schema = InputSchema::of_manifest(&manifest)?;
         Ok(Model {
             exports: Exports {
                 predict: function(&exports, export::PREDICT)?,
@@ -290,12 +295,17 @@ impl Model {
                 }
             }
             let keys: Vec<String> = Object::keys(object).iter().filter_map(|k| k.as_string()).collect();
-            let get = |name: &str| self.schema.position(name).map_or(Cell::Missing, |j| cell(&values[j]));
+            // A key left out is missing; one set to undefined is a missing value.
+            let get = |name: &str| match self.schema.position(name) {
+                Some(j) if Object::has_own(object, &self.js_names[j]) => cell(&values[j]),
+                _ => Cell::Missing,
+            };
             self.schema.named_row(i, &keys, get, out)
         } else {
             let what = match cell(row) {
                 Cell::Number(v) => format!("the number {v}"),
                 Cell::Missing => "undefined".into(),
+                Cell::Null(word) => word.into(),
                 Cell::Other(what) => what,
             };
             Err(Error::InvalidRow {
@@ -441,14 +451,15 @@ fn call_i32(f: &Function, arg: Option<i32>) -> model_wasm::Result<i32> {
         .ok_or_else(|| module_error(format!("'{}' did not return a number", String::from(f.name()))))
 }
 
-/// What the schema check sees of a JavaScript value.
+/// What the schema check sees of a JavaScript value: `null` and `undefined` are missing values
+/// (taken, as NaN is, by the features the model routes).
 fn cell(v: &JsValue) -> Cell {
     if let Some(x) = v.as_f64() {
         Cell::Number(x)
     } else if v.is_undefined() {
-        Cell::Missing
+        Cell::Null("undefined")
     } else if v.is_null() {
-        Cell::Other("null".into())
+        Cell::Null("null")
     } else if let Some(s) = v.as_string() {
         Cell::Other(describe_string(&s))
     } else if let Some(b) = v.as_bool() {
@@ -484,3 +495,6 @@ fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsError> {
     let text = serde_json::to_string(value)?;
     js_sys::JSON::parse(&text).map_err(|e| JsError::new(&js_message(&e)))
 }
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests;

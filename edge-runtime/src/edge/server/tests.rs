@@ -17,7 +17,7 @@ use super::app;
 use crate::edge::metrics::EdgeMetrics;
 use crate::edge::models::EdgeModels;
 use crate::edge::testing::support::{
-    CLASSES, classifier_ir, matrix_request, regressor_ir, runtime, served, with_module,
+    CLASSES, boosted_ir, classifier_ir, matrix_request, regressor_ir, runtime, served, with_module,
 };
 
 /// An edge serving `wine` (classifier, v3, with v2 kept) and `reg` (regressor, v1); `missing`
@@ -508,4 +508,128 @@ async fn a_trap_fails_one_request_and_the_model_keeps_serving() {
             .unwrap()
             .contains(r#"outcome="error",runtime="wasmtime",version="1"} 1"#)
     );
+}
+
+/// What the IR's evaluator predicts for a regressor's row.
+fn value_of(ir: &ModelIr, row: &[f64]) -> f64 {
+    match ir.predict(row).unwrap() {
+        Prediction::Value(v) => v,
+        Prediction::Class { .. } => panic!("a regressor"),
+    }
+}
+
+#[tokio::test]
+async fn missing_values_reach_a_model_that_routes_them_and_are_refused_elsewhere() {
+    let models = Arc::new(EdgeModels::new(
+        vec!["boosted".into(), "wine".into()],
+        Arc::new(EdgeMetrics::new("test-node")),
+        100,
+    ));
+    let ir = boosted_ir();
+    models.install(served("boosted", 1, &ir));
+    models.install(served("wine", 3, &classifier_ir()));
+    let app = app(models.clone(), InferLimits::default());
+    let path = "/v2/models/boosted/infer";
+    let nan = f64::NAN;
+
+    // A matrix as Python's json.dumps writes NaN (a bare token), with null beside it.
+    let body = br#"{"id": "m", "inputs": [{"name": "input", "datatype": "FP64", "shape": [4, 3],
+        "data": [[NaN, 1.0, 1.0], [7.0, NaN, 9.0], [null, null, 1.0], [-NaN, 0.5, 4.0]]}]}"#;
+    let (status, body) = call(&app, "POST", path, Some(body.to_vec())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let expected = [[nan, 1.0, 1.0], [7.0, nan, 9.0], [nan, nan, 1.0], [nan, 0.5, 4.0]].map(|row| value_of(&ir, &row));
+    // The missing values took their routes: x0 left (+1), x1 right (+0.25).
+    assert_eq!(expected, [1.625, -0.25, 1.75, 1.5625]);
+    assert_eq!(body["outputs"][0]["data"], json!(expected), "{body}");
+
+    // One tensor per feature, with null, the bare token and the string "NaN".
+    let body = br#"{"inputs": [
+        {"name": "x0", "datatype": "FP64", "shape": [3], "data": [null, 6, "NaN"]},
+        {"name": "x1", "datatype": "FP32", "shape": [3], "data": [NaN, 0, 3]},
+        {"name": "x2", "datatype": "FP64", "shape": [3], "data": [1, 1, 1]}]}"#;
+    let (status, body) = call(&app, "POST", path, Some(body.to_vec())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let expected = [[nan, nan, 1.0], [6.0, 0.0, 1.0], [nan, 3.0, 1.0]].map(|row| value_of(&ir, &row));
+    assert_eq!(body["outputs"][0]["data"], json!(expected), "{body}");
+
+    // x2 takes no missing value, and no feature takes an infinity.
+    let bad = StatusCode::BAD_REQUEST;
+    let matrix = |data: &str| {
+        format!(r#"{{"inputs": [{{"name": "input", "datatype": "FP64", "shape": [2, 3], "data": {data}}}]}}"#)
+            .into_bytes()
+    };
+    refused(
+        &app,
+        path,
+        matrix("[1, 1, 1, 1, 1, NaN]"),
+        bad,
+        "row 1, feature 'x2': NaN is not a finite number",
+    )
+    .await;
+    refused(
+        &app,
+        path,
+        matrix("[[1, 1, null], [1, 1, 1]]"),
+        bad,
+        "row 0, feature 'x2': null is not a number",
+    )
+    .await;
+    refused(
+        &app,
+        path,
+        matrix("[[1, 1, 1], [Infinity, 1, 1]]"),
+        bad,
+        "row 1, feature 'x0': inf is not a finite number",
+    )
+    .await;
+    refused(
+        &app,
+        path,
+        matrix("[[1, -Infinity, 1], [1, 1, 1]]"),
+        bad,
+        "row 0, feature 'x1': -inf is not a finite number",
+    )
+    .await;
+    // The tokens are JSON only inside an input's data.
+    refused(
+        &app,
+        path,
+        br#"{"id": NaN, "inputs": []}"#.to_vec(),
+        bad,
+        "malformed JSON: NaN at line 1 column 8: NaN and Infinity are accepted only in an input's data",
+    )
+    .await;
+
+    // A model without missing-value rules refuses both, naming the feature.
+    let wine = "/v2/models/wine/infer";
+    let wine_matrix = |data: &str| {
+        format!(r#"{{"inputs": [{{"name": "input", "datatype": "FP64", "shape": [1, 3], "data": {data}}}]}}"#)
+            .into_bytes()
+    };
+    refused(
+        &app,
+        wine,
+        wine_matrix("[1, NaN, 3]"),
+        bad,
+        "row 0, feature 'acidity': NaN is not a finite number",
+    )
+    .await;
+    refused(
+        &app,
+        wine,
+        wine_matrix("[null, 2, 3]"),
+        bad,
+        "row 0, feature 'alcohol': null is not a number",
+    )
+    .await;
+
+    // Drift counts the missing values apart: 5 of the 7 accepted x0 values, none binned.
+    let reports = models.take_reports();
+    let boosted = reports.iter().find(|r| r.model == "boosted").unwrap();
+    assert_eq!(boosted.predictions.rows, 7);
+    let x0 = &boosted.drift.features[0];
+    assert_eq!((x0.name.as_str(), x0.missing, x0.observed), ("x0", 5, 2), "{x0:?}");
+    assert!(x0.psi.is_finite(), "{x0:?}");
+    let x2 = &boosted.drift.features[2];
+    assert_eq!((x2.missing, x2.observed), (0, 7), "{x2:?}");
 }

@@ -42,7 +42,10 @@ fn main() -> anyhow::Result<()> {
         .collect();
     metas.sort();
     if metas.is_empty() {
-        anyhow::bail!("no *.meta.json in {}: run scripts/bench/gbdt_models.py first", out.display());
+        anyhow::bail!(
+            "no *.meta.json in {}: run scripts/bench/gbdt_models.py first",
+            out.display()
+        );
     }
     // One runtime, as an edge has; the default limits (100 ms per call of at most max_rows rows).
     let runtime = Runtime::new(RuntimeConfig::default())?;

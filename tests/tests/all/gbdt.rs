@@ -86,15 +86,23 @@ fn make_cases(dir: &Path) -> Vec<Case> {
                 file: dir.join(c["file"].as_str().unwrap()),
                 reference: dir.join(format!("{name}.reference.csv")),
                 library: c["library"].as_str().unwrap().to_owned(),
-                classes: c
-                    .get("classes")
-                    .map(|v| v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect()),
+                classes: c.get("classes").map(|v| {
+                    v.as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s.as_str().unwrap().to_owned())
+                        .collect()
+                }),
                 tolerance: c["tolerance"].as_f64().unwrap(),
                 rows: c["rows"].as_array().unwrap().iter().map(numbers).collect(),
                 outputs: c["outputs"].as_array().unwrap().iter().map(numbers).collect(),
-                labels: c
-                    .get("labels")
-                    .map(|v| v.as_array().unwrap().iter().map(|l| l.as_u64().unwrap() as usize).collect()),
+                labels: c.get("labels").map(|v| {
+                    v.as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|l| l.as_u64().unwrap() as usize)
+                        .collect()
+                }),
                 leaf_values: c["leaf_values"].as_array().unwrap().iter().map(numbers).collect(),
                 name,
             }
@@ -239,7 +247,8 @@ fn imported_xgboost_and_lightgbm_models_give_their_libraries_answers_in_the_eval
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         s.run(&args).ok();
-        s.run(&["models", "promote", &case.name, "1", "--alias", "production"]).ok();
+        s.run(&["models", "promote", &case.name, "1", "--alias", "production"])
+            .ok();
         let ir = registered_ir(&s, &case.name);
         check_evaluator(case, &ir);
         irs.push(ir);

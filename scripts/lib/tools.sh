@@ -7,6 +7,9 @@
 #                  (docker-compose, hadolint, check-jsonschema)
 #   CACHE/airflow-venv  Apache Airflow 3 for the DAG test (its pins clash with mlflow's)
 #   CACHE/lint-venv     actionlint and check-jsonschema for the workflow lint
+#   CACHE/gbdt-venv     XGBoost, LightGBM and scikit-learn for the GBDT parity test
+#   CACHE/gbdt-bench-venv  the same plus lleaves, treelite, tl2cgen, onnxmltools, onnxruntime
+#                       (scripts/bench-gbdt only)
 #   CACHE/node     npm packages of tests/browser/package-lock.json (playwright-core, binaryen's wasm-opt,
 #                  @grafana/schema and typescript for the dashboard check)
 #   CACHE/logs     install logs
@@ -79,6 +82,18 @@ venv_once() {
 # with the test venv's. The test finds it through WASMLINE_AIRFLOW_VENV.
 ensure_airflow() {
   venv_once airflow-venv requirements-airflow.txt airflow
+}
+
+# XGBoost, LightGBM and scikit-learn (about a minute, once) for the GBDT parity test
+# (tests/tests/all/gbdt.rs), which finds the venv through WASMLINE_GBDT_VENV.
+ensure_gbdt_venv() {
+  venv_once gbdt-venv requirements-gbdt.txt python
+}
+
+# scripts/bench-gbdt's peers (lleaves, treelite + tl2cgen, onnxmltools, onnxruntime) beside the
+# libraries. Not part of scripts/test.
+ensure_gbdt_bench_venv() {
+  venv_once gbdt-bench-venv requirements-gbdt-bench.txt python
 }
 
 # actionlint (the real binary, from PyPI) and check-jsonschema, for scripts/ci/lint-workflows.
@@ -154,6 +169,7 @@ ensure_node_modules() {
 tools_path() {
   export PATH="$CACHE/tools/bin:$CACHE/venv/bin:$CACHE/lint-venv/bin:$CACHE/node/node_modules/.bin:$PATH"
   export WASMLINE_AIRFLOW_VENV="$CACHE/airflow-venv"
+  export WASMLINE_GBDT_VENV="$CACHE/gbdt-venv"
   # parity.mjs imports playwright-core from here.
   export NODE_PATH="$CACHE/node/node_modules"
 }

@@ -10,7 +10,8 @@
 //!   (`average_output`).
 //! - LightGBM folds the initial score into the first trees' leaves: the base scores are zero.
 //! - Numerical splits go left when `x <= threshold` in `f64` ([`Node::SplitLe`], thresholds
-//!   parsed exactly). `decision_type` bits: 1 categorical, 2 default left, `(d >> 2) & 3` the
+//!   parsed exactly; LightGBM's `inf`, its split of NaN against every number, becomes `f64::MAX`,
+//!   the same routing for the finite inputs the IR takes). `decision_type` bits: 1 categorical, 2 default left, `(d >> 2) & 3` the
 //!   missing type: 0 None ([`Missing::AsZero`]), 1 Zero ([`Missing::ZeroLeft`] /
 //!   [`Missing::ZeroRight`] by the default side), 2 NaN ([`Missing::Left`] / [`Missing::Right`]);
 //!   any other bit is refused.
@@ -354,9 +355,17 @@ fn read_tree(
                 (_, true) => Missing::Left,
                 (_, false) => Missing::Right,
             };
+            // LightGBM splits "NaN against every number" at `threshold=inf`: `x <= inf` holds for
+            // every finite x, as `x <= f64::MAX` does, and inputs are never infinite (the IR
+            // refuses them), so the largest finite threshold routes every row the same way.
+            let threshold = if threshold[i] == f64::INFINITY {
+                f64::MAX
+            } else {
+                threshold[i]
+            };
             Node::SplitLe {
                 feature,
-                threshold: threshold[i],
+                threshold,
                 left,
                 right,
                 missing,

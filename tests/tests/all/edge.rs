@@ -18,7 +18,7 @@ use tests::workspace_bin;
 use crate::train::with_training;
 use crate::{Edge, Scratch};
 
-const TOKEN: &str = "edge-token-for-tests";
+pub(crate) const TOKEN: &str = "edge-token-for-tests";
 const MODEL: &str = "wine";
 
 /// A logistic regression on the wine data, registered and moved to `alias`.
@@ -31,7 +31,7 @@ fn train(s: &Scratch, name: &str, alpha: f64, alias: &str) {
     s.run(&["pipeline", "run", "-c", config.to_str().unwrap()]).ok();
 }
 
-fn control_plane(s: &Scratch, port: u16, log: &str) -> ChildGuard {
+pub(crate) fn control_plane(s: &Scratch, port: u16, log: &str) -> ChildGuard {
     let mut cmd = Command::new(workspace_bin("wasmline"));
     cmd.args(["--store", s.store().to_str().unwrap(), "serve"])
         .args(["--addr", &format!("127.0.0.1:{port}"), "--poll-ms", "50"])

@@ -170,3 +170,24 @@ pub(super) fn sigmoid(exp: u32) -> Function {
         .end();
     f.finish()
 }
+
+/// The end of a softmax, as the evaluator's: each score in `z` (locals) becomes
+/// `exp(z_k - max) / sum`, the exps summed in order.
+pub(super) fn softmax_from_max(f: &mut FunctionBody, z: &[u32], max: u32, exp: u32) {
+    let sum = f.local(ValType::F64);
+    for (k, z_k) in z.iter().enumerate() {
+        f.code()
+            .local_get(*z_k)
+            .local_get(max)
+            .f64_sub()
+            .call(exp)
+            .local_tee(*z_k);
+        if k > 0 {
+            f.code().local_get(sum).f64_add();
+        }
+        f.code().local_set(sum);
+    }
+    for z_k in z {
+        f.code().local_get(*z_k).local_get(sum).f64_div().local_set(*z_k);
+    }
+}

@@ -74,7 +74,6 @@ fn softmax_row(f: &mut FunctionBody, row: &Row, weights: &[f64], intercepts: &[f
     let x = f.local(ValType::F64);
     let s: Vec<u32> = intercepts.iter().map(|_| f.local(ValType::F64)).collect();
     let max = f.local(ValType::F64);
-    let sum = f.local(ValType::F64);
 
     // Each feature once, into every output's running sum.
     for i in 0..n {
@@ -103,20 +102,6 @@ fn softmax_row(f: &mut FunctionBody, row: &Row, weights: &[f64], intercepts: &[f
             .select()
             .local_set(max);
     }
-    for (k, s_k) in s.iter().enumerate() {
-        f.code()
-            .local_get(*s_k)
-            .local_get(max)
-            .f64_sub()
-            .call(exp)
-            .local_tee(*s_k);
-        if k > 0 {
-            f.code().local_get(sum).f64_add();
-        }
-        f.code().local_set(sum);
-    }
-    for s_k in &s {
-        f.code().local_get(*s_k).local_get(sum).f64_div().local_set(*s_k);
-    }
+    exp::softmax_from_max(f, &s, max, exp);
     row.store_classes(f, &s);
 }

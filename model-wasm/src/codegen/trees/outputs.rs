@@ -152,7 +152,7 @@ fn boosted_outputs(
             // divided by the sum.
             let exp = call(links, |l| l.exp);
             let z: Vec<u32> = (0..n_classes).map(|_| f.local(ValType::F64)).collect();
-            let (max, sum) = (f.local(ValType::F64), f.local(ValType::F64));
+            let max = f.local(ValType::F64);
             f.code().f64_const(f64::NEG_INFINITY.into()).local_set(max);
             for (k, z_k) in z.iter().enumerate() {
                 row.push_output_address(f);
@@ -166,21 +166,7 @@ fn boosted_outputs(
                     .select()
                     .local_set(max);
             }
-            for (k, z_k) in z.iter().enumerate() {
-                f.code()
-                    .local_get(*z_k)
-                    .local_get(max)
-                    .f64_sub()
-                    .call(exp)
-                    .local_tee(*z_k);
-                if k > 0 {
-                    f.code().local_get(sum).f64_add();
-                }
-                f.code().local_set(sum);
-            }
-            for z_k in &z {
-                f.code().local_get(*z_k).local_get(sum).f64_div().local_set(*z_k);
-            }
+            exp::softmax_from_max(f, &z, max, exp);
             row.store_classes(f, &z);
         }
         (Link::Exp, true) => unreachable!("validated: no such boosted classifier"),

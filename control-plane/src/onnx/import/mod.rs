@@ -17,18 +17,24 @@
 //!   probabilities `[sigmoid(-z), sigmoid(z)]` already sum to one.
 //! - Tree splits: the IR sends `x` left when `(x as f32) < t`. `BRANCH_LT` is that; for `f32`
 //!   values `x <= t` is `x < next_up(t)`, so `BRANCH_LEQ` (scikit-learn's) takes the next `f32`
-//!   above the threshold; `BRANCH_GTE`/`BRANCH_GT` swap the branches (inputs are never NaN in the
-//!   IR). `BRANCH_EQ`/`BRANCH_NEQ` are refused. Trees are renumbered from their root.
+//!   above the threshold; `BRANCH_GTE`/`BRANCH_GT` swap the branches. With
+//!   `nodes_missing_value_tracks_true` (onnxmltools' XGBoost and LightGBM files) each split routes
+//!   a NaN as onnxruntime does: to the true branch where the flag is 1, else to the false branch;
+//!   without it a NaN input is refused. `BRANCH_EQ`/`BRANCH_NEQ` are refused (import the LightGBM
+//!   text model instead). Trees are renumbered from their root.
 //! - `TreeEnsembleClassifier`: when each leaf puts its whole weight on one class and every leaf
 //!   weighs `1 / n_trees`, the scores are vote shares: the IR's [`Aggregate::Vote`]. Otherwise
 //!   (scikit-learn's soft-voting forests and single trees, whose leaves hold class shares, or
 //!   weighted trees) every leaf keeps its class weights and the IR sums them
 //!   ([`Aggregate::Sum`]), as the original does. With two classes and one class id in the
 //!   weights (skl2onnx's binary form), a leaf's weight is class 1's share and class 0 gets the
-//!   tree's rest, as onnxruntime reads it.
-//! - `TreeEnsembleRegressor` leaves add up their target weights; `SUM` over trees becomes the
-//!   IR's mean of `n_trees * value`, `AVERAGE` the mean of the values; `base_values` are added to
-//!   every leaf.
+//!   tree's rest, as onnxruntime reads it. A `LOGISTIC` classifier in that binary form, or a
+//!   `SOFTMAX` one whose trees each add to one class (onnxmltools' boosted models), becomes a
+//!   [`Body::Boosted`](model_wasm::Body::Boosted): `base_values` as base scores, then the link.
+//! - `TreeEnsembleRegressor` leaves add up their target weights; `SUM` over trees with
+//!   `base_values` or missing-value flags (onnxmltools) becomes a boosted identity sum from the
+//!   base value; other `SUM`s (skl2onnx's forests) the IR's mean of `n_trees * value`, `AVERAGE`
+//!   the mean of the values, `base_values` added to every leaf.
 //!
 //! Refused, because the IR cannot give the original's answers (see [`ImportOptions::labels_only`]
 //! for the cases where the labels would still be exact):

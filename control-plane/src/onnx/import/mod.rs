@@ -183,9 +183,16 @@ pub fn import_onnx_with(bytes: &[u8], options: ImportOptions) -> Result<Imported
             ops.push(op);
         }
     }
+    // onnxmltools ends its LightGBM classifiers with `probabilities * 1`: taken when every Mul is
+    // such a no-op.
+    let muls_by_one = graph
+        .node
+        .iter()
+        .filter(|n| qualified(n) == "ai.onnx.Mul")
+        .all(|n| mul_by_one(graph, n));
     let refused: Vec<String> = ops
         .iter()
-        .filter(|op| !SUPPORTED_OPS.contains(&op.as_str()))
+        .filter(|op| !(SUPPORTED_OPS.contains(&op.as_str()) || muls_by_one && op.as_str() == "ai.onnx.Mul"))
         .cloned()
         .collect();
     if !refused.is_empty() {
@@ -232,6 +239,22 @@ pub fn import_onnx_with(bytes: &[u8], options: ImportOptions) -> Result<Imported
         graph_name: graph.name.clone(),
         notes,
     })
+}
+
+/// Whether `node` multiplies its input by a constant 1 (one element, float): a no-op.
+fn mul_by_one(graph: &GraphProto, node: &NodeProto) -> bool {
+    let [a, b] = &node.input[..] else {
+        return false;
+    };
+    let one = |name: &str| {
+        graph.initializer.iter().any(|t| {
+            t.name == name
+                && t.data_type == DataType::Float as i32
+                && t.dims.iter().product::<i64>() == 1
+                && (t.float_data[..] == [1.0] || (t.float_data.is_empty() && t.raw_data[..] == 1.0f32.to_le_bytes()))
+        })
+    };
+    one(a) != one(b)
 }
 
 fn feature_names(metadata: &HashMap<&str, &str>, n: usize, notes: &mut Vec<String>) -> Vec<String> {
@@ -505,6 +528,7 @@ impl<'a> GraphImporter<'a> {
             }
             let this = match qualified(node).as_str() {
                 "ai.onnx.Identity" | "ai.onnx.ml.ZipMap" => None,
+                "ai.onnx.Mul" if mul_by_one(graph, node) => None,
                 "ai.onnx.Cast" => {
                     let to = int(node, "to").unwrap_or(0);
                     if numbers && to != DataType::Float as i64 && to != DataType::Double as i64 {

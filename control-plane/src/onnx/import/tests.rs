@@ -455,7 +455,10 @@ fn split_modes_convert_exactly_at_the_f32_threshold() {
         }
     }
     let err = error(&stump("TreeEnsembleRegressor", "BRANCH_EQ", t));
-    assert!(err.contains("split mode BRANCH_EQ"), "{err}");
+    assert!(
+        err.contains("split mode BRANCH_EQ") && err.contains("LightGBM text model"),
+        "{err}"
+    );
     let err = error(&stump("TreeEnsembleRegressor", "BRANCH_LEQ", f32::MAX));
     assert!(err.contains("no finite f32 above it"), "{err}");
 }
@@ -667,4 +670,106 @@ fn a_declared_input_of_a_trillion_features_is_refused_before_anything_is_made() 
     assert!(tiny.len() < 300, "{} bytes", tiny.len());
     let message = import_onnx(&tiny).unwrap_err().to_string();
     assert!(message.contains("declares 1000000000000 features"), "{message}");
+}
+
+/// `|a - b| <= 1e-5 * |b|`, or `1e-6` near 0.
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= (1e-5 * b.abs()).max(1e-6)
+}
+
+/// Imports `tests/fixtures/onnxml/{name}.onnx` (onnxmltools' conversion of an XGBoost or
+/// LightGBM model, made by `scripts/gbdt/make_onnxml_fixtures.py`) and checks the IR's
+/// predictions against onnxruntime's, stored with the rows (NaNs as null); returns the body.
+fn onnxml_fixture(name: &str) -> Body {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/onnxml/");
+    let bytes = std::fs::read(format!("{dir}{name}.onnx")).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}{name}.json")).unwrap()).unwrap();
+    let imported = import_onnx_with(&bytes, ImportOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let rows = expected["rows"].as_array().unwrap();
+    assert!(rows.len() >= 20, "{name}: {} rows", rows.len());
+    let mut with_nan = 0;
+    for (i, r) in rows.iter().enumerate() {
+        let x: Vec<f64> = r["x"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap_or(f64::NAN))
+            .collect();
+        with_nan += usize::from(x.iter().any(|v| v.is_nan()));
+        match imported.ir.predict(&x).unwrap() {
+            Prediction::Value(v) => {
+                let want = r["value"].as_f64().unwrap();
+                assert!(close(v, want), "{name}, row {i} {x:?}: {v} vs onnxruntime {want}");
+            }
+            Prediction::Class { label, probabilities } => {
+                assert_eq!(label as u64, r["label"].as_u64().unwrap(), "{name}, row {i} {x:?}");
+                let want: Vec<f64> = r["probabilities"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p.as_f64().unwrap())
+                    .collect();
+                assert_eq!(probabilities.len(), want.len(), "{name}, row {i}");
+                for (p, w) in probabilities.iter().zip(&want) {
+                    assert!(
+                        close(*p, *w),
+                        "{name}, row {i} {x:?}: {probabilities:?} vs onnxruntime {want:?}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(with_nan >= 5, "{name}: only {with_nan} rows with NaN");
+    imported.ir.body
+}
+
+fn boosted_link(body: &Body) -> (Link, usize, Vec<u32>) {
+    match body {
+        Body::Boosted {
+            link,
+            base_score,
+            tree_outputs,
+            ..
+        } => (*link, base_score.len(), tree_outputs.clone()),
+        other => panic!("not boosted: {other:?}"),
+    }
+}
+
+#[test]
+fn onnxmltools_xgboost_binary_matches_onnxruntime() {
+    let (link, outputs, _) = boosted_link(&onnxml_fixture("xgb_binary"));
+    assert_eq!((link, outputs), (Link::Sigmoid, 1));
+}
+
+#[test]
+fn onnxmltools_lightgbm_binary_matches_onnxruntime() {
+    let (link, outputs, _) = boosted_link(&onnxml_fixture("lgb_binary"));
+    assert_eq!((link, outputs), (Link::Sigmoid, 1));
+}
+
+#[test]
+fn onnxmltools_xgboost_multiclass_matches_onnxruntime() {
+    let (link, outputs, trees) = boosted_link(&onnxml_fixture("xgb_multi"));
+    assert_eq!((link, outputs), (Link::Softmax, 3));
+    assert_eq!(trees[..3], [0, 1, 2]);
+}
+
+#[test]
+fn onnxmltools_lightgbm_multiclass_matches_onnxruntime() {
+    let (link, outputs, trees) = boosted_link(&onnxml_fixture("lgb_multi"));
+    assert_eq!((link, outputs), (Link::Softmax, 3));
+    assert_eq!(trees[..3], [0, 1, 2]);
+}
+
+#[test]
+fn onnxmltools_xgboost_regression_matches_onnxruntime() {
+    let (link, outputs, _) = boosted_link(&onnxml_fixture("xgb_reg"));
+    assert_eq!((link, outputs), (Link::Identity, 1));
+}
+
+#[test]
+fn onnxmltools_lightgbm_regression_matches_onnxruntime() {
+    let (link, outputs, _) = boosted_link(&onnxml_fixture("lgb_reg"));
+    assert_eq!((link, outputs), (Link::Identity, 1));
 }

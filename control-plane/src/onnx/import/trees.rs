@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use model_wasm::{Aggregate, Body, Node, Tree};
+use model_wasm::ir::Missing;
+use model_wasm::{Aggregate, Body, Link, Node, Tree};
 use tract_onnx::pb::NodeProto;
 
 use super::attrs::{describe, floats, int, ints, no_post_transform, required, string, strings};
@@ -19,6 +20,9 @@ struct RawNode {
     value: f32,
     true_id: i64,
     false_id: i64,
+    /// `nodes_missing_value_tracks_true`: whether a NaN takes the true branch (`None`: the
+    /// attribute is absent and the IR refuses missing values on this split).
+    nan_true: Option<bool>,
 }
 
 /// Per tree id (in order), the nodes by node id.
@@ -41,7 +45,15 @@ fn read_nodes(node: &NodeProto, n: usize) -> Result<Forest> {
         strings(node, "nodes_modes").ok_or_else(|| invalid(format!("{} has no nodes_modes", describe(node))))?;
     let true_ids = required(node, "nodes_truenodeids", ints(node, "nodes_truenodeids"))?;
     let false_ids = required(node, "nodes_falsenodeids", ints(node, "nodes_falsenodeids"))?;
+    let tracks = ints(node, "nodes_missing_value_tracks_true");
     let len = tree_ids.len();
+    if tracks.is_some_and(|t| t.len() != len) {
+        return Err(invalid(format!(
+            "{}: nodes_missing_value_tracks_true has {} entries for {len} nodes",
+            describe(node),
+            tracks.map_or(0, <[i64]>::len)
+        )));
+    }
     if [
         node_ids.len(),
         features.len(),
@@ -78,6 +90,7 @@ fn read_nodes(node: &NodeProto, n: usize) -> Result<Forest> {
             value: values[i],
             true_id: true_ids[i],
             false_id: false_ids[i],
+            nan_true: tracks.map(|t| t[i] != 0),
         };
         if forest
             .entry(tree_ids[i])
@@ -209,12 +222,19 @@ fn build_trees(node: &NodeProto, forest: &Forest, mut leaf: impl FnMut(i64, i64)
             let split = |threshold: f32, swap: bool| {
                 let (yes, no) = children();
                 let (left, right) = if swap { (no, yes) } else { (yes, no) };
+                // onnxruntime: a NaN takes the true branch when the flag is 1, else the false
+                // branch; the true branch is on the left unless swapped.
+                let missing = match raw.nan_true {
+                    None => Missing::Refuse,
+                    Some(nan_true) if nan_true != swap => Missing::Left,
+                    Some(_) => Missing::Right,
+                };
                 Node::Split {
                     feature: raw.feature as u32,
                     threshold,
                     left,
                     right,
-                    missing: Default::default(),
+                    missing,
                 }
             };
             ir_nodes.push(match raw.mode.as_str() {
@@ -227,6 +247,13 @@ fn build_trees(node: &NodeProto, forest: &Forest, mut leaf: impl FnMut(i64, i64)
                 "BRANCH_GTE" => split(t_value, true),
                 // x > t  <=>  !(x < next_up(t))
                 "BRANCH_GT" => split(next_up()?, true),
+                other @ ("BRANCH_EQ" | "BRANCH_NEQ") => {
+                    return Err(unsupported(format!(
+                        "{}: tree {t}, node {id} uses the split mode {other} (categorical splits, as onnxmltools \
+                         writes LightGBM's): import the LightGBM text model instead, whose category sets the IR takes",
+                        describe(node)
+                    )));
+                }
                 other => {
                     return Err(unsupported(format!(
                         "{}: tree {t}, node {id} uses the split mode {other} (BRANCH_LT, BRANCH_LEQ, BRANCH_GT and BRANCH_GTE are supported)",
@@ -250,7 +277,107 @@ fn no_base_values(node: &NodeProto) -> Result<()> {
     }
 }
 
+/// A leaf's margin: the sum of its weights, as `f64` of the `f32`s.
+fn margin(leaves: &LeafWeights, t: i64, id: i64) -> f64 {
+    leaves
+        .get(&(t, id))
+        .map_or(0.0, |w| w.iter().map(|(_, w)| f64::from(*w)).sum())
+}
+
+/// A boosted classifier (onnxmltools' XGBoost and LightGBM): `LOGISTIC` over two classes with
+/// one class id (onnxruntime's binary form: the score is class 1's margin, P(class 1) its
+/// sigmoid, P(class 0) the rest), or `SOFTMAX` with each tree adding to one class.
+fn boosted_classifier(node: &NodeProto, n: usize, n_classes: usize, post: &str) -> Result<Body> {
+    let forest = read_nodes(node, n)?;
+    let leaves = read_leaf_weights(node, "class", &forest)?;
+    let base = floats(node, "base_values").unwrap_or(&[]);
+    let mut class_ids: Vec<i64> = leaves.values().flatten().map(|(c, _)| *c).collect();
+    class_ids.sort_unstable();
+    class_ids.dedup();
+    if let Some(c) = class_ids.iter().find(|c| !(0..n_classes as i64).contains(c)) {
+        return Err(invalid(format!(
+            "{}: class id {c} of {n_classes} classes",
+            describe(node)
+        )));
+    }
+    let (link, base_score, tree_outputs) = match post {
+        "LOGISTIC" => {
+            if n_classes != 2 || class_ids.len() > 1 {
+                return Err(unsupported(format!(
+                    "{} with post_transform LOGISTIC over {n_classes} classes and {} class ids (only the binary form, \
+                     two classes and one class id, can be imported)",
+                    describe(node),
+                    class_ids.len()
+                )));
+            }
+            let b = match base {
+                [] => 0.0,
+                [b] => f64::from(*b),
+                other => {
+                    return Err(unsupported(format!(
+                        "{}: {} base values in the binary form",
+                        describe(node),
+                        other.len()
+                    )));
+                }
+            };
+            (Link::Sigmoid, vec![b], vec![0; forest.len()])
+        }
+        _ => {
+            let base_score = match base {
+                [] => vec![0.0; n_classes],
+                b if b.len() == n_classes => b.iter().map(|v| f64::from(*v)).collect(),
+                other => {
+                    return Err(invalid(format!(
+                        "{}: {} base values for {n_classes} classes",
+                        describe(node),
+                        other.len()
+                    )));
+                }
+            };
+            // Each tree's leaves add to one class: the tree's output.
+            let mut outputs = Vec::with_capacity(forest.len());
+            for &t in forest.keys() {
+                let mut ids: Vec<i64> = leaves
+                    .iter()
+                    .filter(|((tree, _), _)| *tree == t)
+                    .flat_map(|(_, w)| w.iter().map(|(c, _)| *c))
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                match ids[..] {
+                    [] => outputs.push(0),
+                    [c] => outputs.push(c as u32),
+                    _ => {
+                        return Err(unsupported(format!(
+                            "{} with post_transform SOFTMAX: tree {t} adds to {} classes (the IR's boosted trees add \
+                             to one class each)",
+                            describe(node),
+                            ids.len()
+                        )));
+                    }
+                }
+            }
+            (Link::Softmax, base_score, outputs)
+        }
+    };
+    let trees = build_trees(node, &forest, |t, id| {
+        Ok(Node::Leaf {
+            value: margin(&leaves, t, id),
+        })
+    })?;
+    Ok(Body::Boosted {
+        trees,
+        tree_outputs,
+        base_score,
+        link,
+    })
+}
+
 pub(super) fn tree_classifier(node: &NodeProto, n: usize, n_classes: usize, notes: &mut Vec<String>) -> Result<Body> {
+    if let Some(post @ ("LOGISTIC" | "SOFTMAX")) = string(node, "post_transform").as_deref() {
+        return boosted_classifier(node, n, n_classes, post);
+    }
     no_post_transform(node)?;
     no_base_values(node)?;
     let forest = read_nodes(node, n)?;
@@ -365,25 +492,40 @@ pub(super) fn tree_regressor(node: &NodeProto, n: usize) -> Result<Body> {
     if leaves.values().flatten().any(|(target, _)| *target != 0) {
         return Err(invalid(format!("{}: a target id other than 0", describe(node))));
     }
-    let n_trees = forest.len() as f64;
     let aggregate = string(node, "aggregate_function").unwrap_or_else(|| "SUM".into());
-    // The IR averages the leaves: a sum over trees is the mean of n_trees * value.
-    let factor = match aggregate.as_str() {
-        "SUM" => n_trees,
-        "AVERAGE" => 1.0,
+    let mut factor = 1.0;
+    match aggregate.as_str() {
+        // A sum over trees (gradient boosting: onnxmltools' XGBoost and LightGBM, scikit-learn's
+        // GradientBoostingRegressor): the base value plus the leaves, in f64.
+        // scikit-learn's forests (skl2onnx: SUM of weights already divided by the number of trees,
+        // no base values, no missing-value flags) stay a mean over trees, as before.
+        "SUM" if floats(node, "base_values").is_some() || ints(node, "nodes_missing_value_tracks_true").is_some() => {
+            let trees = build_trees(node, &forest, |t, id| {
+                Ok(Node::Leaf {
+                    value: margin(&leaves, t, id),
+                })
+            })?;
+            return Ok(Body::Boosted {
+                tree_outputs: vec![0; trees.len()],
+                trees,
+                base_score: vec![base],
+                link: Link::Identity,
+            });
+        }
+        "SUM" => factor = forest.len() as f64,
+        "AVERAGE" => {}
         other => {
             return Err(unsupported(format!(
                 "{} with aggregate_function {other} (SUM and AVERAGE are supported)",
                 describe(node)
             )));
         }
-    };
+    }
+    // The IR averages the leaves: a sum over trees is the mean of n_trees * value, and the mean
+    // of (value + base) is the mean plus the base.
     let trees = build_trees(node, &forest, |t, id| {
-        let value: f64 = leaves
-            .get(&(t, id))
-            .map_or(0.0, |w| w.iter().map(|(_, w)| f64::from(*w)).sum());
         Ok(Node::Leaf {
-            value: value * factor + base,
+            value: margin(&leaves, t, id) * factor + base,
         })
     })?;
     Ok(Body::Trees {

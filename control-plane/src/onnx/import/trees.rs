@@ -25,6 +25,14 @@ struct RawNode {
     nan_true: Option<bool>,
 }
 
+/// `nodes_missing_value_tracks_true`, when it says anything: skl2onnx writes it all zeros on
+/// scikit-learn's trees, which were trained without a missing-value direction, so an all-zero
+/// attribute is read as absent (missing values refused) rather than as "NaN takes every false
+/// branch".
+fn missing_tracks(node: &NodeProto) -> Option<&[i64]> {
+    ints(node, "nodes_missing_value_tracks_true").filter(|t| t.iter().any(|&v| v != 0))
+}
+
 /// Per tree id (in order), the nodes by node id.
 type Forest = BTreeMap<i64, BTreeMap<i64, RawNode>>;
 
@@ -45,7 +53,7 @@ fn read_nodes(node: &NodeProto, n: usize) -> Result<Forest> {
         strings(node, "nodes_modes").ok_or_else(|| invalid(format!("{} has no nodes_modes", describe(node))))?;
     let true_ids = required(node, "nodes_truenodeids", ints(node, "nodes_truenodeids"))?;
     let false_ids = required(node, "nodes_falsenodeids", ints(node, "nodes_falsenodeids"))?;
-    let tracks = ints(node, "nodes_missing_value_tracks_true");
+    let tracks = missing_tracks(node);
     let len = tree_ids.len();
     if tracks.is_some_and(|t| t.len() != len) {
         return Err(invalid(format!(
@@ -499,7 +507,7 @@ pub(super) fn tree_regressor(node: &NodeProto, n: usize) -> Result<Body> {
         // GradientBoostingRegressor): the base value plus the leaves, in f64.
         // scikit-learn's forests (skl2onnx: SUM of weights already divided by the number of trees,
         // no base values, no missing-value flags) stay a mean over trees, as before.
-        "SUM" if floats(node, "base_values").is_some() || ints(node, "nodes_missing_value_tracks_true").is_some() => {
+        "SUM" if floats(node, "base_values").is_some() || missing_tracks(node).is_some() => {
             let trees = build_trees(node, &forest, |t, id| {
                 Ok(Node::Leaf {
                     value: margin(&leaves, t, id),

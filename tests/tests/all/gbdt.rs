@@ -8,8 +8,9 @@
 //! every row:
 //! - the IR evaluator takes the library's path: in every tree, the leaf it reaches holds the
 //!   value of the leaf `pred_leaf` names;
-//! - the IR evaluator and the edge (the module in wasmtime) give the library's label and its
-//!   numbers within 1e-9 relative for LightGBM (it sums in `f64`), 1e-5 for XGBoost (`f32`).
+//! - the IR evaluator, the control plane's `/v2` and the edge (the module in wasmtime) give the
+//!   library's label and its numbers within 1e-9 relative for LightGBM (it sums in `f64`), 1e-5
+//!   for XGBoost (`f32`).
 //!
 //! Besides the relative bound, a difference below the precision of the library's own arithmetic
 //! at 1.0 passes (XGBoost: `f32` epsilon; LightGBM: 4 `f64` ulps): a probability `1 - p` with `p`
@@ -18,6 +19,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use model_wasm::{ModelIr, Node, Prediction};
 use serde_json::{Value, json};
@@ -178,8 +180,9 @@ fn check_evaluator(case: &Case, ir: &ModelIr) {
     }
 }
 
-/// Every row in one KServe v2 request to the edge (NaN as `null`); checks each answer.
-fn check_edge(case: &Case, ir: &ModelIr, addr: &str) {
+/// Every row in one KServe v2 request to `server` (the edge or the control plane; NaN as `null`);
+/// checks each answer.
+fn check_kserve(case: &Case, ir: &ModelIr, server: &str, addr: &str) {
     let n_features = case.rows[0].len();
     let data: Vec<Value> = case
         .rows
@@ -195,10 +198,10 @@ fn check_edge(case: &Case, ir: &ModelIr, addr: &str) {
         .http_status_as_error(false)
         .build()
         .send_json(&body)
-        .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        .unwrap_or_else(|e| panic!("{} on the {server}: {e}", case.name));
     let status = response.status().as_u16();
     let answer: Value = response.body_mut().read_json().unwrap_or(Value::Null);
-    assert_eq!(status, 200, "{}: {answer}", case.name);
+    assert_eq!(status, 200, "{} on the {server}: {answer}", case.name);
     let outputs: BTreeMap<&str, &Value> = answer["outputs"]
         .as_array()
         .unwrap_or_else(|| panic!("{}: {answer}", case.name))
@@ -212,19 +215,19 @@ fn check_edge(case: &Case, ir: &ModelIr, addr: &str) {
         assert_eq!(labels.len(), case.rows.len(), "{}", case.name);
         for (r, label) in labels.iter().enumerate() {
             let label = ir.classes().iter().position(|c| c == label.as_str().unwrap());
-            case.check("edge", r, label, &probabilities[r * k..(r + 1) * k]);
+            case.check(server, r, label, &probabilities[r * k..(r + 1) * k]);
         }
     } else {
         let values = numbers(outputs["value"]);
         assert_eq!(values.len(), case.rows.len(), "{}", case.name);
         for (r, v) in values.iter().enumerate() {
-            case.check("edge", r, None, &[*v]);
+            case.check(server, r, None, &[*v]);
         }
     }
 }
 
 #[test]
-fn imported_xgboost_and_lightgbm_models_give_their_libraries_answers_in_the_evaluator_and_on_an_edge() {
+fn imported_xgboost_and_lightgbm_models_give_their_libraries_answers_in_the_evaluator_the_control_plane_and_an_edge() {
     let s = Scratch::new();
     let dir = s.path().join("gbdt");
     let cases = make_cases(&dir);
@@ -260,7 +263,23 @@ fn imported_xgboost_and_lightgbm_models_give_their_libraries_answers_in_the_eval
     );
 
     let port = free_port();
-    let _cp = control_plane(&s, port, "serve.log");
+    let mut cp = control_plane(&s, port, "serve.log");
+    let cp_addr = format!("127.0.0.1:{port}");
+    // The control plane loads the promoted versions after it starts listening.
+    cp.wait_until(Duration::from_secs(120), || {
+        cases.iter().all(|c| {
+            ureq::get(&format!("http://{cp_addr}/v2/models/{}/ready", c.name))
+                .call()
+                .is_ok()
+        })
+    });
+    for (case, ir) in cases.iter().zip(&irs) {
+        check_kserve(case, ir, "control plane", &cp_addr);
+    }
+    eprintln!(
+        "control plane /v2: {} models, {rows} rows: the library's answers",
+        cases.len()
+    );
     let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
     let edge = Edge::start(
         &s,
@@ -274,7 +293,7 @@ fn imported_xgboost_and_lightgbm_models_give_their_libraries_answers_in_the_eval
         },
     );
     for (case, ir) in cases.iter().zip(&irs) {
-        check_edge(case, ir, &edge.addr);
+        check_kserve(case, ir, "edge", &edge.addr);
     }
     eprintln!("edge: {} models, {rows} rows: the library's answers", cases.len());
 }

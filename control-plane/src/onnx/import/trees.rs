@@ -292,13 +292,8 @@ fn margin(leaves: &LeafWeights, t: i64, id: i64) -> f64 {
         .map_or(0.0, |w| w.iter().map(|(_, w)| f64::from(*w)).sum())
 }
 
-/// A boosted classifier (onnxmltools' XGBoost and LightGBM): `LOGISTIC` over two classes with
-/// one class id (onnxruntime's binary form: the score is class 1's margin, P(class 1) its
-/// sigmoid, P(class 0) the rest), or `SOFTMAX` with each tree adding to one class.
-fn boosted_classifier(node: &NodeProto, n: usize, n_classes: usize, post: &str) -> Result<Body> {
-    let forest = read_nodes(node, n)?;
-    let leaves = read_leaf_weights(node, "class", &forest)?;
-    let base = floats(node, "base_values").unwrap_or(&[]);
+/// The class ids the leaves name, sorted and distinct; each must be one of the `n_classes`.
+fn leaf_class_ids(node: &NodeProto, leaves: &LeafWeights, n_classes: usize) -> Result<Vec<i64>> {
     let mut class_ids: Vec<i64> = leaves.values().flatten().map(|(c, _)| *c).collect();
     class_ids.sort_unstable();
     class_ids.dedup();
@@ -308,6 +303,17 @@ fn boosted_classifier(node: &NodeProto, n: usize, n_classes: usize, post: &str) 
             describe(node)
         )));
     }
+    Ok(class_ids)
+}
+
+/// A boosted classifier (onnxmltools' XGBoost and LightGBM): `LOGISTIC` over two classes with
+/// one class id (onnxruntime's binary form: the score is class 1's margin, P(class 1) its
+/// sigmoid, P(class 0) the rest), or `SOFTMAX` with each tree adding to one class.
+fn boosted_classifier(node: &NodeProto, n: usize, n_classes: usize, post: &str) -> Result<Body> {
+    let forest = read_nodes(node, n)?;
+    let leaves = read_leaf_weights(node, "class", &forest)?;
+    let base = floats(node, "base_values").unwrap_or(&[]);
+    let class_ids = leaf_class_ids(node, &leaves, n_classes)?;
     let (link, base_score, tree_outputs) = match post {
         "LOGISTIC" => {
             if n_classes != 2 || class_ids.len() > 1 {
@@ -397,15 +403,7 @@ pub(super) fn tree_classifier(node: &NodeProto, n: usize, n_classes: usize, note
             describe(node)
         )));
     }
-    let mut class_ids: Vec<i64> = leaves.values().flatten().map(|(c, _)| *c).collect();
-    class_ids.sort_unstable();
-    class_ids.dedup();
-    if let Some(c) = class_ids.iter().find(|c| !(0..n_classes as i64).contains(c)) {
-        return Err(invalid(format!(
-            "{}: class id {c} of {n_classes} classes",
-            describe(node)
-        )));
-    }
+    let class_ids = leaf_class_ids(node, &leaves, n_classes)?;
     // onnxruntime's binary form: two classes and one class id; a leaf's weight is class 1's
     // score, and class 0 gets the tree's share (1 / n_trees) minus it.
     let binary_form = n_classes == 2 && class_ids.len() == 1;

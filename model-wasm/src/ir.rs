@@ -29,7 +29,8 @@
 //!   sigmoid (`reg:logistic`) or exp (`count:poisson`, LightGBM's poisson/gamma/tweedie).
 //! - Splits, as the source library makes them. [`Node::Split`] (ONNX, XGBoost, our trees): left
 //!   when `(x as f32) < threshold`. [`Node::SplitLe`] (LightGBM): left when `x <= threshold` in
-//!   `f64`. [`Node::SplitIn`]: left when the value's category is in the set (see [`Cast`]), right
+//!   `f64`. [`Node::SplitIn`]: left when the value's category is in the set (see [`Cast`]: as
+//!   XGBoost, LightGBM or ONNX's `BRANCH_EQ` reads it), right
 //!   otherwise, values without a category included. One ensemble compares numbers in one
 //!   precision: its numerical splits are all [`Node::Split`] or all [`Node::SplitLe`].
 //!   Before the test, a split's [`Missing`] rule routes a missing value.
@@ -163,6 +164,9 @@ pub enum Cast {
     /// LightGBM: C's `(int)x`, truncation toward zero (values past `i32` saturate); no category
     /// when the result is negative. So `-0.5` is category 0 and `-1.0` has none.
     F64,
+    /// ONNX's `BRANCH_EQ` (onnxmltools' LightGBM category sets): `c = x as f32` is category `c`
+    /// only when it is a whole number `>= 0`; `2.5` and `-1.0` have none.
+    Exact,
 }
 
 /// What a split does with a missing input (NaN).
@@ -285,6 +289,11 @@ pub fn category(x: f64, cast: Cast) -> Option<u32> {
             // Rust's `as` saturates where C's cast is undefined; both give no category here.
             let c = x as i32;
             (c >= 0).then_some(c as u32)
+        }
+        Cast::Exact => {
+            let c = x as f32;
+            // Whole numbers past u32 saturate to u32::MAX, past every category.
+            (c >= 0.0 && c.trunc() == c).then_some(c as u32)
         }
     }
 }

@@ -1,7 +1,8 @@
 """Small XGBoost and LightGBM models converted with onnxmltools, with onnxruntime's outputs.
 
 Writes control-plane/tests/fixtures/onnxml/{name}.onnx and {name}.json (rows with NaNs, and
-onnxruntime's label and probabilities, or value). Run with the gbdt-bench venv.
+onnxruntime's label and probabilities, or value); lgb_cat has a categorical feature, which
+onnxmltools writes as BRANCH_EQ chains. Run with the gbdt-bench venv.
 """
 import json, os, sys
 import numpy as np
@@ -70,6 +71,19 @@ def main():
             l = lgb.LGBMClassifier(n_estimators=8, num_leaves=7, random_state=seed, verbose=-1)
         l.fit(x, y)
         save(f"lgb_{task}", convert_lightgbm(l, initial_types=ft, target_opset=15, zipmap=False), x, task)
+
+    # LightGBM with a categorical feature: onnxmltools writes each category set as a chain of
+    # BRANCH_EQ nodes. The rows hold fractions, negatives and unseen codes, which BRANCH_EQ
+    # (exact equality) puts in no set.
+    x, y = data("binary", 4)
+    rng = np.random.default_rng(4)
+    x[:, 3] = rng.integers(0, 10, len(x)).astype(np.float32)
+    y = ((x[:, 0] > 0) ^ np.isin(x[:, 3], [1, 4, 5, 8])).astype(int)
+    x[rng.random(len(x)) < 0.1, 3] = np.nan
+    l = lgb.LGBMClassifier(n_estimators=8, num_leaves=7, min_child_samples=5, random_state=4, verbose=-1)
+    l.fit(x, y, categorical_feature=[3])
+    x[1:40:4, 3] = [2.5, -1.0, 15.0, 4.0000005, -0.0, 1.5, 8.0, 30.0, 0.5, 9.0][: len(range(1, 40, 4))]
+    save("lgb_cat", convert_lightgbm(l, initial_types=ft, target_opset=15, zipmap=False), x, "binary")
 
 
 if __name__ == "__main__":

@@ -1305,7 +1305,7 @@ fn random_split(rng: &mut Rng, n: usize, wide: bool, thresholds: &[f64], left: u
         return Node::SplitIn {
             feature,
             categories,
-            cast: rng.pick(&[Cast::F32, Cast::F64]),
+            cast: rng.pick(&[Cast::F32, Cast::F64, Cast::Exact]),
             left,
             right,
             missing: rng.pick(&[Missing::Refuse, Missing::Left, Missing::Right, Missing::AsZero]),

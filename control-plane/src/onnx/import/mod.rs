@@ -5,7 +5,9 @@
 //! - zero or more `ai.onnx.ml.Scaler` (-> [`Preprocess::Scale`]: both are `(x - offset) * scale`;
 //!   a one-value offset or scale applies to every feature), `Cast` to float and `Identity`;
 //! - one model op: `LinearRegressor` (one target, no post-transform), `LinearClassifier`,
-//!   `TreeEnsembleClassifier` or `TreeEnsembleRegressor` (float attributes, not `*_as_tensor`);
+//!   `TreeEnsembleClassifier` or `TreeEnsembleRegressor` (float attributes, not `*_as_tensor`),
+//!   or opset 5's `TreeEnsemble` with one target (float tensors; read as the regressor it is,
+//!   `BRANCH_MEMBER` sets as `BRANCH_EQ` chains: `ensemble5`);
 //! - after it, only what reshapes the outputs: `ZipMap`, `Cast`, `Identity`, a `Normalizer` (L1)
 //!   over probabilities that already sum to one, or a `Softmax` over raw scores.
 //!
@@ -20,8 +22,11 @@
 //!   above the threshold; `BRANCH_GTE`/`BRANCH_GT` swap the branches. With
 //!   `nodes_missing_value_tracks_true` (onnxmltools' XGBoost and LightGBM files) each split routes
 //!   a NaN as onnxruntime does: to the true branch where the flag is 1, else to the false branch;
-//!   without it a NaN input is refused. `BRANCH_EQ`/`BRANCH_NEQ` are refused (import the LightGBM
-//!   text model instead). Trees are renumbered from their root.
+//!   without it a NaN input is refused. A chain of `BRANCH_EQ` nodes on one feature sharing their
+//!   true branch (onnxmltools' LightGBM category sets) becomes one category set read as
+//!   `BRANCH_EQ` does (`Cast::Exact`: `2.5` is no category, where LightGBM's own text model
+//!   reads category 2); a `BRANCH_EQ` on a value that is not a whole number from 0 to 2^24, and
+//!   `BRANCH_NEQ`, are refused. Trees are renumbered from their root.
 //! - `TreeEnsembleClassifier`: when each leaf puts its whole weight on one class and every leaf
 //!   weighs `1 / n_trees`, the scores are vote shares: the IR's [`Aggregate::Vote`]. Otherwise
 //!   (scikit-learn's soft-voting forests and single trees, whose leaves hold class shares, or
@@ -57,6 +62,7 @@
 //! [`Aggregate::Sum`]: model_wasm::Aggregate::Sum
 
 mod attrs;
+mod ensemble5;
 mod linear;
 mod scaler;
 mod trees;
@@ -80,6 +86,7 @@ pub(super) const SUPPORTED_OPS: &[&str] = &[
     "ai.onnx.ml.LinearClassifier",
     "ai.onnx.ml.TreeEnsembleClassifier",
     "ai.onnx.ml.TreeEnsembleRegressor",
+    "ai.onnx.ml.TreeEnsemble",
     "ai.onnx.ml.Normalizer",
     "ai.onnx.ml.ZipMap",
     "ai.onnx.Cast",
@@ -391,7 +398,8 @@ impl<'a> GraphImporter<'a> {
                 "ai.onnx.ml.LinearRegressor"
                 | "ai.onnx.ml.LinearClassifier"
                 | "ai.onnx.ml.TreeEnsembleClassifier"
-                | "ai.onnx.ml.TreeEnsembleRegressor" => return Ok((scaling, node)),
+                | "ai.onnx.ml.TreeEnsembleRegressor"
+                | "ai.onnx.ml.TreeEnsemble" => return Ok((scaling, node)),
                 _ => {
                     return Err(unsupported(format!(
                         "{} between the input and the model",
@@ -467,6 +475,11 @@ impl<'a> GraphImporter<'a> {
             "TreeEnsembleRegressor" => {
                 self.plain_outputs(node, "values")?;
                 Ok((tree_regressor(node, n)?, target()))
+            }
+            // Opset 5: read as the regressor it is written as.
+            "TreeEnsemble" => {
+                self.plain_outputs(node, "values")?;
+                Ok((tree_regressor(&ensemble5::as_regressor(node)?, n)?, target()))
             }
             _ => {
                 let classes = class_labels(node, "classlabels_int64s")?;

@@ -1,7 +1,8 @@
 //! Hand-made ONNX graphs for each rule of the importer (the scikit-learn files are tested in
 //! `tests/all/import_onnx.rs`).
 
-use model_wasm::{Aggregate, Body, Link, Prediction, Preprocess};
+use model_wasm::ir::{Cast, Missing};
+use model_wasm::{Aggregate, Body, Link, Node, Prediction, Preprocess};
 use prost::Message;
 use tract_onnx::pb::attribute_proto::AttributeType;
 use tract_onnx::pb::tensor_proto::DataType;
@@ -454,13 +455,99 @@ fn split_modes_convert_exactly_at_the_f32_threshold() {
             );
         }
     }
+    // BRANCH_EQ tests categories: 0.1 is none.
     let err = error(&stump("TreeEnsembleRegressor", "BRANCH_EQ", t));
     assert!(
-        err.contains("split mode BRANCH_EQ") && err.contains("LightGBM text model"),
+        err.contains("tree 0, node 7: BRANCH_EQ on 0.1: only category sets"),
         "{err}"
     );
+    let err = error(&stump("TreeEnsembleRegressor", "BRANCH_NEQ", 1.0));
+    assert!(err.contains("split mode BRANCH_NEQ"), "{err}");
     let err = error(&stump("TreeEnsembleRegressor", "BRANCH_LEQ", f32::MAX));
     assert!(err.contains("no finite f32 above it"), "{err}");
+}
+
+/// A regressor of one tree: a chain of `BRANCH_EQ` nodes on feature 0 for `categories` (ids 0,
+/// 10, 11, ...: true to leaf 1 (10.0), the last false to leaf 2 (20.0)), NaN to the true branch.
+fn category_chain(categories: &[f32], share_false: bool) -> ModelProto {
+    let k = categories.len() as i64;
+    let chain: Vec<i64> = std::iter::once(0).chain((0..k - 1).map(|j| 10 + j)).collect();
+    let mut ids = chain.clone();
+    ids.extend([1, 2]);
+    let mut modes = vec!["BRANCH_EQ"; chain.len()];
+    modes.extend(["LEAF", "LEAF"]);
+    let mut values = categories.to_vec();
+    values.extend([0.0, 0.0]);
+    let mut true_ids = vec![1; chain.len()];
+    true_ids.extend([0, 0]);
+    let mut false_ids: Vec<i64> = chain[1..].to_vec();
+    false_ids.push(2);
+    if share_false {
+        // The first node's false branch skips to the end: the second node has no pointer.
+        false_ids[0] = 2;
+    }
+    false_ids.extend([0, 0]);
+    let n = ids.len();
+    let attributes = vec![
+        a_ints("nodes_treeids", &vec![0; n]),
+        a_ints("nodes_nodeids", &ids),
+        a_ints("nodes_featureids", &vec![0; n]),
+        a_strings("nodes_modes", &modes),
+        a_floats("nodes_values", &values),
+        a_ints("nodes_truenodeids", &true_ids),
+        a_ints("nodes_falsenodeids", &false_ids),
+        a_ints("nodes_missing_value_tracks_true", &vec![1; n]),
+        a_string("post_transform", "NONE"),
+        a_ints("target_treeids", &[0, 0]),
+        a_ints("target_nodeids", &[1, 2]),
+        a_ints("target_ids", &[0, 0]),
+        a_floats("target_weights", &[10.0, 20.0]),
+    ];
+    model(
+        2,
+        vec![ml("TreeEnsembleRegressor", &["X"], &["variable"], attributes)],
+        &["variable"],
+    )
+}
+
+#[test]
+fn branch_eq_chains_become_category_sets_read_exactly() {
+    let ir = import(&category_chain(&[3.0, 0.0, 7.0, 3.0], false)).unwrap().ir;
+    let Node::SplitIn {
+        categories,
+        cast,
+        missing,
+        ..
+    } = &ir.trees()[0].nodes[0]
+    else {
+        panic!("{:?}", ir.trees()[0])
+    };
+    assert_eq!(
+        (categories.as_slice(), *cast, *missing),
+        (&[0, 3, 7][..], Cast::Exact, Missing::Left)
+    );
+    assert_eq!(ir.trees()[0].nodes.len(), 3, "the chain is one node");
+    // In the set: 0, -0, 3, 7 and NaN (tracked true); out: fractions, negatives, unseen.
+    for (x, want) in [
+        (0.0, 10.0),
+        (-0.0, 10.0),
+        (3.0, 10.0),
+        (7.0, 10.0),
+        (f64::NAN, 10.0),
+        (2.5, 20.0),
+        (f64::from(3.0f32.next_up()), 20.0),
+        (-3.0, 20.0),
+        (4.0, 20.0),
+        (1e30, 20.0),
+    ] {
+        assert_eq!(value(&ir, &[x, 0.0]), want, "x = {x}");
+    }
+    // A chain cut short leaves a node nothing points at: refused as a graph, not guessed.
+    let err = error(&category_chain(&[1.0, 2.0, 4.0], true));
+    assert!(err.contains("tree 0 has 2 roots"), "{err}");
+    // A negative category is refused with the node.
+    let err = error(&category_chain(&[1.0, -2.0], false));
+    assert!(err.contains("node 10: BRANCH_EQ on -2"), "{err}");
 }
 
 #[test]
@@ -772,4 +859,74 @@ fn onnxmltools_xgboost_regression_matches_onnxruntime() {
 fn onnxmltools_lightgbm_regression_matches_onnxruntime() {
     let (link, outputs, _) = boosted_link(&onnxml_fixture("lgb_reg"));
     assert_eq!((link, outputs), (Link::Identity, 1));
+}
+
+#[test]
+fn onnxmltools_lightgbm_category_chains_match_onnxruntime() {
+    // The rows hold 2.5, -1, 15 and 4.0000005 in the categorical feature: no category for
+    // BRANCH_EQ, as onnxruntime answered.
+    let body = onnxml_fixture("lgb_cat");
+    let sets = match &body {
+        Body::Boosted { trees, .. } => trees
+            .iter()
+            .flat_map(|t| &t.nodes)
+            .filter(|n| {
+                matches!(
+                    n,
+                    Node::SplitIn {
+                        feature: 3,
+                        cast: Cast::Exact,
+                        ..
+                    }
+                )
+            })
+            .count(),
+        other => panic!("not boosted: {other:?}"),
+    };
+    assert!(sets >= 4, "{sets} category sets");
+}
+
+#[test]
+fn an_opset_5_tree_ensemble_matches_onnxruntime() {
+    // scripts/gbdt/make_ensemble5_fixture.py: BRANCH_LEQ, BRANCH_LT, BRANCH_GT with NaN tracking,
+    // a BRANCH_MEMBER set and a one-leaf tree, in onnxruntime.
+    let body = onnxml_fixture("ensemble5_reg");
+    let Body::Boosted { trees, base_score, .. } = &body else {
+        panic!("not boosted: {body:?}")
+    };
+    assert_eq!((trees.len(), base_score.as_slice()), (3, &[0.0][..]));
+    assert!(trees[0].nodes.iter().any(|n| matches!(
+        n,
+        Node::SplitIn { categories, cast: Cast::Exact, .. } if categories == &[1, 3, 4]
+    )));
+    assert_eq!(trees[2].nodes, [Node::Leaf { value: 0.125 }]);
+}
+
+#[test]
+fn an_opset_5_tree_ensemble_that_is_not_a_tree_is_refused_naming_the_tree() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/onnxml/");
+    let bytes = std::fs::read(format!("{dir}ensemble5_reg.onnx")).unwrap();
+    let mut model = ModelProto::decode(&bytes[..]).unwrap();
+    let node = &mut model.graph.as_mut().unwrap().node[0];
+    // Tree 1's second node points back at its root: a loop.
+    let falses = node
+        .attribute
+        .iter_mut()
+        .find(|a| a.name == "nodes_falsenodeids")
+        .unwrap();
+    falses.ints[3] = 2;
+    let falses_leaf = node
+        .attribute
+        .iter_mut()
+        .find(|a| a.name == "nodes_falseleafs")
+        .unwrap();
+    falses_leaf.ints[3] = 0;
+    let err = error(&model);
+    assert!(err.contains("tree 1") && err.contains("reached twice"), "{err}");
+    // A root past the nodes.
+    let mut model = ModelProto::decode(&bytes[..]).unwrap();
+    let node = &mut model.graph.as_mut().unwrap().node[0];
+    node.attribute.iter_mut().find(|a| a.name == "tree_roots").unwrap().ints[2] = 99;
+    let err = error(&model);
+    assert!(err.contains("tree 2 has its root at node 99, past the nodes"), "{err}");
 }

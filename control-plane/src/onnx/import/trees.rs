@@ -1,8 +1,8 @@
 //! `TreeEnsembleClassifier` and `TreeEnsembleRegressor` -> [`Body::Trees`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use model_wasm::ir::Missing;
+use model_wasm::ir::{Cast, MAX_CATEGORY, Missing};
 use model_wasm::{Aggregate, Body, Link, Node, Tree};
 use tract_onnx::pb::NodeProto;
 
@@ -156,6 +156,80 @@ fn read_leaf_weights(node: &NodeProto, prefix: &str, forest: &Forest) -> Result<
     Ok(leaves)
 }
 
+/// A category set that onnxmltools wrote as a chain of `BRANCH_EQ` nodes.
+struct Chain {
+    categories: Vec<u32>,
+    /// Where a value in none of the categories goes: the last node's false branch.
+    right: i64,
+}
+
+/// onnxmltools writes a LightGBM category set as a chain of `BRANCH_EQ` nodes on one feature, one
+/// per category, whose true branches all go to one node and whose false branches each go to the
+/// next (the last one's to the set's right child). Per head of a chain (a lone `BRANCH_EQ` too):
+/// its categories and right child; and the ids of the nodes after the heads, which the sets
+/// replace. A node joins its predecessor's chain only when nothing else points at it, so a
+/// tree that shares nodes otherwise is still refused. Values must be categories: whole
+/// numbers from 0 to 2^24, which `BRANCH_EQ` tests exactly as [`Cast::Exact`] reads them.
+fn category_chains(
+    nodes: &BTreeMap<i64, RawNode>,
+    at: impl Fn(i64, String) -> super::ImportError,
+) -> Result<(HashMap<i64, Chain>, HashSet<i64>)> {
+    let mut pointers: HashMap<i64, usize> = HashMap::new();
+    for raw in nodes.values().filter(|r| r.mode != "LEAF") {
+        for child in [raw.true_id, raw.false_id] {
+            *pointers.entry(child).or_default() += 1;
+        }
+    }
+    // The node after `id` in its chain, if any.
+    let next = |id: i64| -> Option<i64> {
+        let raw = nodes.get(&id)?;
+        let after = nodes.get(&raw.false_id)?;
+        (raw.mode == "BRANCH_EQ"
+            && after.mode == "BRANCH_EQ"
+            && after.feature == raw.feature
+            && after.true_id == raw.true_id
+            && after.nan_true == raw.nan_true
+            && pointers.get(&raw.false_id) == Some(&1))
+        .then_some(raw.false_id)
+    };
+    let followers: HashSet<i64> = nodes.keys().filter_map(|&id| next(id)).collect();
+    let mut chains = HashMap::new();
+    for (&head, raw) in nodes {
+        if raw.mode != "BRANCH_EQ" || followers.contains(&head) {
+            continue;
+        }
+        let mut categories = Vec::new();
+        let mut id = head;
+        // Every follower has one pointer, so a walk visits each node once; the bound is a guard.
+        for _ in 0..nodes.len() {
+            let value = nodes[&id].value;
+            if !(value >= 0.0 && value.trunc() == value && (value as u64) < u64::from(MAX_CATEGORY)) {
+                return Err(at(
+                    id,
+                    format!(
+                        "BRANCH_EQ on {value}: only category sets (whole numbers from 0 to {MAX_CATEGORY}) can be imported"
+                    ),
+                ));
+            }
+            categories.push(value as u32);
+            match next(id) {
+                Some(after) => id = after,
+                None => break,
+            }
+        }
+        categories.sort_unstable();
+        categories.dedup();
+        chains.insert(
+            head,
+            Chain {
+                categories,
+                right: nodes[&id].false_id,
+            },
+        );
+    }
+    Ok((chains, followers))
+}
+
 /// The ensemble's trees in the IR, renumbered from their roots; `leaf(tree id, node id)` gives
 /// each leaf's IR value.
 fn build_trees(node: &NodeProto, forest: &Forest, mut leaf: impl FnMut(i64, i64) -> Result<Node>) -> Result<Vec<Tree>> {
@@ -181,6 +255,11 @@ fn build_trees(node: &NodeProto, forest: &Forest, mut leaf: impl FnMut(i64, i64)
                 roots.len()
             )));
         };
+        let (chains, followers) = category_chains(nodes, |id, what| {
+            unsupported(format!("{}: tree {t}, node {id}: {what}", describe(node)))
+        })?;
+        // A split's (true, false) children; a category set's false child is its chain's end.
+        let children_of = |id: i64, raw: &RawNode| (raw.true_id, chains.get(&id).map_or(raw.false_id, |c| c.right));
         // Breadth first from the root: IR index = position in `order`.
         let mut order = vec![root];
         let mut index: HashMap<i64, u32> = HashMap::from([(root, 0)]);
@@ -189,7 +268,8 @@ fn build_trees(node: &NodeProto, forest: &Forest, mut leaf: impl FnMut(i64, i64)
             let id = order[next];
             let raw = &nodes[&id];
             if raw.mode != "LEAF" {
-                for child in [raw.true_id, raw.false_id] {
+                let (yes, no) = children_of(id, raw);
+                for child in [yes, no] {
                     if !nodes.contains_key(&child) {
                         return Err(at(id, format!("child {child} does not exist")));
                     }
@@ -202,18 +282,21 @@ fn build_trees(node: &NodeProto, forest: &Forest, mut leaf: impl FnMut(i64, i64)
             }
             next += 1;
         }
-        if order.len() != nodes.len() {
+        if order.len() + followers.len() != nodes.len() {
             return Err(invalid(format!(
                 "{}: tree {t}: {} nodes are not reachable from the root",
                 describe(node),
-                nodes.len() - order.len()
+                nodes.len() - followers.len() - order.len()
             )));
         }
         let mut ir_nodes = Vec::with_capacity(order.len());
         for &id in &order {
             let raw = &nodes[&id];
             // Every split's children were numbered by the walk above.
-            let children = || (index[&raw.true_id], index[&raw.false_id]);
+            let children = || {
+                let (yes, no) = children_of(id, raw);
+                (index[&yes], index[&no])
+            };
             let t_value = raw.value;
             let next_up = || {
                 let up = t_value.next_up();
@@ -255,16 +338,33 @@ fn build_trees(node: &NodeProto, forest: &Forest, mut leaf: impl FnMut(i64, i64)
                 "BRANCH_GTE" => split(t_value, true),
                 // x > t  <=>  !(x < next_up(t))
                 "BRANCH_GT" => split(next_up()?, true),
-                other @ ("BRANCH_EQ" | "BRANCH_NEQ") => {
+                // x == c for each c of the chain: left when the value is one of the categories.
+                "BRANCH_EQ" => {
+                    let (left, right) = children();
+                    Node::SplitIn {
+                        feature: raw.feature as u32,
+                        categories: chains[&id].categories.clone(),
+                        cast: Cast::Exact,
+                        left,
+                        right,
+                        missing: match raw.nan_true {
+                            None => Missing::Refuse,
+                            Some(true) => Missing::Left,
+                            Some(false) => Missing::Right,
+                        },
+                    }
+                }
+                "BRANCH_NEQ" => {
                     return Err(unsupported(format!(
-                        "{}: tree {t}, node {id} uses the split mode {other} (categorical splits, as onnxmltools \
-                         writes LightGBM's): import the LightGBM text model instead, whose category sets the IR takes",
+                        "{}: tree {t}, node {id} uses the split mode BRANCH_NEQ (BRANCH_LT, BRANCH_LEQ, BRANCH_GT, \
+                         BRANCH_GTE and BRANCH_EQ category sets are supported)",
                         describe(node)
                     )));
                 }
                 other => {
                     return Err(unsupported(format!(
-                        "{}: tree {t}, node {id} uses the split mode {other} (BRANCH_LT, BRANCH_LEQ, BRANCH_GT and BRANCH_GTE are supported)",
+                        "{}: tree {t}, node {id} uses the split mode {other} (BRANCH_LT, BRANCH_LEQ, BRANCH_GT, BRANCH_GTE and \
+                         BRANCH_EQ category sets are supported)",
                         describe(node)
                     )));
                 }

@@ -171,6 +171,34 @@ fn push_category(f: &mut FunctionBody, x: u32, cast: Cast, missing: Missing) {
                 .f32_ge()
                 .select();
         }
+        // x as f32 >= 0 && trunc(x as f32) == x as f32 ? trunc(min(x as f32, 2^24)) : -1
+        // (NaN: -1; an f64 past f32 demotes to infinity, index 2^24, in no set).
+        Cast::Exact => {
+            code.local_get(x)
+                .f32_demote_f64()
+                .f32_const(0.0.into())
+                .local_get(x)
+                .f32_demote_f64()
+                .f32_const(0.0.into())
+                .f32_ge()
+                .select()
+                .f32_const((limit as f32).into())
+                .f32_min()
+                .i32_trunc_f32_s()
+                .i32_const(-1)
+                .local_get(x)
+                .f32_demote_f64()
+                .f32_const(0.0.into())
+                .f32_ge()
+                .local_get(x)
+                .f32_demote_f64()
+                .f32_trunc()
+                .local_get(x)
+                .f32_demote_f64()
+                .f32_eq()
+                .i32_and()
+                .select();
+        }
         // (int)x for x clamped to [-1, 2^24] (negative results are in no set: compared
         // unsigned; (-1, 0) truncates to 0 as in C); NaN is read as 0 here, set apart below.
         Cast::F64 => {
@@ -189,12 +217,12 @@ fn push_category(f: &mut FunctionBody, x: u32, cast: Cast, missing: Missing) {
     }
     let nan = match (missing, cast) {
         (Missing::Left, _) => Some(-2),
-        (Missing::AsZero, Cast::F32) => Some(0),
+        (Missing::AsZero, Cast::F32 | Cast::Exact) => Some(0),
         // NaN was read as 0 already.
         (Missing::AsZero, Cast::F64) => None,
         (_, Cast::F64) => Some(-1),
         // NaN >= 0 is false: already -1.
-        (_, Cast::F32) => None,
+        (_, Cast::F32 | Cast::Exact) => None,
     };
     if let Some(value) = nan {
         code.i32_const(value).local_get(x).local_get(x).f64_eq().select();

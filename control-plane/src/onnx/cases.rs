@@ -2,6 +2,7 @@
 // tests (src/onnx/tests.rs, tract) and the integration test (tests/all/onnx.rs, onnxruntime)
 // `include!` this file, so both runtimes are held to the same cases.
 
+use model_wasm::ir::{Cast, Missing};
 use model_wasm::{Aggregate, Body, IR_VERSION, Link, ModelIr, Node, Output, Preprocess, Tree};
 
 /// A model and the rows to check it on.
@@ -51,6 +52,39 @@ fn split(feature: u32, threshold: f32, left: u32, right: u32) -> Node {
         threshold,
         left,
         right, missing: Default::default() }
+}
+
+/// XGBoost's split: `(x as f32) < threshold`, NaN as `missing` says.
+fn split_nan(feature: u32, threshold: f32, left: u32, right: u32, missing: Missing) -> Node {
+    Node::Split {
+        feature,
+        threshold,
+        left,
+        right,
+        missing,
+    }
+}
+
+/// LightGBM's split: `x <= threshold` in f64.
+fn split_le(feature: u32, threshold: f64, left: u32, right: u32, missing: Missing) -> Node {
+    Node::SplitLe {
+        feature,
+        threshold,
+        left,
+        right,
+        missing,
+    }
+}
+
+fn split_in(feature: u32, categories: &[u32], cast: Cast, left: u32, right: u32, missing: Missing) -> Node {
+    Node::SplitIn {
+        feature,
+        categories: categories.to_vec(),
+        cast,
+        left,
+        right,
+        missing,
+    }
 }
 
 fn leaf(value: f64) -> Node {
@@ -301,6 +335,182 @@ fn cases() -> Vec<Case> {
             output: Output::Regression { target: "y".into() },
         },
     });
+
+    // Boosted sums. Rows are f32 numbers (the ONNX input's type), so both runtimes see what the
+    // evaluator sees; they hold every value a split treats apart: NaN, each threshold and the
+    // f32 numbers either side of it, tiny values (LightGBM's zero), and as categories -1, -0.5,
+    // fractions, unseen and huge numbers.
+    let specials = |rng: &mut Rng, trees: &[Tree], ranges: &[(f64, f64)]| -> Vec<Vec<f64>> {
+        let mut at = vec![vec![f64::NAN, 0.0, -0.0, 1e-36, -1e-36, 1e-35, 2e-35, -1.0, -0.5, 2.5, 1e7, 3e9]; ranges.len()];
+        for node in trees.iter().flat_map(|t| &t.nodes) {
+            match node {
+                Node::Split { feature, threshold, .. } => {
+                    let t = *threshold;
+                    at[*feature as usize].extend([t, t.next_up(), t.next_down()].map(f64::from));
+                }
+                Node::SplitLe { feature, threshold, .. } => {
+                    let t = *threshold as f32;
+                    at[*feature as usize].extend([t, t.next_up(), t.next_down()].map(f64::from));
+                }
+                Node::SplitIn { feature, categories, .. } => {
+                    at[*feature as usize].extend(categories.iter().map(|c| f64::from(*c)));
+                }
+                _ => {}
+            }
+        }
+        // Row r < len holds special value r of each feature (so each one is there), later rows
+        // a random mix of specials and uniform values.
+        for values in &mut at {
+            values.retain(|v| !v.is_infinite());
+        }
+        (0..ROWS)
+            .map(|r| {
+                ranges
+                    .iter()
+                    .zip(&at)
+                    .map(|((lo, hi), at)| match at.get(r) {
+                        Some(x) => *x,
+                        None if rng.next_u64().is_multiple_of(3) => *rng.pick(at),
+                        None => f64::from(rng.uniform(*lo, *hi) as f32),
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+
+    // XGBoost-like binary classifier: f32 `<` splits with default directions, a category set
+    // read with XGBoost's cast, NaN as zero in one split, a base score.
+    let trees = vec![
+        Tree {
+            nodes: vec![
+                split_nan(0, 0.1, 1, 2, Missing::Left),
+                split_in(2, &[1, 3, 4], Cast::F32, 3, 4, Missing::Right),
+                leaf(-0.4),
+                leaf(0.75),
+                leaf(0.125),
+            ],
+        },
+        Tree {
+            nodes: vec![
+                split_nan(1, -0.3, 1, 2, Missing::Right),
+                leaf(-0.2),
+                split_nan(0, 1.7, 3, 4, Missing::AsZero),
+                leaf(0.3),
+                leaf(-1.1),
+            ],
+        },
+        Tree {
+            nodes: vec![split_in(2, &[0], Cast::F32, 1, 2, Missing::Left), leaf(0.5), leaf(-0.5)],
+        },
+        Tree { nodes: vec![leaf(0.01)] },
+    ];
+    let ranges = [(-1.0, 3.0), (-2.0, 2.0), (-1.0, 6.0)];
+    cases.push(Case {
+        name: "boosted_binary",
+        rows: specials(&mut rng, &trees, &ranges),
+        ir: ModelIr {
+            ir_version: IR_VERSION,
+            features: names("x", 3),
+            preprocess: vec![],
+            body: Body::Boosted {
+                tree_outputs: vec![0; trees.len()],
+                trees,
+                base_score: vec![-0.25],
+                link: Link::Sigmoid,
+            },
+            output: classes(2),
+        },
+    });
+
+    // LightGBM-like 3-class softmax: f64 `<=` splits on thresholds that are not f32 numbers,
+    // the zero missing type both ways, NaN as zero, category sets with LightGBM's cast (one of
+    // them empty but for NaN), trees in class order.
+    let trees = vec![
+        Tree {
+            nodes: vec![
+                split_le(0, 0.1, 1, 2, Missing::ZeroLeft),
+                leaf(0.5),
+                split_in(2, &[0, 2, 5, 7], Cast::F64, 3, 4, Missing::AsZero),
+                leaf(-0.25),
+                leaf(0.9),
+            ],
+        },
+        Tree {
+            nodes: vec![split_le(1, -1.0 / 3.0, 1, 2, Missing::AsZero), leaf(0.2), leaf(-0.6)],
+        },
+        Tree {
+            nodes: vec![
+                split_le(0, 1.9, 1, 2, Missing::ZeroRight),
+                split_in(2, &[3], Cast::F64, 3, 4, Missing::Right),
+                leaf(0.05),
+                leaf(1.5),
+                leaf(-0.75),
+            ],
+        },
+        Tree {
+            nodes: vec![split_le(1, 0.0, 1, 2, Missing::Left), leaf(0.125), leaf(-0.125)],
+        },
+        Tree {
+            nodes: vec![split_in(2, &[], Cast::F64, 1, 2, Missing::Left), leaf(0.4), leaf(-0.4)],
+        },
+        Tree {
+            nodes: vec![split_le(0, f64::MAX, 1, 2, Missing::Right), leaf(0.3), leaf(-0.3)],
+        },
+    ];
+    cases.push(Case {
+        name: "boosted_softmax",
+        rows: specials(&mut rng, &trees, &[(-1.0, 3.0), (-2.0, 2.0), (-1.0, 9.0)]),
+        ir: ModelIr {
+            ir_version: IR_VERSION,
+            features: names("x", 3),
+            preprocess: vec![],
+            body: Body::Boosted {
+                tree_outputs: vec![0, 1, 2, 0, 1, 2],
+                trees,
+                base_score: vec![0.1, -0.2, 0.0],
+                link: Link::Softmax,
+            },
+            output: classes(3),
+        },
+    });
+
+    // Regressors: identity, exp (Poisson) and sigmoid (reg:logistic) links on one set of trees.
+    let trees = vec![
+        Tree {
+            nodes: vec![
+                split_nan(0, 0.5, 1, 2, Missing::Left),
+                leaf(1.25),
+                split_nan(1, 2.0, 3, 4, Missing::Right),
+                leaf(-0.5),
+                leaf(3.0),
+            ],
+        },
+        Tree {
+            nodes: vec![split_nan(1, -0.75, 1, 2, Missing::AsZero), leaf(-2.0), leaf(0.75)],
+        },
+    ];
+    for (name, link) in [
+        ("boosted_regression", Link::Identity),
+        ("boosted_poisson", Link::Exp),
+        ("boosted_logistic_regression", Link::Sigmoid),
+    ] {
+        cases.push(Case {
+            name,
+            rows: specials(&mut rng, &trees, &[(-1.0, 2.0), (-2.0, 4.0)]),
+            ir: ModelIr {
+                ir_version: IR_VERSION,
+                features: names("x", 2),
+                preprocess: vec![],
+                body: Body::Boosted {
+                    tree_outputs: vec![0; trees.len()],
+                    trees: trees.clone(),
+                    base_score: vec![0.5],
+                    link,
+                },
+                output: Output::Regression { target: "y".into() },
+            },
+        });
+    }
 
     cases
 }

@@ -6,7 +6,8 @@
 //! the class *index*; the names are the metadata entry `classes`, a JSON array) and
 //! `probabilities` (float32 `[batch, n_classes]`); regressors output `value` (float32
 //! `[batch, 1]`, target name in the metadata entry `target`). Opset 13 of the default domain,
-//! plus `ai.onnx.ml` 3 for tree ensembles; producer `wasmline`.
+//! plus `ai.onnx.ml` 3 for tree ensembles; producer `wasmline`. Every IR is written (up to 2^24
+//! leaves in the ensembles that index them; [`unfaithful`] says when not).
 //!
 //! The graphs, per body, are chosen so that tract 0.23.9 and onnxruntime both run them, and
 //! agree with [`ModelIr::predict`](model_wasm::ModelIr::predict) up to the rounding of the
@@ -29,6 +30,22 @@
 //!   tree's column (an exact f32 integer); `Cast` to int64, `Gather` of the leaf values (f64),
 //!   `ReduceMean` over the trees in f64, `Cast` to f32. The value is the evaluator's mean
 //!   rounded once, whatever the leaf values.
+//! - Boosted sums (XGBoost, LightGBM): the same leaf indices and `Gather` of the margins (f64),
+//!   then a `MatMul` with a 0/1 matrix [trees, outputs] adds each tree's margin to its output in
+//!   f64, `Add` puts the base scores in, and the link follows as for linear models (`Exp` for
+//!   the log link; a regressor's sigmoid gives `value`).
+//! - Splits. `Node::Split` is `BRANCH_LT` on its `f32` threshold. `Node::SplitLe` (LightGBM's
+//!   `x <= t` in f64) is `BRANCH_LEQ` on the largest `f32` at or below `t`: for a float32 input
+//!   that is the same test. A category set is a chain of `BRANCH_EQ` nodes, one per category,
+//!   whose true branches share the split's left child, reading a derived column that holds the
+//!   library's category of the value (XGBoost: `-1` below zero, else `Floor`; LightGBM: C's
+//!   truncation, `Ceil` below zero), so `2.5` is category 2 and `-0.5` is LightGBM's 0. A
+//!   missing-value rule is `nodes_missing_value_tracks_true` (where the split sends NaN); for
+//!   LightGBM's zero type the split reads a column in which `|x| <= 1e-35` is NaN. The derived
+//!   columns are blocks after the input's, `Concat`enated once per model.
+//! - The file's input is float32, so it answers for each row rounded to `f32`; for LightGBM's
+//!   `f64` splits and category casts that can differ from the IR on a value that is not an
+//!   `f32`, which is why [`check_with_tract`] holds the file to the evaluator on rounded rows.
 //! - Ensembles declare at least three classes (unused ones get no leaf weight, and their
 //!   columns are sliced off): with two or fewer, both runtimes switch to a "binary" layout that
 //!   rewrites the scores (tract when every leaf weight is on class 0, onnxruntime when only one

@@ -14,7 +14,12 @@ fn every_body_kind_agrees_with_the_evaluator_in_tract() {
         let report = check_with_tract(&onnx, &case.ir, &case.rows).unwrap_or_else(|e| panic!("{}: {e:#}", case.name));
         eprintln!("{}: {report}", case.name);
         assert_eq!(report.rows, ROWS, "{}", case.name);
-        assert!(report.is_ok(), "{}: {report}", case.name);
+        assert!(
+            report.is_ok(),
+            "{}: {report}; row {:?}",
+            case.name,
+            report.first_mismatch.as_ref().map(|m| &case.rows[m.row])
+        );
         assert!(report.max_rel_diff <= 1e-6, "{}: {report}", case.name);
     }
 }
@@ -47,6 +52,35 @@ fn the_cases_cover_ties_and_f32_thresholds() {
 }
 
 #[test]
+fn the_boosted_cases_hold_the_values_each_split_kind_treats_apart() {
+    let cases = cases();
+    let case = |name: &str| cases.iter().find(|c| c.name == name).unwrap();
+    let column = |c: &Case, j: usize| -> Vec<f64> { c.rows.iter().map(|r| r[j]).collect() };
+    let has = |values: &[f64], x: f64| values.iter().any(|v| v.to_bits() == x.to_bits());
+    // XGBoost's categories: -0.5 has none, 2.5 is category 2; NaN goes its split's way.
+    let categories = column(case("boosted_binary"), 2);
+    for x in [f64::NAN, -0.5, -1.0, 2.5, 3e9] {
+        assert!(has(&categories, x), "boosted_binary has no category {x}");
+    }
+    // LightGBM's: -0.5 is category 0; its zero type sends 1e-36 and NaN alike.
+    let softmax = case("boosted_softmax");
+    for x in [
+        f64::NAN,
+        1e-36,
+        -1e-36,
+        2e-35,
+        f64::from(0.1f32),
+        f64::from(0.1f32.next_down()),
+    ] {
+        assert!(has(&column(softmax, 0), x), "boosted_softmax feature 0 has no {x}");
+    }
+    assert!(has(&column(softmax, 2), -0.5));
+    // 0.1f32 is above 0.1, so LightGBM's `<=` in f64 sends it right; its f32 neighbour below, left.
+    let first = &softmax.ir.trees()[0].nodes[0];
+    assert!(!first.goes_left(f64::from(0.1f32)) && first.goes_left(f64::from(0.1f32.next_down())));
+}
+
+#[test]
 fn the_file_names_its_inputs_outputs_and_classes() {
     let cases = cases();
     for case in &cases {
@@ -73,9 +107,8 @@ fn the_file_names_its_inputs_outputs_and_classes() {
             .map(|o| (o.domain.as_str(), o.version))
             .collect();
         match &case.ir.body {
-            Body::Trees { .. } => assert_eq!(domains, [("", 13), ("ai.onnx.ml", 3)]),
+            Body::Trees { .. } | Body::Boosted { .. } => assert_eq!(domains, [("", 13), ("ai.onnx.ml", 3)]),
             Body::Linear { .. } => assert_eq!(domains, [("", 13)]),
-            Body::Boosted { .. } => unreachable!("no case is boosted"),
         }
         match &case.ir.output {
             Output::Classification { classes } => {

@@ -289,7 +289,7 @@ fn an_onnx_import_registers_a_signed_version_that_lists_promotes_and_loads_at_th
         ),
         "features (2): alcohol, acidity",
         "generated rows reaching 4 of 4 leaves",
-        "model.onnx: tract = IR",
+        "model.onnx: tract = IR on ",
         "no drift reference: no --reference-data was given",
         "metrics: none",
         "registered wine-forest@1 (4 artifacts: model.ir.json, model.onnx, model.wasm, source.onnx)",

@@ -363,4 +363,21 @@ mod tests {
         assert_eq!(rows.rows, vec![vec![0.0], vec![1.0], vec![-1.0]]);
         assert_eq!((rows.leaves, rows.reached), (0, 0));
     }
+
+    #[test]
+    fn tract_checks_every_row_of_small_ensembles_and_a_spread_of_large_ones() {
+        let stump = || Tree {
+            nodes: vec![split(0, 0.5, 1, 2), leaf(1.0), leaf(2.0)],
+        };
+        let rows: Vec<Vec<f64>> = (0..5000).map(|i| vec![i as f64, 0.0, 0.0]).collect();
+        let small = boosted(vec![stump(); 10]);
+        assert_eq!(super::super::tract_sample(&small, &rows), rows);
+        // 5,000 trees of 2 leaves: 25 million steps a row.
+        let large = boosted(vec![stump(); 5000]);
+        let sample = super::super::tract_sample(&large, &rows);
+        let fit = (super::super::TRACT_BUDGET / 25_000_000) as usize;
+        assert_eq!(sample.len(), fit.max(64));
+        assert_eq!((sample[0][0], sample[sample.len() - 1][0]), (0.0, 4999.0));
+        assert!(sample.windows(2).all(|w| w[0][0] < w[1][0]), "evenly spread, in order");
+    }
 }

@@ -77,8 +77,9 @@ pub(crate) struct ImportReport {
     pub max_difference: f64,
     pub wasm_size: usize,
     pub wasmtime_compile_ms: f64,
-    /// The largest difference between tract and the IR, or why there is no ONNX file.
-    pub onnx: Result<f64, String>,
+    /// The ONNX file's check in tract (its largest difference to the IR, on how many rows), or
+    /// why there is no ONNX file.
+    pub onnx: Result<TractCheck, String>,
 }
 
 impl fmt::Display for ImportReport {
@@ -117,7 +118,11 @@ impl fmt::Display for ImportReport {
             self.wasm_size, self.reference_rows, self.max_difference, self.wasmtime_compile_ms
         )?;
         match &self.onnx {
-            Ok(diff) => writeln!(f, "model.onnx: tract = IR (max difference {diff:.1e})")?,
+            Ok(c) => writeln!(
+                f,
+                "model.onnx: tract = IR on {} of the {} rows (max difference {:.1e})",
+                c.rows, c.of, c.max_difference
+            )?,
             Err(why) => writeln!(f, "no model.onnx: {why}")?,
         }
         match (&lineage.reference_data, &lineage.no_drift_reference) {
@@ -315,10 +320,10 @@ pub(crate) async fn import(store: &dyn ObjectStore, request: ImportRequest) -> a
         ("model.wasm".to_owned(), Bytes::from(wasm.clone())),
         (artifact, Bytes::from(bytes)),
     ];
-    let onnx_diff = match onnx {
-        Ok((onnx, diff)) => {
+    let onnx_check = match onnx {
+        Ok((onnx, check)) => {
             artifacts.push(("model.onnx".to_owned(), Bytes::from(onnx)));
-            Ok(diff)
+            Ok(check)
         }
         Err(why) => Err(why),
     };
@@ -334,7 +339,7 @@ pub(crate) async fn import(store: &dyn ObjectStore, request: ImportRequest) -> a
         max_difference: parity.max_rel_diff,
         wasm_size: wasm.len(),
         wasmtime_compile_ms: compile_ms,
-        onnx: onnx_diff,
+        onnx: onnx_check,
     })
 }
 
@@ -343,14 +348,47 @@ pub(crate) async fn import(store: &dyn ObjectStore, request: ImportRequest) -> a
 /// gate scores it on the other model's dataset).
 const IMPORTED_DATASET: &str = "none";
 
+/// The ONNX file in tract: its largest difference to the IR, on `rows` of the `of` check rows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TractCheck {
+    pub max_difference: f64,
+    pub rows: usize,
+    pub of: usize,
+}
+
+/// Tree-steps tract may take in the ONNX check (a few seconds).
+/// tract finds a leaf's weights by skipping through all the ensemble's leaves before it, so a
+/// row costs about trees x leaves / 2 steps: 4 million for 500 trees of 32 leaves.
+const TRACT_BUDGET: u64 = 2_000_000_000;
+
+/// The check rows tract runs: all of them while they fit [`TRACT_BUDGET`], else evenly spaced
+/// ones that do (at least 64), first and last included. The module in wasmtime runs them all.
+fn tract_sample(ir: &ModelIr, rows: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let trees = ir.trees().len() as u64;
+    let leaves = ir
+        .trees()
+        .iter()
+        .flat_map(|t| &t.nodes)
+        .filter(|n| n.children().is_none())
+        .count() as u64;
+    let per_row = (trees * leaves / 2).max(1);
+    let fit = usize::try_from(TRACT_BUDGET / per_row).unwrap_or(usize::MAX).max(64);
+    if rows.len() <= fit {
+        return rows.to_vec();
+    }
+    (0..fit)
+        .map(|i| rows[i * (rows.len() - 1) / (fit - 1)].clone())
+        .collect()
+}
+
 /// What the checks, which need no store, produced.
 struct Checked {
     imported: ImportedModel,
     reference: Option<reference::ReferenceRows>,
     generated: LeafRows,
     wasm: Vec<u8>,
-    /// The ONNX file and tract's largest difference, or why there is none.
-    onnx: Result<(Vec<u8>, f64), String>,
+    /// The ONNX file and its check in tract, or why there is none.
+    onnx: Result<(Vec<u8>, TractCheck), String>,
     parity: ParityReport,
     compile_ms: f64,
     model: String,
@@ -409,12 +447,18 @@ fn check(request: &ImportRequest, bytes: &[u8]) -> anyhow::Result<Checked> {
         Some(why) => Err(why),
         None => match crate::onnx::to_onnx(ir, &request.name) {
             Ok(onnx) => {
-                let report = crate::onnx::check_with_tract(&onnx, ir, &rows)
+                let sample = tract_sample(ir, &rows);
+                let report = crate::onnx::check_with_tract(&onnx, ir, &sample)
                     .with_context(|| format!("tract cannot run the ONNX file written for {file}"))?;
                 if !report.is_ok() {
                     bail!("the ONNX file written for {file} disagrees with the model IR in tract: {report}");
                 }
-                Ok((onnx, report.max_rel_diff))
+                let check = TractCheck {
+                    max_difference: report.max_rel_diff,
+                    rows: sample.len(),
+                    of: rows.len(),
+                };
+                Ok((onnx, check))
             }
             Err(OnnxError::Unsupported(why)) => Err(why),
             Err(e) => return Err(e).with_context(|| format!("cannot write the model of {file} as ONNX")),

@@ -20,7 +20,8 @@ function table(features, rows, predictions) {
     const out = "label" in p
       ? `${p.label} (${Math.max(...Object.values(p.probabilities)).toFixed(3)})`
       : p.value.toFixed(4);
-    body.push([i, ...features.map((f) => Number(rows[i][f.name].toPrecision(4))), out]);
+    const shownValue = (v) => (v === null || v === undefined || Number.isNaN(v) ? "missing" : Number(v.toPrecision(4)));
+    body.push([i, ...features.map((f) => shownValue(rows[i][f.name])), out]);
   }
   const cell = (tag, v) => `<${tag}>${String(v)}</${tag}>`;
   document.getElementById("table").innerHTML =
@@ -66,7 +67,8 @@ async function run() {
   const arrayMismatches = arrays.filter((p, i) => !same(p, predictions[i])).length;
   const batchMismatches = batched.filter((p, i) => !same(p, predictions[i % rows.length])).length;
 
-  // Rows the SDK must refuse, each with a message naming the row and the feature.
+  // Rows the SDK must refuse, each with a message naming the row and the feature (NaN and null
+  // are missing values, accepted, where the model routes them: `missing` in the features).
   const first = rows[0];
   const [a, b] = features.map((f) => f.name);
   const without = { ...first };

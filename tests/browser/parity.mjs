@@ -104,9 +104,22 @@ function compare(expected, predictions) {
   return { mismatches, worst };
 }
 
-// The page's refusals: each must name the row and the feature.
+// The calls of the page's refusal checks that a model accepts: NaN for the second feature and
+// null for the first are missing values where the model routes them (`missing: true`), with
+// the number of rows each call predicts.
+function acceptedMissing(features) {
+  const [a, b] = features;
+  return [
+    ...(b.missing ? [["nan", 3]] : []),
+    ...(a.missing ? [["nullValue", 1]] : []),
+  ];
+}
+
+// The page's refusals: each must name the row and the feature; a missing value the model
+// routes is predicted instead.
 function checkErrors(errors, features) {
   const [a, b] = features.map((f) => f.name);
+  const accepted = new Map(acceptedMissing(features));
   const expected = {
     missing: `rows[1]: feature '${b}' is missing`,
     unknown: `rows[0]: feature 'not_a_feature' is not one of the model's features`,
@@ -117,9 +130,14 @@ function checkErrors(errors, features) {
     shortArray: `rows[0]: 1 value for ${features.length} features`,
     notArray: "predict takes an array of rows",
   };
+  const wrongAccepts = [...accepted.keys()]
+    .filter((k) => errors[k] !== null)
+    .map((k) => `${k}: the model routes missing values, but it was refused: ${JSON.stringify(errors[k])}`);
   return Object.entries(expected)
+    .filter(([k]) => !accepted.has(k))
     .filter(([k, text]) => !(errors[k] ?? "").includes(text))
-    .map(([k, text]) => `${k}: got ${JSON.stringify(errors[k])}, expected it to contain ${JSON.stringify(text)}`);
+    .map(([k, text]) => `${k}: got ${JSON.stringify(errors[k])}, expected it to contain ${JSON.stringify(text)}`)
+    .concat(wrongAccepts);
 }
 
 async function main() {
@@ -207,11 +225,14 @@ async function main() {
       problems.push(...checkErrors(r.errors, r.model.features));
       const t = r.telemetry;
       const n = expected.rows.length;
-      const wantRows = 2 * n + r.batchRows;
-      if (t.runtime !== "browser" || t.predictions.ok !== 3 || t.predictions.rows !== wantRows || t.predictions.error !== 8) {
-        problems.push(`telemetry counts ${JSON.stringify(t.predictions)}, expected ok 3, rows ${wantRows}, error 8`);
+      const accepted = acceptedMissing(r.model.features);
+      const wantOk = 3 + accepted.length;
+      const wantRows = 2 * n + r.batchRows + accepted.reduce((sum, [, rows]) => sum + rows, 0);
+      const wantErrors = 8 - accepted.length;
+      if (t.runtime !== "browser" || t.predictions.ok !== wantOk || t.predictions.rows !== wantRows || t.predictions.error !== wantErrors) {
+        problems.push(`telemetry counts ${JSON.stringify(t.predictions)}, expected ok ${wantOk}, rows ${wantRows}, error ${wantErrors}`);
       }
-      if (t.latency_seconds.count !== 3) problems.push(`latency histogram holds ${t.latency_seconds.count} calls, expected 3`);
+      if (t.latency_seconds.count !== wantOk) problems.push(`latency histogram holds ${t.latency_seconds.count} calls, expected ${wantOk}`);
       const monitored = r.drift.features.length;
       if (monitored !== names.length || r.drift.features.some((f) => f.observed + f.missing !== wantRows)) {
         problems.push(`drift window: ${monitored} features for ${names.length}, observed ${r.drift.features.map((f) => f.observed)}`);

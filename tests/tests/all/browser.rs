@@ -73,15 +73,27 @@ fn browser_parity(s: &Scratch, example: &str, dataset: &str, model: &str, train:
     ])
     .ok();
 
+    chromium_agrees(model, &dir, &expected);
+}
+
+/// Runs the browser parity script on the downloaded model in `dir` (manifest.json, model.wasm)
+/// and `expected` (`wasmline predict --output`'s form: rows, with NaN as null, and the
+/// evaluator's labels and probabilities or values).
+pub(crate) fn chromium_agrees(model: &str, dir: &Path, expected: &Path) {
+    find_program("node");
+    assert!(
+        Path::new(CHROMIUM).is_file(),
+        "{CHROMIUM} is missing: apt-get install chromium (scripts/test does)"
+    );
     let out = output_dir(model);
     let output = Command::new(find_program("node"))
         .arg(workspace_root().join("tests/browser/parity.mjs"))
         .arg("--sdk")
         .arg(sdk_pkg())
         .arg("--model")
-        .arg(&dir)
+        .arg(dir)
         .arg("--expected")
-        .arg(&expected)
+        .arg(expected)
         .arg("--out")
         .arg(&out)
         .output()

@@ -10,7 +10,12 @@
 //!   value of the leaf `pred_leaf` names;
 //! - the IR evaluator, the control plane's `/v2` and the edge (the module in wasmtime) give the
 //!   library's label and its numbers within 1e-9 relative for LightGBM (it sums in `f64`), 1e-5
-//!   for XGBoost (`f32`).
+//!   for XGBoost (`f32`);
+//! - the SDK in Chromium (`tests/browser/parity.mjs`), on the model as a browser downloads it,
+//!   gives the evaluator's answers on every row, NaN sent as `null`;
+//! - the registered `model.onnx` in onnxruntime (`scripts/onnx_parity.py`) gives the evaluator's
+//!   labels and numbers within 1e-5 on the same rows as its float32 input holds them (for
+//!   XGBoost, which reads its input as `f32`, those are the rows the library saw).
 //!
 //! Besides the relative bound, a difference below the precision of the library's own arithmetic
 //! at 1.0 passes (XGBoost: `f32` epsilon; LightGBM: 4 `f64` ulps): a probability `1 - p` with `p`
@@ -21,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use model_wasm::{ModelIr, Node, Prediction};
+use model_wasm::{ModelIr, Node, Outputs, Prediction};
 use serde_json::{Value, json};
 use tests::process::free_port;
 
@@ -180,6 +185,52 @@ fn check_evaluator(case: &Case, ir: &ModelIr) {
     }
 }
 
+/// The registered `model.onnx` in onnxruntime, against the evaluator on the rows as the file's
+/// float32 input holds them.
+fn check_onnxruntime(s: &Scratch, case: &Case, ir: &ModelIr) {
+    let version = s.store().join(format!("models/{}/1", case.name));
+    let manifest: Value = serde_json::from_slice(&std::fs::read(version.join("manifest.json")).unwrap()).unwrap();
+    assert!(
+        manifest["lineage"].get("no_onnx").is_none(),
+        "{}: no model.onnx: {}",
+        case.name,
+        manifest["lineage"]["no_onnx"]
+    );
+    let rows: Vec<Vec<f64>> = case
+        .rows
+        .iter()
+        .map(|r| r.iter().map(|v| f64::from(*v as f32)).collect())
+        .collect();
+    let predictions: Vec<Prediction> = rows.iter().map(|r| ir.predict(r).unwrap()).collect();
+    let expected = match ir.outputs(predictions) {
+        Outputs::Classes { labels, probabilities } => {
+            json!({"rows": rows, "labels": labels, "probabilities": probabilities})
+        }
+        Outputs::Values(values) => json!({"rows": rows, "values": values}),
+    };
+    let path = s.path().join(format!("{}.onnx-expected.json", case.name));
+    std::fs::write(&path, expected.to_string()).unwrap();
+    crate::train::onnxruntime_agrees(&version.join("model.onnx"), &path);
+}
+
+/// The model as a browser downloads it, in the SDK in Chromium, against the evaluator on every
+/// row (NaN sent as `null`).
+fn check_chromium(s: &Scratch, case: &Case, ir: &ModelIr) {
+    let dir = s.path().join(format!("{}-download", case.name));
+    s.run(&["models", "download", &case.name, "--out", dir.to_str().unwrap()])
+        .ok();
+    let predictions: Vec<Prediction> = case.rows.iter().map(|r| ir.predict(r).unwrap()).collect();
+    let expected = match ir.outputs(predictions) {
+        Outputs::Classes { labels, probabilities } => json!({
+            "rows": case.rows, "classes": ir.classes(), "labels": labels, "probabilities": probabilities,
+        }),
+        Outputs::Values(values) => json!({"rows": case.rows, "values": values}),
+    };
+    let path = s.path().join(format!("{}.browser-expected.json", case.name));
+    std::fs::write(&path, expected.to_string()).unwrap();
+    crate::browser::chromium_agrees(&format!("gbdt-{}", case.name), &dir, &path);
+}
+
 /// Every row in one KServe v2 request to `server` (the edge or the control plane; NaN as `null`);
 /// checks each answer.
 fn check_kserve(case: &Case, ir: &ModelIr, server: &str, addr: &str) {
@@ -227,7 +278,8 @@ fn check_kserve(case: &Case, ir: &ModelIr, server: &str, addr: &str) {
 }
 
 #[test]
-fn imported_xgboost_and_lightgbm_models_give_their_libraries_answers_in_the_evaluator_the_control_plane_and_an_edge() {
+fn imported_xgboost_and_lightgbm_models_give_their_libraries_answers_in_the_evaluator_onnxruntime_the_control_plane_an_edge_and_chromium()
+ {
     let s = Scratch::new();
     let dir = s.path().join("gbdt");
     let cases = make_cases(&dir);
@@ -254,11 +306,12 @@ fn imported_xgboost_and_lightgbm_models_give_their_libraries_answers_in_the_eval
             .ok();
         let ir = registered_ir(&s, &case.name);
         check_evaluator(case, &ir);
+        check_onnxruntime(&s, case, &ir);
         irs.push(ir);
     }
     let rows: usize = cases.iter().map(|c| c.rows.len()).sum();
     eprintln!(
-        "IR evaluator: {} models, {rows} rows: the library's leaves and answers",
+        "IR evaluator and model.onnx in onnxruntime: {} models, {rows} rows: the library's leaves and answers",
         cases.len()
     );
 
@@ -296,4 +349,11 @@ fn imported_xgboost_and_lightgbm_models_give_their_libraries_answers_in_the_eval
         check_kserve(case, ir, "edge", &edge.addr);
     }
     eprintln!("edge: {} models, {rows} rows: the library's answers", cases.len());
+    for (case, ir) in cases.iter().zip(&irs) {
+        check_chromium(&s, case, ir);
+    }
+    eprintln!(
+        "the SDK in Chromium: {} models, {rows} rows: the evaluator's answers",
+        cases.len()
+    );
 }

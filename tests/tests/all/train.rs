@@ -33,7 +33,8 @@ pub(crate) fn test_split(s: &Scratch, dataset: &str) -> PathBuf {
     s.store().join(record["test"]["key"].as_str().unwrap())
 }
 
-fn onnxruntime_agrees(model: &Path, expected: &Path) {
+/// Runs `scripts/onnx_parity.py` (onnxruntime) on `model` and the evaluator's `expected` outputs.
+pub(crate) fn onnxruntime_agrees(model: &Path, expected: &Path) {
     let output = Command::new(find_program("python"))
         .arg(workspace_root().join("scripts/onnx_parity.py"))
         .arg(model)

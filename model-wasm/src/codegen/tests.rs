@@ -660,10 +660,11 @@ fn trees_past_the_budgets_are_outlined_and_still_exact() {
     let bytes = compile(&ir, b"{}").unwrap();
     // 11 getters, predict and the 2 trees (3 classes' votes are packed: no `add_vote`); the
     // rest are pieces. The full tree: the
-    // root's function outlines both halves (8191 nodes each), each half keeps its left quarter
-    // (4095 nodes, just the budget) and outlines its right one. The chain: one piece per 64 levels.
+    // root's function outlines both halves (8191 nodes each), each half both its quarters (4095),
+    // and each quarter keeps its left eighth (2047 nodes, just the budget) and outlines its right
+    // one. The chain: one piece per 64 levels.
     let outlined = count_functions(&bytes) - 14;
-    assert_eq!(outlined, (2 + 2) + (depth / trees::MAX_NESTING) as usize);
+    assert_eq!(outlined, (2 + 4 + 4) + (depth / trees::MAX_NESTING) as usize);
     let rows: Vec<Vec<f64>> = (0..1000)
         .map(|_| (0..5).map(|_| rng.unit() * 4.0 - 2.0).collect())
         .collect();

@@ -152,13 +152,14 @@ fn add_tree(
             // The sum starts with tree 0's value.
             writer.body.code().local_get(out);
             writer.node(0, 0);
+            writer.body.code().f64_reinterpret_i64();
         }
         Accumulator::Average => {
             if first_of_group {
                 load_slot0(writer, layout, out, ValType::F64);
             }
             writer.node(0, 0);
-            writer.body.code().f64_add();
+            writer.body.code().f64_reinterpret_i64().f64_add();
         }
         Accumulator::VotesInMemory | Accumulator::SumsInMemory => {
             writer.node(0, 0);
@@ -183,7 +184,7 @@ fn add_tree(
             let margin = margins[&boost.tree_outputs[t]];
             writer.body.code().local_get(margin);
             writer.node(0, 0);
-            writer.body.code().f64_add().local_set(margin);
+            writer.body.code().f64_reinterpret_i64().f64_add().local_set(margin);
             if t + 1 == group.end {
                 for (&k, &margin) in &margins {
                     writer

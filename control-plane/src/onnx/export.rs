@@ -706,7 +706,7 @@ fn entry(key: &str, value: String) -> StringStringEntryProto {
     StringStringEntryProto { key: key.into(), value }
 }
 
-fn attr(name: &str, r#type: AttributeType) -> AttributeProto {
+pub(super) fn attr(name: &str, r#type: AttributeType) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         r#type: r#type as i32,
@@ -714,35 +714,35 @@ fn attr(name: &str, r#type: AttributeType) -> AttributeProto {
     }
 }
 
-fn attr_int(name: &str, i: i64) -> AttributeProto {
+pub(super) fn attr_int(name: &str, i: i64) -> AttributeProto {
     AttributeProto {
         i,
         ..attr(name, AttributeType::Int)
     }
 }
 
-fn attr_ints(name: &str, ints: &[i64]) -> AttributeProto {
+pub(super) fn attr_ints(name: &str, ints: &[i64]) -> AttributeProto {
     AttributeProto {
         ints: ints.to_vec(),
         ..attr(name, AttributeType::Ints)
     }
 }
 
-fn attr_floats(name: &str, floats: &[f32]) -> AttributeProto {
+pub(super) fn attr_floats(name: &str, floats: &[f32]) -> AttributeProto {
     AttributeProto {
         floats: floats.to_vec(),
         ..attr(name, AttributeType::Floats)
     }
 }
 
-fn attr_string(name: &str, s: &str) -> AttributeProto {
+pub(super) fn attr_string(name: &str, s: &str) -> AttributeProto {
     AttributeProto {
         s: s.as_bytes().to_vec(),
         ..attr(name, AttributeType::String)
     }
 }
 
-fn attr_strings(name: &str, strings: &[&str]) -> AttributeProto {
+pub(super) fn attr_strings(name: &str, strings: &[&str]) -> AttributeProto {
     AttributeProto {
         strings: strings.iter().map(|s| s.as_bytes().to_vec()).collect(),
         ..attr(name, AttributeType::Strings)

@@ -13,12 +13,12 @@
 
 use std::collections::HashMap;
 
-use tract_onnx::pb::attribute_proto::AttributeType;
 use tract_onnx::pb::tensor_proto::DataType;
-use tract_onnx::pb::{AttributeProto, NodeProto, TensorProto};
+use tract_onnx::pb::{NodeProto, TensorProto};
 
 use super::attrs::{describe, int, ints, required};
 use super::{Result, invalid, unsupported};
+use crate::onnx::export::{attr_floats, attr_int, attr_ints, attr_string, attr_strings};
 
 /// Opset 5's `nodes_modes` codes, in order.
 const MODES: [&str; 7] = [
@@ -292,68 +292,29 @@ pub(super) fn as_regressor(node: &NodeProto) -> Result<NodeProto> {
         other => return Err(invalid(format!("{}: post_transform {other}", describe(node)))),
     };
     let mut attribute = vec![
-        attr_ints("nodes_treeids", legacy.tree_ids),
-        attr_ints("nodes_nodeids", legacy.node_ids),
-        attr_ints("nodes_featureids", legacy.features),
-        strings("nodes_modes", &legacy.modes),
-        attr_floats("nodes_values", legacy.values),
-        attr_ints("nodes_truenodeids", legacy.true_ids),
-        attr_ints("nodes_falsenodeids", legacy.false_ids),
-        attr_ints("target_treeids", legacy.target_trees),
-        attr_ints("target_nodeids", legacy.target_nodes),
-        attr_ints("target_ids", legacy.target_ids),
-        attr_floats("target_weights", legacy.target_weights),
-        string("aggregate_function", aggregate),
-        string("post_transform", post),
+        attr_ints("nodes_treeids", &legacy.tree_ids),
+        attr_ints("nodes_nodeids", &legacy.node_ids),
+        attr_ints("nodes_featureids", &legacy.features),
+        attr_strings("nodes_modes", &legacy.modes),
+        attr_floats("nodes_values", &legacy.values),
+        attr_ints("nodes_truenodeids", &legacy.true_ids),
+        attr_ints("nodes_falsenodeids", &legacy.false_ids),
+        attr_ints("target_treeids", &legacy.target_trees),
+        attr_ints("target_nodeids", &legacy.target_nodes),
+        attr_ints("target_ids", &legacy.target_ids),
+        attr_floats("target_weights", &legacy.target_weights),
+        attr_string("aggregate_function", aggregate),
+        attr_string("post_transform", post),
     ];
     if tracks.is_some() {
-        attribute.push(attr_ints("nodes_missing_value_tracks_true", legacy.tracks));
+        attribute.push(attr_ints("nodes_missing_value_tracks_true", &legacy.tracks));
     }
     if let Some(targets) = int(node, "n_targets") {
-        attribute.push(AttributeProto {
-            i: targets,
-            ..attr("n_targets", AttributeType::Int)
-        });
+        attribute.push(attr_int("n_targets", targets));
     }
     Ok(NodeProto {
         op_type: "TreeEnsembleRegressor".into(),
         attribute,
         ..node.clone()
     })
-}
-
-fn attr(name: &str, r#type: AttributeType) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: r#type as i32,
-        ..Default::default()
-    }
-}
-
-fn attr_ints(name: &str, ints: Vec<i64>) -> AttributeProto {
-    AttributeProto {
-        ints,
-        ..attr(name, AttributeType::Ints)
-    }
-}
-
-fn attr_floats(name: &str, floats: Vec<f32>) -> AttributeProto {
-    AttributeProto {
-        floats,
-        ..attr(name, AttributeType::Floats)
-    }
-}
-
-fn string(name: &str, s: &str) -> AttributeProto {
-    AttributeProto {
-        s: s.as_bytes().to_vec(),
-        ..attr(name, AttributeType::String)
-    }
-}
-
-fn strings(name: &str, strings: &[&str]) -> AttributeProto {
-    AttributeProto {
-        strings: strings.iter().map(|s| s.as_bytes().to_vec()).collect(),
-        ..attr(name, AttributeType::Strings)
-    }
 }

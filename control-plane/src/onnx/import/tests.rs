@@ -930,3 +930,30 @@ fn an_opset_5_tree_ensemble_that_is_not_a_tree_is_refused_naming_the_tree() {
     let err = error(&model);
     assert!(err.contains("tree 2 has its root at node 99, past the nodes"), "{err}");
 }
+
+#[test]
+fn an_opset_5_tree_ensemble_with_bad_indices_or_double_thresholds_is_refused_clearly() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/onnxml/");
+    let bytes = std::fs::read(format!("{dir}ensemble5_reg.onnx")).unwrap();
+    let edit = |change: &dyn Fn(&mut NodeProto)| {
+        let mut model = ModelProto::decode(&bytes[..]).unwrap();
+        change(&mut model.graph.as_mut().unwrap().node[0]);
+        error(&model)
+    };
+    let ints = |node: &mut NodeProto, name: &str, i: usize, v: i64| {
+        node.attribute.iter_mut().find(|a| a.name == name).unwrap().ints[i] = v;
+    };
+    let err = edit(&|n| ints(n, "nodes_truenodeids", 0, 1000));
+    assert!(err.contains("node 0 points at 1000, past the lists"), "{err}");
+    let err = edit(&|n| ints(n, "nodes_trueleafs", 1, 2));
+    assert!(err.contains("node 1: a leaf flag of 2"), "{err}");
+    let err = edit(&|n| {
+        let splits = n.attribute.iter_mut().find(|a| a.name == "nodes_splits").unwrap();
+        let t = splits.t.as_mut().unwrap();
+        t.data_type = DataType::Double as i32;
+    });
+    assert!(
+        err.contains("nodes_splits is not a float tensor") && err.contains("only float ensembles"),
+        "{err}"
+    );
+}

@@ -151,8 +151,10 @@ fn push_category(f: &mut FunctionBody, x: u32, cast: Cast, missing: Missing) {
     let limit = MAX_CATEGORY as f64;
     let mut code = f.code();
     match cast {
-        // x as f32 >= 0 ? trunc(min(x as f32, 2^24)) : -1 (NaN: -1).
-        Cast::F32 => {
+        // x as f32 >= 0 ? trunc(min(x as f32, 2^24)) : -1 (NaN: -1). Exact: the same, and -1
+        // unless x as f32 is a whole number (an f64 past f32 demotes to infinity, index 2^24,
+        // in no set).
+        Cast::F32 | Cast::Exact => {
             code.local_get(x)
                 .f32_demote_f64()
                 .f32_const(0.0.into())
@@ -168,36 +170,17 @@ fn push_category(f: &mut FunctionBody, x: u32, cast: Cast, missing: Missing) {
                 .local_get(x)
                 .f32_demote_f64()
                 .f32_const(0.0.into())
-                .f32_ge()
-                .select();
-        }
-        // x as f32 >= 0 && trunc(x as f32) == x as f32 ? trunc(min(x as f32, 2^24)) : -1
-        // (NaN: -1; an f64 past f32 demotes to infinity, index 2^24, in no set).
-        Cast::Exact => {
-            code.local_get(x)
-                .f32_demote_f64()
-                .f32_const(0.0.into())
-                .local_get(x)
-                .f32_demote_f64()
-                .f32_const(0.0.into())
-                .f32_ge()
-                .select()
-                .f32_const((limit as f32).into())
-                .f32_min()
-                .i32_trunc_f32_s()
-                .i32_const(-1)
-                .local_get(x)
-                .f32_demote_f64()
-                .f32_const(0.0.into())
-                .f32_ge()
-                .local_get(x)
-                .f32_demote_f64()
-                .f32_trunc()
-                .local_get(x)
-                .f32_demote_f64()
-                .f32_eq()
-                .i32_and()
-                .select();
+                .f32_ge();
+            if cast == Cast::Exact {
+                code.local_get(x)
+                    .f32_demote_f64()
+                    .f32_trunc()
+                    .local_get(x)
+                    .f32_demote_f64()
+                    .f32_eq()
+                    .i32_and();
+            }
+            code.select();
         }
         // (int)x for x clamped to [-1, 2^24] (negative results are in no set: compared
         // unsigned; (-1, 0) truncates to 0 as in C); NaN is read as 0 here, set apart below.

@@ -6,9 +6,13 @@ use bytes::Bytes;
 
 use super::{ErrorKind, Key, ObjectMeta, ObjectStore, StoreError, StoreResult};
 
-/// Objects as files below a root directory. Writes go to `ROOT/.tmp/` first and are renamed into
-/// place (atomic on one filesystem); conditional creates hard-link the finished temporary file, which
-/// fails if the target exists, so concurrent creators cannot both win.
+/// Objects as files below a root directory. Writes go to `ROOT/.tmp/` first, under a random name
+/// (processes in containers all have PID 1, so a PID-based name is not unique on a shared
+/// volume), are fsynced, and are renamed into place (atomic on one filesystem), then the directory
+/// is fsynced: after a crash an object is there whole or not at all. Conditional creates
+/// hard-link the finished temporary file, which fails if the target exists, so concurrent
+/// creators cannot both win. Temporary files an hour old (a writer that died) are removed when a
+/// store is opened.
 #[derive(Debug)]
 pub struct LocalStore {
     root: PathBuf,
@@ -16,6 +20,9 @@ pub struct LocalStore {
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Temporary files older than this were left by a writer that died.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl LocalStore {
     /// Opens (creating if needed) a store rooted at `root`, and checks that it is writable.
@@ -33,6 +40,7 @@ impl LocalStore {
         let tmp = root.join(".tmp");
         std::fs::create_dir_all(&tmp).map_err(not_writable)?;
         let store = LocalStore { root, tmp };
+        store.remove_stale_tmp();
         // Directories can be read-only although they exist: prove a write works.
         let probe = store.tmp_path();
         std::fs::write(&probe, b"").map_err(not_writable)?;
@@ -49,9 +57,34 @@ impl LocalStore {
         self.root.join(key.as_str())
     }
 
+    /// A fresh temporary file name: 128 random bits, and this process's counter for the (never
+    /// seen) case that the system has no randomness to give.
     fn tmp_path(&self) -> PathBuf {
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        self.tmp.join(format!("{}-{n}", std::process::id()))
+        let mut random = [0u8; 16];
+        if getrandom::fill(&mut random).is_err() {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            random = (nanos ^ (u128::from(std::process::id()) << 64)).to_le_bytes();
+        }
+        self.tmp.join(format!("{:032x}-{n}", u128::from_le_bytes(random)))
+    }
+
+    /// Removes temporary files older than [`STALE_TMP`]; a file it cannot remove stays.
+    fn remove_stale_tmp(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.tmp) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_TMP));
+            if stale && std::fs::remove_file(entry.path()).is_ok() {
+                tracing::info!(file = %entry.path().display(), "removed a stale temporary file");
+            }
+        }
     }
 
     /// Writes a temporary file with `fill`, then hands its path to `publish`; the temporary file is
@@ -76,7 +109,7 @@ impl LocalStore {
         let result = async {
             fill(tmp.clone()).await?;
             let (tmp, target) = (tmp.clone(), target.clone());
-            tokio::task::spawn_blocking(move || publish(&tmp, &target))
+            tokio::task::spawn_blocking(move || durably(&tmp, &target, publish))
                 .await
                 .map_err(|e| StoreError::new(ErrorKind::Other, e.to_string()))?
                 .map_err(|e| StoreError::io(key, e))
@@ -85,6 +118,16 @@ impl LocalStore {
         let _ = tokio::fs::remove_file(&tmp).await;
         result
     }
+}
+
+/// Flushes the temporary file to disk, publishes it, then flushes the directory that now names it.
+fn durably(tmp: &Path, target: &Path, publish: fn(&Path, &Path) -> std::io::Result<()>) -> std::io::Result<()> {
+    std::fs::File::open(tmp)?.sync_all()?;
+    publish(tmp, target)?;
+    if let Some(dir) = target.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 fn not_found(key: &Key) -> StoreError {

@@ -286,6 +286,44 @@ async fn moto_conformance() {
     assert_eq!(head.size, 5);
 }
 
+#[tokio::test]
+async fn local_store_removes_temporary_files_a_dead_writer_left_an_hour_ago() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    drop(LocalStore::open(&root).unwrap());
+    let tmp = root.join(".tmp");
+    let old = tmp.join("left-by-a-dead-writer");
+    let fresh = tmp.join("being-written-now");
+    for file in [&old, &fresh] {
+        std::fs::write(file, b"half an object").unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+
+    let store = LocalStore::open(&root).unwrap();
+    assert!(!old.exists(), "a temporary file two hours old is removed at open");
+    assert!(fresh.exists(), "one another writer may still be writing stays");
+    // Writes still land whole and leave nothing of their own in .tmp.
+    let key = Key::new("datasets/a/1.json").unwrap();
+    store.put(&key, Bytes::from_static(b"{}")).await.unwrap();
+    store
+        .create_new(&Key::new("models/m/1/x").unwrap(), Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    assert_eq!(&store.get(&key).await.unwrap()[..], b"{}");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, ["being-written-now"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn local_store_concurrent_creates_have_one_winner() {
     let dir = tempfile::tempdir().unwrap();

@@ -34,6 +34,12 @@ pub struct ServeCommand {
     #[arg(long, env = "WASMLINE_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// The token Alertmanager sends to the retrain hook (`POST /api/v1/hooks/alertmanager`), and
+    /// that route alone takes (the admin token works there too), so Alertmanager needs no admin
+    /// token.
+    #[arg(long, env = "WASMLINE_ALERTMANAGER_TOKEN", hide_env_values = true)]
+    pub alertmanager_token: Option<String>,
+
     /// How often (milliseconds, 10 to 10000) a long poll on an alias re-reads it [default: 250].
     #[arg(long, env = "WASMLINE_POLL_MS")]
     pub poll_ms: Option<u64>,
@@ -63,6 +69,7 @@ struct ServeFile {
     addr: Option<SocketAddr>,
     edge_token: Option<String>,
     admin_token: Option<String>,
+    alertmanager_token: Option<String>,
     poll_ms: Option<u64>,
     web_dir: Option<PathBuf>,
     sdk_dir: Option<PathBuf>,
@@ -97,6 +104,7 @@ impl ServeCommand {
             ServerOptions {
                 edge_token: self.edge_token.or(file.edge_token),
                 admin_token: self.admin_token.or(file.admin_token),
+                alertmanager_token: self.alertmanager_token.or(file.alertmanager_token),
                 poll_every: Duration::from_millis(poll_ms),
                 retrain_cooldown: Duration::from_secs(
                     self.retrain_cooldown
@@ -134,6 +142,7 @@ mod tests {
             addr: None,
             edge_token: None,
             admin_token: Some("from-the-flag".into()),
+            alertmanager_token: None,
             poll_ms: None,
             web_dir: None,
             sdk_dir: None,

@@ -78,7 +78,7 @@ fn is_drift(alert: &Alert) -> bool {
 }
 
 #[utoipa::path(post, path = "/api/v1/hooks/alertmanager", tag = "hooks", request_body = serde_json::Value,
-    security(("admin" = [])),
+    security(("alertmanager" = []), ("admin" = [])),
     responses((status = 200, description = "What was done for each drift alert", body = HookAnswer),
         (status = 400, description = "Not an Alertmanager webhook", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
@@ -88,7 +88,7 @@ pub(super) async fn alertmanager(
     headers: HeaderMap,
     body: Result<ApiJson<AlertmanagerWebhook>, ApiError>,
 ) -> Result<(StatusCode, Json<HookAnswer>), ApiError> {
-    state.check_admin(&headers)?;
+    state.check_alertmanager(&headers)?;
     let ApiJson(hook) = body?;
     if hook.version != "4" {
         return Err(ApiError::bad_request(format!(

@@ -69,6 +69,9 @@ struct Inner {
     edge_token: Option<[u8; 32]>,
     /// The sha256 of the admin token (writes); None: every write is refused.
     admin_token: Option<[u8; 32]>,
+    /// The sha256 of the Alertmanager token, which the retrain hook alone takes (besides the
+    /// admin token), so Alertmanager never holds the admin token.
+    alertmanager_token: Option<[u8; 32]>,
     /// How often a long poll re-reads an alias.
     poll_every: Duration,
     /// Turns true when the server shuts down, so long polls answer at once.
@@ -93,6 +96,8 @@ pub(crate) struct ServerOptions {
     pub edge_token: Option<String>,
     /// The token writes need (promote, roll back, trigger a run).
     pub admin_token: Option<String>,
+    /// The token the retrain hook takes besides the admin token (Alertmanager's).
+    pub alertmanager_token: Option<String>,
     /// How often a long poll re-reads an alias from the store.
     pub poll_every: Duration,
     /// Where the web page and the browser SDK come from.
@@ -106,6 +111,7 @@ impl Default for ServerOptions {
         ServerOptions {
             edge_token: None,
             admin_token: None,
+            alertmanager_token: None,
             poll_every: Duration::from_millis(250),
             web: WebOptions::default(),
             retrain_cooldown: Duration::from_secs(3600),
@@ -132,6 +138,7 @@ impl AppState {
                 public_key: signer.public_key().clone(),
                 edge_token: options.edge_token.filter(|t| !t.is_empty()).map(|t| digest(&t)),
                 admin_token: options.admin_token.filter(|t| !t.is_empty()).map(|t| digest(&t)),
+                alertmanager_token: options.alertmanager_token.filter(|t| !t.is_empty()).map(|t| digest(&t)),
                 poll_every: options.poll_every,
                 shutdown,
                 web: options.web,
@@ -223,6 +230,29 @@ impl AppState {
             "admin",
             "this control plane takes no writes: it was started without an admin token (WASMLINE_ADMIN_TOKEN)",
         )
+    }
+}
+
+impl AppState {
+    /// Checks `Authorization: Bearer <Alertmanager token>` (the retrain hook's own), or the admin
+    /// token.
+    fn check_alertmanager(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let matches = |expected: Option<&[u8; 32]>| {
+            bearer(headers)
+                .zip(expected)
+                .is_some_and(|(given, e)| constant_time_eq(&digest(given), e))
+        };
+        if matches(self.inner.alertmanager_token.as_ref()) || matches(self.inner.admin_token.as_ref()) {
+            return Ok(());
+        }
+        match (&self.inner.alertmanager_token, &self.inner.admin_token, bearer(headers)) {
+            (None, None, _) => Err(ApiError::unauthorized(
+                "this control plane takes no alerts: it was started without an Alertmanager or admin token \
+                 (WASMLINE_ALERTMANAGER_TOKEN, WASMLINE_ADMIN_TOKEN)",
+            )),
+            (_, _, None) => Err(ApiError::unauthorized("missing bearer token")),
+            _ => Err(ApiError::unauthorized("invalid Alertmanager token")),
+        }
     }
 }
 

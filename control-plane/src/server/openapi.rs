@@ -52,13 +52,13 @@ use super::{api, error, hooks, pipeline, registry, telemetry};
 )]
 pub(super) struct ApiDoc;
 
-/// The two bearer tokens.
+/// The bearer tokens: admin (writes), edge (edge telemetry), alertmanager (the retrain hook).
 struct Tokens;
 
 impl Modify for Tokens {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        for name in ["admin", "edge"] {
+        for name in ["admin", "edge", "alertmanager"] {
             components.add_security_scheme(
                 name,
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),

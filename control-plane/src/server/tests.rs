@@ -26,6 +26,11 @@ struct TestApp {
 
 impl TestApp {
     async fn new() -> TestApp {
+        TestApp::with(ServerOptions::default()).await
+    }
+
+    /// An app over a fresh store with the edge and admin tokens and `options`' other settings.
+    async fn with(options: ServerOptions) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::open(dir.path()).unwrap());
         let (stop, stopped) = watch::channel(false);
@@ -33,7 +38,7 @@ impl TestApp {
             edge_token: Some(EDGE_TOKEN.into()),
             admin_token: Some(ADMIN_TOKEN.into()),
             poll_every: Duration::from_millis(20),
-            ..ServerOptions::default()
+            ..options
         };
         let state = AppState::new(store.clone(), options, stopped).await.unwrap();
         TestApp {
@@ -764,4 +769,45 @@ async fn the_page_is_served_compressed_and_the_sdk_says_how_to_build_it() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(error_message(&body).contains("wasm-pack"), "{body}");
     assert_eq!(app.get("/sdk/../secret").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_retrain_hook_takes_the_alertmanager_token_which_opens_nothing_else() {
+    const ALERTMANAGER_TOKEN: &str = "alertmanager-secret";
+    let app = TestApp::with(ServerOptions {
+        alertmanager_token: Some(ALERTMANAGER_TOKEN.into()),
+        ..ServerOptions::default()
+    })
+    .await;
+    let hook = "/api/v1/hooks/alertmanager";
+    // Past the token check, both tokens reach the body check (not a webhook: 422).
+    for token in [ALERTMANAGER_TOKEN, ADMIN_TOKEN] {
+        let (status, body) = app.send("POST", hook, Some(token), "{\"alerts\": 3}").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{token}: {body}");
+    }
+    let (status, body) = app.send("POST", hook, Some(EDGE_TOKEN), "{}").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(error_message(&body), "invalid Alertmanager token");
+    let (status, body) = app.send("POST", hook, None, "{}").await;
+    assert_eq!(
+        (status, error_message(&body)),
+        (StatusCode::UNAUTHORIZED, "missing bearer token")
+    );
+    // The Alertmanager token is no admin token: writes refuse it.
+    let (status, body) = app
+        .send(
+            "PUT",
+            "/api/v1/models/wine/aliases/production",
+            Some(ALERTMANAGER_TOKEN),
+            "{\"version\": 1}",
+        )
+        .await;
+    assert_eq!(
+        (status, error_message(&body)),
+        (StatusCode::UNAUTHORIZED, "invalid admin token")
+    );
+    let (status, body) = app
+        .send("POST", "/api/v1/pipeline/runs", Some(ALERTMANAGER_TOKEN), "{}")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 }

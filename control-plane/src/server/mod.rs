@@ -352,17 +352,18 @@ async fn render_metrics(State(state): State<AppState>) -> impl axum::response::I
     )
 }
 
-/// Counts every routed request by method, matched route (never the raw path) and status.
+/// Counts every routed request by method (a known one or `other`), matched route (never the raw
+/// path) and status.
 async fn track(
     State(state): State<AppState>,
     path: Option<axum::extract::MatchedPath>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let method = request.method().to_string();
+    let method = edge_runtime::kserve::method_label(request.method());
     let response = next.run(request).await;
     let route = path.as_ref().map_or("unmatched", |p| p.as_str());
-    state.inner.metrics.http(&method, route, response.status().as_u16());
+    state.inner.metrics.http(method, route, response.status().as_u16());
     response
 }
 

@@ -811,3 +811,30 @@ async fn the_retrain_hook_takes_the_alertmanager_token_which_opens_nothing_else(
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 }
+
+#[tokio::test]
+async fn methods_a_client_makes_up_count_as_other_so_the_series_stay_bounded() {
+    let app = TestApp::new().await;
+    for method in ["FROBNICATE", "X-1", "GET"] {
+        let request = Request::builder()
+            .method(method)
+            .uri("/api/v1/models")
+            .body(Body::empty())
+            .unwrap();
+        app.call(request).await;
+    }
+    let (_, _, text) = app.call(Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let text = String::from_utf8(text).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("wasmline_http_requests_total{") && l.contains("route=\"/api/v1/models\""))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("method=\"other\"") && l.ends_with(" 2")),
+        "{lines:?}"
+    );
+    assert!(lines.iter().any(|l| l.contains("method=\"GET\"")), "{lines:?}");
+    assert!(!text.contains("FROBNICATE") && !text.contains("X-1"), "{text}");
+}

@@ -48,7 +48,7 @@ async fn count_requests(State(models): State<Arc<EdgeModels>>, request: Request,
     models
         .metrics()
         .http_requests
-        .with_label_values(&[method.as_str(), &path, status.as_str()])
+        .with_label_values(&[kserve::method_label(&method), &path, status.as_str()])
         .inc();
     if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
         tracing::warn!(%method, path, status = status.as_u16(), "request failed");

@@ -65,6 +65,21 @@ use crate::ServedModel;
 pub use error::ApiError;
 pub use routes::router;
 
+/// An HTTP method as a metric label: one of the standard methods, else `other`. A client picks
+/// the method, and every distinct label value is a new series, so the values must be bounded.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// The models a server answers for. Implementations are cheap to query (a lock and an `Arc`
 /// clone): every request asks.
 pub trait ModelSet: Send + Sync + std::fmt::Debug + 'static {

@@ -362,6 +362,8 @@ async fn metrics_count_outcomes_and_drift() {
     // Every row far above the training range: all three features drift.
     infer(&app, "/v2/models/wine/infer", &matrix_request(&vec![vec![50.0; 3]; 50])).await;
     infer(&app, "/v2/models/wine/infer", &json!({"inputs": []})).await;
+    // A method the client made up is counted as `other`, not as a series of its own.
+    call(&app, "FROBNICATE", "/v2/health/live", None).await;
     let (status, text) = call(&app, "GET", "/metrics", None).await;
     assert_eq!(status, StatusCode::OK);
     let text = text.as_str().unwrap();
@@ -392,6 +394,11 @@ async fn metrics_count_outcomes_and_drift() {
     );
     assert!(
         text.contains(r#"wasmline_http_requests_total{method="POST",path="/v2/models/{name}/infer",status="200"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"wasmline_http_requests_total{method="other",path="/v2/health/live""#)
+            && !text.contains("FROBNICATE"),
         "{text}"
     );
 

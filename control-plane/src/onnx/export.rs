@@ -374,20 +374,29 @@ fn tree_input(g: &mut GraphBuilder, ir: &ModelIr) -> TreeInput {
         };
     }
     let n = ir.n_features();
-    let zero = g.initializer_f32("zero", &[], &[0.0]);
+    // `x < 0`, made once, for the category blocks only.
+    let mut negative = None;
+    let mut is_negative = |g: &mut GraphBuilder| -> String {
+        negative
+            .get_or_insert_with(|| {
+                let zero = g.initializer_f32("zero", &[], &[0.0]);
+                g.op("Less", &[&x, &zero], vec![])
+            })
+            .clone()
+    };
     let mut parts = vec![x.clone()];
     let mut blocks = Vec::new();
     for (b, kind) in kinds.into_iter().enumerate() {
         let part = match kind {
             ReadAs::Value => unreachable!("removed above"),
             ReadAs::CategoryF32 => {
-                let negative = g.op("Less", &[&x, &zero], vec![]);
+                let negative = is_negative(g);
                 let minus_one = g.initializer_f32("minus_one", &[], &[-1.0]);
                 let floor = g.op("Floor", &[&x], vec![]);
                 g.op("Where", &[&negative, &minus_one, &floor], vec![])
             }
             ReadAs::CategoryF64 => {
-                let negative = g.op("Less", &[&x, &zero], vec![]);
+                let negative = is_negative(g);
                 let ceil = g.op("Ceil", &[&x], vec![]);
                 let floor = g.op("Floor", &[&x], vec![]);
                 g.op("Where", &[&negative, &ceil, &floor], vec![])

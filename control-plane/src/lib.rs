@@ -50,7 +50,7 @@ mod train;
 // The command line: all the binary needs.
 pub use commands::Cli;
 // The store.
-pub use store::{ErrorKind, Key, LocalStore, ObjectMeta, ObjectStore, S3Config, S3Store, StoreError};
+pub use store::{ETag, ErrorKind, Key, LocalStore, ObjectMeta, ObjectStore, S3Config, S3Store, StoreError};
 // Pipelines, their configs and the datasets they version.
 pub use config::{Family, Metric, ModelSpec, PipelineConfig};
 pub use dataset::{DatasetRecord, load_dataset};

@@ -112,8 +112,13 @@ impl S3sFs {
 }
 
 /// moto's S3 (`moto_server`), in memory. It accepts any credentials and starts with no buckets:
-/// create [`MotoServer::bucket`] through the API (`S3Store::ensure_bucket`). Unlike s3s-fs it
-/// serialises conditional writes, so only one of several racing `If-None-Match: *` puts wins.
+/// create [`MotoServer::bucket`] through the API (`S3Store::ensure_bucket`).
+///
+/// moto checks `If-None-Match` / `If-Match` and then writes, in a thread per connection, so two
+/// racing conditional puts could both pass the check. It is started with one lock around its
+/// request handler ([`MOTO_SERIAL`]): requests are answered one at a time, as AWS S3 serialises
+/// conditional writes to one key, so exactly one of several racing conditional puts wins. s3s-fs
+/// checks the conditions too but does not serialise them: races are tested on moto and on disk.
 #[derive(Debug)]
 pub struct MotoServer {
     /// `http://127.0.0.1:PORT`.
@@ -126,12 +131,32 @@ pub struct MotoServer {
     _logs: tempfile::TempDir,
 }
 
+/// `moto_server` with its WSGI application behind one lock.
+const MOTO_SERIAL: &str = r#"
+import sys, threading
+from moto.moto_server import werkzeug_app
+lock = threading.Lock()
+call = werkzeug_app.DomainDispatcherApplication.__call__
+def serial(self, environ, start_response):
+    with lock:
+        return call(self, environ, start_response)
+werkzeug_app.DomainDispatcherApplication.__call__ = serial
+from moto.server import main
+main(sys.argv[1:])
+"#;
+
 impl MotoServer {
     pub fn start() -> MotoServer {
         let port = free_port();
         let logs = tempfile::tempdir().expect("tempdir");
-        let mut cmd = Command::new(find_program("moto_server"));
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        let moto = find_program("moto_server");
+        let python = moto.with_file_name("python3");
+        let mut cmd = Command::new(if python.exists() {
+            python
+        } else {
+            PathBuf::from("python3")
+        });
+        cmd.args(["-c", MOTO_SERIAL, "-H", "127.0.0.1", "-p", &port.to_string()]);
         let mut child = ChildGuard::spawn("moto_server", cmd, &logs.path().join("moto.log"));
         child.wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(30));
         MotoServer {

@@ -7,6 +7,8 @@ pub enum ErrorKind {
     NotFound,
     /// A conditional create found an object already there.
     AlreadyExists,
+    /// A conditional replace found the object changed since it was read (its tag differs).
+    Conflict,
     /// The credentials were rejected or lack permission.
     Unauthorized,
     /// A key, location or configuration the caller gave is not valid.
@@ -22,6 +24,7 @@ impl fmt::Display for ErrorKind {
         f.write_str(match self {
             ErrorKind::NotFound => "not found",
             ErrorKind::AlreadyExists => "already exists",
+            ErrorKind::Conflict => "changed since read",
             ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::InvalidInput => "invalid input",
             ErrorKind::Unavailable => "unavailable",

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{ErrorKind, Key, ObjectMeta, ObjectStore, StoreError, StoreResult};
+use super::{ETag, ErrorKind, Key, ObjectMeta, ObjectStore, StoreError, StoreResult};
 
 /// Objects as files below a root directory. Writes go to `ROOT/.tmp/` first, under a random name
 /// (processes in containers all have PID 1, so a PID-based name is not unique on a shared
@@ -17,6 +17,7 @@ use super::{ErrorKind, Key, ObjectMeta, ObjectStore, StoreError, StoreResult};
 pub struct LocalStore {
     root: PathBuf,
     tmp: PathBuf,
+    locks: PathBuf,
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -39,7 +40,9 @@ impl LocalStore {
         let root = root.canonicalize().map_err(not_writable)?;
         let tmp = root.join(".tmp");
         std::fs::create_dir_all(&tmp).map_err(not_writable)?;
-        let store = LocalStore { root, tmp };
+        let locks = root.join(".locks");
+        std::fs::create_dir_all(&locks).map_err(not_writable)?;
+        let store = LocalStore { root, tmp, locks };
         store.remove_stale_tmp();
         // Directories can be read-only although they exist: prove a write works.
         let probe = store.tmp_path();
@@ -89,15 +92,11 @@ impl LocalStore {
 
     /// Writes a temporary file with `fill`, then hands its path to `publish`; the temporary file is
     /// removed whatever happens.
-    async fn via_tmp<F, Fut>(
-        &self,
-        key: &Key,
-        fill: F,
-        publish: fn(&Path, &Path) -> std::io::Result<()>,
-    ) -> StoreResult<()>
+    async fn via_tmp<F, Fut, P>(&self, key: &Key, fill: F, publish: P) -> StoreResult<()>
     where
         F: FnOnce(PathBuf) -> Fut,
         Fut: Future<Output = StoreResult<()>>,
+        P: FnOnce(&Key, &Path, &Path) -> StoreResult<()> + Send + 'static,
     {
         let target = self.path_of(key);
         if let Some(parent) = target.parent() {
@@ -108,26 +107,70 @@ impl LocalStore {
         let tmp = self.tmp_path();
         let result = async {
             fill(tmp.clone()).await?;
-            let (tmp, target) = (tmp.clone(), target.clone());
-            tokio::task::spawn_blocking(move || durably(&tmp, &target, publish))
+            let (tmp, target, key) = (tmp.clone(), target.clone(), key.clone());
+            tokio::task::spawn_blocking(move || durably(&key, &tmp, &target, publish))
                 .await
                 .map_err(|e| StoreError::new(ErrorKind::Other, e.to_string()))?
-                .map_err(|e| StoreError::io(key, e))
         }
         .await;
         let _ = tokio::fs::remove_file(&tmp).await;
         result
     }
+
+    /// The lock file that serialises conditional replaces of `key` (across processes too: an
+    /// advisory `flock`, which holds for every process on the host and over NFSv4).
+    fn lock_path(&self, key: &Key) -> PathBuf {
+        use sha2::{Digest, Sha256};
+        self.locks
+            .join(format!("{}.lock", hex::encode(Sha256::digest(key.as_str()))))
+    }
+}
+
+/// On disk an object's tag is the md5 of its bytes, as S3's ETag is for a plain put.
+pub(super) fn md5_tag(body: &[u8]) -> ETag {
+    use md5::{Digest, Md5};
+    ETag(hex::encode(Md5::digest(body)))
 }
 
 /// Flushes the temporary file to disk, publishes it, then flushes the directory that now names it.
-fn durably(tmp: &Path, target: &Path, publish: fn(&Path, &Path) -> std::io::Result<()>) -> std::io::Result<()> {
-    std::fs::File::open(tmp)?.sync_all()?;
-    publish(tmp, target)?;
+fn durably<P>(key: &Key, tmp: &Path, target: &Path, publish: P) -> StoreResult<()>
+where
+    P: FnOnce(&Key, &Path, &Path) -> StoreResult<()>,
+{
+    let io = |e| StoreError::io(key, e);
+    std::fs::File::open(tmp).and_then(|f| f.sync_all()).map_err(io)?;
+    publish(key, tmp, target)?;
     if let Some(dir) = target.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
+        std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io)?;
     }
     Ok(())
+}
+
+fn rename(key: &Key, tmp: &Path, target: &Path) -> StoreResult<()> {
+    std::fs::rename(tmp, target).map_err(|e| StoreError::io(key, e))
+}
+
+/// Renames `tmp` over `target` if `target` still holds what `expected` tagged, holding the key's
+/// lock from the read to the rename.
+fn rename_if_match(key: &Key, lock: &Path, tmp: &Path, target: &Path, expected: &ETag) -> StoreResult<()> {
+    let io = |e| StoreError::io(key, e);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock)
+        .map_err(io)?;
+    lock.lock().map_err(io)?;
+    let current = std::fs::read(target).map_err(|e| map_read_err(key, e))?;
+    let found = md5_tag(&current);
+    if &found != expected {
+        return Err(StoreError::new(
+            ErrorKind::Conflict,
+            format!("object '{key}' changed since it was read (tag {found}, expected {expected})"),
+        ));
+    }
+    std::fs::rename(tmp, target).map_err(io)
+    // The lock is released when `lock` is dropped, after the rename.
 }
 
 fn not_found(key: &Key) -> StoreError {
@@ -152,7 +195,7 @@ impl ObjectStore for LocalStore {
         self.via_tmp(
             key,
             |tmp| async move { tokio::fs::write(&tmp, &body).await.map_err(|e| StoreError::io(key, e)) },
-            |tmp, target| std::fs::rename(tmp, target),
+            rename,
         )
         .await
     }
@@ -166,7 +209,7 @@ impl ObjectStore for LocalStore {
                     .map(|_| ())
                     .map_err(|e| StoreError::io(path.display(), e))
             },
-            |tmp, target| std::fs::rename(tmp, target),
+            rename,
         )
         .await
     }
@@ -175,7 +218,7 @@ impl ObjectStore for LocalStore {
         self.via_tmp(
             key,
             |tmp| async move { tokio::fs::write(&tmp, &body).await.map_err(|e| StoreError::io(key, e)) },
-            |tmp, target| std::fs::hard_link(tmp, target),
+            |key, tmp, target| std::fs::hard_link(tmp, target).map_err(|e| StoreError::io(key, e)),
         )
         .await
         .map_err(|e| {
@@ -192,6 +235,22 @@ impl ObjectStore for LocalStore {
             .await
             .map(Bytes::from)
             .map_err(|e| map_read_err(key, e))
+    }
+
+    async fn get_tagged(&self, key: &Key) -> StoreResult<(Bytes, ETag)> {
+        let body = self.get(key).await?;
+        let tag = md5_tag(&body);
+        Ok((body, tag))
+    }
+
+    async fn put_if_match(&self, key: &Key, body: Bytes, expected: &ETag) -> StoreResult<()> {
+        let (lock, expected) = (self.lock_path(key), expected.clone());
+        self.via_tmp(
+            key,
+            |tmp| async move { tokio::fs::write(&tmp, &body).await.map_err(|e| StoreError::io(key, e)) },
+            move |key, tmp, target| rename_if_match(key, &lock, tmp, target, &expected),
+        )
+        .await
     }
 
     async fn get_to_file(&self, key: &Key, path: &Path) -> StoreResult<u64> {
@@ -235,7 +294,7 @@ impl ObjectStore for LocalStore {
                     let path = entry.path();
                     let rel = path.strip_prefix(&root).expect("below root");
                     let Some(rel) = rel.to_str() else { continue };
-                    if rel == ".tmp" {
+                    if rel == ".tmp" || rel == ".locks" {
                         continue;
                     }
                     let ty = entry.file_type().map_err(|e| StoreError::io(path.display(), e))?;

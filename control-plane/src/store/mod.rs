@@ -28,6 +28,17 @@ pub struct ObjectMeta {
     pub size: u64,
 }
 
+/// Which content of an object a reader saw: the S3 ETag, or on disk the md5 of the bytes. A
+/// conditional replace ([`ObjectStore::put_if_match`]) names it and fails if the object changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ETag(pub(crate) String);
+
+impl std::fmt::Display for ETag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A flat key-value store of immutable-ish objects.
 ///
 /// Every backend passes the same conformance suite (`control-plane/tests/all/storage.rs`).
@@ -49,6 +60,15 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
 
     /// Reads a whole object; [`ErrorKind::NotFound`] when absent.
     async fn get(&self, key: &Key) -> StoreResult<Bytes>;
+
+    /// Reads a whole object and the tag of what was read, for a later [`ObjectStore::put_if_match`].
+    async fn get_tagged(&self, key: &Key) -> StoreResult<(Bytes, ETag)>;
+
+    /// Replaces the object at `key` only if it still holds what `expected` tagged: the read half of
+    /// a compare-and-swap. Fails with [`ErrorKind::Conflict`] when another writer replaced it
+    /// since, and [`ErrorKind::NotFound`] when it is gone. Two writers naming the same tag never
+    /// both succeed (on S3 servers that serialise conditional writes, as AWS S3 does).
+    async fn put_if_match(&self, key: &Key, body: Bytes, expected: &ETag) -> StoreResult<()>;
 
     /// Streams an object into a local file (created or truncated); returns its size.
     async fn get_to_file(&self, key: &Key, path: &Path) -> StoreResult<u64>;

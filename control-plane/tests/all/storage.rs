@@ -210,6 +210,85 @@ async fn storage_test_suite(store: &dyn ObjectStore) {
         Bytes::from_static(b"third"),
         "{what}"
     );
+
+    // Compare-and-swap: a replace naming the tag it read succeeds once; a second writer naming
+    // the same (now stale) tag is refused and changes nothing; a replace of a missing object fails.
+    let alias = key("models/m/aliases/production.json");
+    store.put(&alias, Bytes::from_static(b"v1")).await.unwrap();
+    let (body, read) = store.get_tagged(&alias).await.unwrap();
+    assert_eq!(body, Bytes::from_static(b"v1"), "{what}");
+    let (_, again) = store.get_tagged(&alias).await.unwrap();
+    assert_eq!(read, again, "{what}: the same bytes have the same tag");
+    store
+        .put_if_match(&alias, Bytes::from_static(b"v2"), &read)
+        .await
+        .unwrap();
+    let err = store
+        .put_if_match(&alias, Bytes::from_static(b"v3"), &read)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{what}: {err}");
+    assert!(err.to_string().contains("production.json"), "{what}: {err}");
+    let (body, now) = store.get_tagged(&alias).await.unwrap();
+    assert_eq!(body, Bytes::from_static(b"v2"), "{what}");
+    assert_ne!(now, read, "{what}: new bytes, new tag");
+    store
+        .put_if_match(&alias, Bytes::from_static(b"v4"), &now)
+        .await
+        .unwrap();
+    assert_eq!(store.get(&alias).await.unwrap(), Bytes::from_static(b"v4"), "{what}");
+    store.delete(&alias).await.unwrap();
+    let err = store
+        .put_if_match(&alias, Bytes::from_static(b"v5"), &now)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Conflict | ErrorKind::NotFound),
+        "{what}: {err}"
+    );
+    assert!(
+        !store.exists(&alias).await.unwrap(),
+        "{what}: a failed replace creates nothing"
+    );
+    assert_eq!(store.list("models/m/aliases").await.unwrap(), vec![], "{what}");
+}
+
+/// `tasks` writers each add one to a counter with read, compare-and-swap, retry: no increment is
+/// lost, and every writer's successful swap is a distinct step of the counter.
+async fn race_put_if_match(store: Arc<dyn ObjectStore>, tasks: usize) {
+    let k = key("race/counter.json");
+    store.put(&k, Bytes::from_static(b"0")).await.unwrap();
+    let mut handles = Vec::new();
+    for i in 0..tasks {
+        let (store, k) = (store.clone(), k.clone());
+        handles.push(tokio::spawn(async move {
+            let mut conflicts = 0;
+            loop {
+                let (body, tag) = store.get_tagged(&k).await.unwrap();
+                let n: u64 = std::str::from_utf8(&body).unwrap().parse().unwrap();
+                match store.put_if_match(&k, Bytes::from((n + 1).to_string()), &tag).await {
+                    Ok(()) => return (n + 1, conflicts),
+                    Err(e) if e.kind() == ErrorKind::Conflict => conflicts += 1,
+                    Err(e) => panic!("writer {i}: {e}"),
+                }
+            }
+        }));
+    }
+    let mut steps = Vec::new();
+    let mut conflicts = 0;
+    for handle in handles {
+        let (step, lost) = handle.await.unwrap();
+        steps.push(step);
+        conflicts += lost;
+    }
+    steps.sort_unstable();
+    assert_eq!(steps, (1..=tasks as u64).collect::<Vec<_>>(), "{}", store.describe());
+    assert_eq!(store.get(&k).await.unwrap(), Bytes::from(tasks.to_string()));
+    assert!(
+        conflicts > 0,
+        "{}: the writers never raced, the test proves nothing",
+        store.describe()
+    );
 }
 
 /// `tasks` writers race `create_new` on one key: exactly one wins, and its body is what is stored.
@@ -336,6 +415,49 @@ async fn moto_concurrent_creates_have_one_winner() {
     let server = MotoServer::start();
     let store = moto_store(&server).await;
     race_create_new(Arc::new(store), 16).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn local_store_compare_and_swap_loses_no_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).unwrap();
+    race_put_if_match(Arc::new(store), 32).await;
+}
+
+/// Two stores (as two processes would open them) on one directory: the lock is the file's, not
+/// the process's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn local_stores_on_one_directory_share_the_compare_and_swap() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        LocalStore::open(dir.path()).unwrap(),
+        LocalStore::open(dir.path()).unwrap(),
+    );
+    let k = key("models/m/aliases/production.json");
+    a.put(&k, Bytes::from_static(b"v1")).await.unwrap();
+    let (_, tag) = a.get_tagged(&k).await.unwrap();
+    b.put_if_match(&k, Bytes::from_static(b"from b"), &tag).await.unwrap();
+    let err = a
+        .put_if_match(&k, Bytes::from_static(b"from a"), &tag)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert_eq!(a.get(&k).await.unwrap(), Bytes::from_static(b"from b"));
+    assert!(
+        a.list("")
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| !m.key.as_str().starts_with(".locks")),
+        "lock files are not objects"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn moto_compare_and_swap_loses_no_update() {
+    let server = MotoServer::start();
+    let store = moto_store(&server).await;
+    race_put_if_match(Arc::new(store), 32).await;
 }
 
 #[tokio::test]

@@ -21,12 +21,13 @@ use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 
-use super::{ErrorKind, Key, ObjectMeta, ObjectStore, StoreError, StoreResult};
+use super::{ETag, ErrorKind, Key, ObjectMeta, ObjectStore, StoreError, StoreResult};
 pub use config::S3Config;
 use errors::{Target, map_error};
 
@@ -83,7 +84,7 @@ impl S3Store {
     }
 
     /// The full key of `key` in the bucket.
-    async fn get_object(&self, key: &Key) -> StoreResult<aws_sdk_s3::operation::get_object::GetObjectOutput> {
+    async fn get_object(&self, key: &Key) -> StoreResult<GetObjectOutput> {
         self.client
             .get_object()
             .bucket(&self.config.bucket)
@@ -91,6 +92,63 @@ impl S3Store {
             .send()
             .await
             .map_err(|e| map_error(&self.config, "get", Target::Object(key), e))
+    }
+
+    async fn collect(&self, key: &Key, output: GetObjectOutput) -> StoreResult<Bytes> {
+        let body = output.body.collect().await.map_err(|e| {
+            StoreError::with_source(
+                ErrorKind::Unavailable,
+                format!(
+                    "reading object '{key}' from S3 at {} failed: {e}",
+                    self.config.endpoint_label()
+                ),
+                e,
+            )
+        })?;
+        Ok(body.into_bytes())
+    }
+
+    /// A put with `If-None-Match: *` or `If-Match: ETAG`. A lost race (412, or 409 when the
+    /// server saw two conditional writes at once) is [`ErrorKind::AlreadyExists`] for a create
+    /// and [`ErrorKind::Conflict`] for a replace.
+    async fn put_conditionally(&self, key: &Key, body: Bytes, condition: Condition<'_>) -> StoreResult<()> {
+        let len = body.len() as u64;
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.config.bucket)
+            .key(self.object_key(key));
+        let request = match condition {
+            Condition::Absent => request.if_none_match("*"),
+            Condition::Matches(tag) => request.if_match(&tag.0),
+        };
+        let result = request
+            .body(ByteStream::from(body))
+            .customize()
+            .config_override(aws_sdk_s3::Config::builder().timeout_config(self.upload_timeout(len)))
+            .send()
+            .await;
+        let Err(e) = result else { return Ok(()) };
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        let lost_race = matches!(e.code(), Some("PreconditionFailed" | "ConditionalRequestConflict"))
+            || (e.code().is_none() && matches!(status, Some(409 | 412)));
+        match condition {
+            Condition::Absent if lost_race => Err(StoreError::with_source(
+                ErrorKind::AlreadyExists,
+                format!("object '{key}' already exists in {}", self.config.location()),
+                e,
+            )),
+            Condition::Matches(tag) if lost_race => Err(StoreError::with_source(
+                ErrorKind::Conflict,
+                format!(
+                    "object '{key}' in {} changed since it was read (expected ETag {tag})",
+                    self.config.location()
+                ),
+                e,
+            )),
+            Condition::Absent => Err(map_error(&self.config, "create", Target::Object(key), e)),
+            Condition::Matches(_) => Err(map_error(&self.config, "replace", Target::Object(key), e)),
+        }
     }
 
     fn object_key(&self, key: &Key) -> String {
@@ -106,6 +164,13 @@ impl S3Store {
             .operation_timeout(upload_timeout(&self.config, bytes))
             .build()
     }
+}
+
+/// What a conditional put requires of the object already at the key.
+#[derive(Clone, Copy)]
+enum Condition<'a> {
+    Absent,
+    Matches(&'a ETag),
 }
 
 fn upload_timeout(config: &S3Config, bytes: u64) -> Duration {
@@ -164,50 +229,31 @@ impl ObjectStore for S3Store {
     }
 
     async fn create_new(&self, key: &Key, body: Bytes) -> StoreResult<()> {
-        let len = body.len() as u64;
-        let result = self
-            .client
-            .put_object()
-            .bucket(&self.config.bucket)
-            .key(self.object_key(key))
-            .if_none_match("*")
-            .body(ByteStream::from(body))
-            .customize()
-            .config_override(aws_sdk_s3::Config::builder().timeout_config(self.upload_timeout(len)))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                let lost_race = matches!(e.code(), Some("PreconditionFailed" | "ConditionalRequestConflict"))
-                    || (e.code().is_none() && matches!(status, Some(409 | 412)));
-                if lost_race {
-                    Err(StoreError::with_source(
-                        ErrorKind::AlreadyExists,
-                        format!("object '{key}' already exists in {}", self.config.location()),
-                        e,
-                    ))
-                } else {
-                    Err(map_error(&self.config, "create", Target::Object(key), e))
-                }
-            }
-        }
+        self.put_conditionally(key, body, Condition::Absent).await
     }
 
     async fn get(&self, key: &Key) -> StoreResult<Bytes> {
         let output = self.get_object(key).await?;
-        let body = output.body.collect().await.map_err(|e| {
-            StoreError::with_source(
-                ErrorKind::Unavailable,
+        self.collect(key, output).await
+    }
+
+    async fn get_tagged(&self, key: &Key) -> StoreResult<(Bytes, ETag)> {
+        let output = self.get_object(key).await?;
+        let Some(tag) = output.e_tag.clone() else {
+            return Err(StoreError::new(
+                ErrorKind::Other,
                 format!(
-                    "reading object '{key}' from S3 at {} failed: {e}",
+                    "S3 at {} answered object '{key}' without an ETag: conditional writes need one",
                     self.config.endpoint_label()
                 ),
-                e,
-            )
-        })?;
-        Ok(body.into_bytes())
+            ));
+        };
+        let body = self.collect(key, output).await?;
+        Ok((body, ETag(tag)))
+    }
+
+    async fn put_if_match(&self, key: &Key, body: Bytes, expected: &ETag) -> StoreResult<()> {
+        self.put_conditionally(key, body, Condition::Matches(expected)).await
     }
 
     async fn get_to_file(&self, key: &Key, path: &Path) -> StoreResult<u64> {

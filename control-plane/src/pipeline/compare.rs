@@ -13,6 +13,9 @@ use crate::registry::{self, Verdict};
 
 use super::register::RegisterOutput;
 
+/// How many times the gate compares again because the alias moved under it before giving up.
+const MAX_RACES: u32 = 20;
+
 /// What compare produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct CompareOutput {
@@ -62,52 +65,65 @@ pub(super) async fn run(p: &Pipeline<'_>, registered: RegisterOutput) -> anyhow:
     let config = train_config(p)?.clone();
     let (name, version, alias) = (registered.name.clone(), registered.version, config.alias.clone());
     let candidate = registry::load_version(p.store, &name, version).await?;
-    let current = registry::get_alias(p.store, &name, &alias).await?;
     let by = format!("pipeline run {}", p.run_id);
-    let (verdict, baseline_version, report, reason) = match &current {
-        None => {
-            let reason = format!("no model behind '{alias}' yet: the first model is promoted");
-            (None, None, format!("# {name} version {version}\n\n{reason}.\n"), reason)
+    // The decision is made against the version the alias held when it was read, and the alias
+    // moves only if it still holds it: when another writer moved it in between, read and compare
+    // again.
+    let mut races = 0;
+    let (verdict, baseline_version, report, reason, promoted) = loop {
+        let read = registry::read_alias(p.store, &name, &alias).await?;
+        let (verdict, report, reason) = match &read.record {
+            None => {
+                let reason = format!("no model behind '{alias}' yet: the first model is promoted");
+                (None, format!("# {name} version {version}\n\n{reason}.\n"), reason)
+            }
+            Some(a) if a.version == version => {
+                let reason = format!("version {version} is already '{alias}'");
+                (
+                    Some(Verdict::NotWorse),
+                    format!("# {name} version {version}\n\n{reason}.\n"),
+                    reason,
+                )
+            }
+            Some(a) => {
+                let baseline = registry::load_version(p.store, &name, a.version).await?;
+                let metric = candidate.selection_metric;
+                let comparison = registry::compare(p.store, &candidate, &baseline, metric, config.tolerance).await?;
+                (
+                    Some(comparison.verdict),
+                    registry::markdown_report(&comparison),
+                    comparison.reason.clone(),
+                )
+            }
+        };
+        let promote = verdict != Some(Verdict::Worse) && read.version() != Some(version);
+        if !promote
+            || registry::move_if_unchanged(p.store, &name, &alias, &read, version, &by)
+                .await?
+                .is_some()
+        {
+            break (verdict, read.version(), report, reason, promote);
         }
-        Some(a) if a.version == version => {
-            let reason = format!("version {version} is already '{alias}'");
-            (
-                Some(Verdict::NotWorse),
-                Some(a.version),
-                format!("# {name} version {version}\n\n{reason}.\n"),
-                reason,
-            )
-        }
-        Some(a) => {
-            let baseline = registry::load_version(p.store, &name, a.version).await?;
-            let metric = candidate.selection_metric;
-            let comparison = registry::compare(p.store, &candidate, &baseline, metric, config.tolerance).await?;
-            (
-                Some(comparison.verdict),
-                Some(a.version),
-                registry::markdown_report(&comparison),
-                comparison.reason.clone(),
-            )
-        }
+        races += 1;
+        anyhow::ensure!(
+            races < MAX_RACES,
+            "'{alias}' of {name} moved {races} times while the gate compared version {version} with it: run compare again"
+        );
+        tracing::info!(model = %name, alias = %alias, "the alias moved while the gate compared: comparing again");
     };
-    let promoted = verdict != Some(Verdict::Worse) && current.as_ref().is_none_or(|a| a.version != version);
     let report_key = p.artifact_key(StepName::Compare, "report.md");
     p.store.put(&report_key, Bytes::from(report)).await?;
-    if promoted {
-        registry::set_alias(p.store, &name, &alias, version, &by).await?;
-        if let Some(mlflow_version) = &registered.mlflow_version {
-            let tracker = Tracker::from_env();
-            let result = match tracker.client() {
-                Some(client) => {
-                    let (client, name, alias, v) =
-                        (client.clone(), name.clone(), alias.clone(), mlflow_version.clone());
-                    tokio::task::spawn_blocking(move || client.set_registered_model_alias(&name, &alias, &v)).await?
-                }
-                None => Ok(()),
-            };
-            if let Err(e) = result {
-                eprintln!("warning: MLflow alias not moved: {e}");
+    if promoted && let Some(mlflow_version) = &registered.mlflow_version {
+        let tracker = Tracker::from_env();
+        let result = match tracker.client() {
+            Some(client) => {
+                let (client, name, alias, v) = (client.clone(), name.clone(), alias.clone(), mlflow_version.clone());
+                tokio::task::spawn_blocking(move || client.set_registered_model_alias(&name, &alias, &v)).await?
             }
+            None => Ok(()),
+        };
+        if let Err(e) = result {
+            eprintln!("warning: MLflow alias not moved: {e}");
         }
     }
     Ok(CompareOutput {

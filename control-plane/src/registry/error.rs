@@ -41,6 +41,8 @@ pub enum RegistryError {
     BadSignature { name: String, version: u64, reason: String },
     #[error("alias '{alias}' of model '{name}' has no earlier version to roll back to")]
     NothingToRollBack { name: String, alias: String },
+    #[error("alias '{alias}' of model '{name}' kept changing under other writers ({attempts} attempts): try again")]
+    Contended { name: String, alias: String, attempts: u32 },
 }
 
 impl RegistryError {

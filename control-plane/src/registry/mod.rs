@@ -7,7 +7,9 @@
 //! models/{name}/{version}/claim.json           taken by conditional create: allocates the number
 //! models/{name}/{version}/model.ir.json        artifacts (model.onnx, model.wasm, reports, ...)
 //! models/{name}/{version}/manifest.json        signed, written LAST
-//! models/{name}/aliases/{alias}.json           {version, updated_at, by, history}
+//! models/{name}/aliases/{alias}.json           {version, updated_at, by, transition, history}: moved by
+//!                                              compare-and-swap only
+//! models/{name}/alias-log/{alias}/{n}.json     transition n of the alias (created once, never changed)
 //! ```
 //!
 //! Architecture invariants:
@@ -43,7 +45,9 @@ mod signing;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub(crate) use alias::{AliasRecord, get_alias, list_aliases, rollback, set_alias};
+pub(crate) use alias::{
+    AliasLogEntry, AliasRecord, alias_log, get_alias, list_aliases, move_if_unchanged, read_alias, rollback, set_alias,
+};
 pub(crate) use error::RegistryError;
 pub(crate) use gate::{Comparison, Verdict, compare};
 pub use manifest::{ArtifactInfo, DatasetRef, Lineage, Manifest, ManifestDraft, ReferenceData, Signature, SourceModel};

@@ -211,6 +211,128 @@ async fn aliases_keep_their_history_and_roll_back() {
     assert_eq!(r.history[0].version, 1);
     let aliases = list_aliases(&store, "wine").await.unwrap();
     assert_eq!(aliases.keys().collect::<Vec<_>>(), vec!["production", "staging"]);
+
+    // Every move is one numbered transition in the log, also past the history's cap.
+    let log = alias_log(&store, "wine", "production").await.unwrap();
+    let moves: Vec<(u64, Option<u64>, u64, &str)> = log
+        .iter()
+        .map(|e| (e.transition, e.from, e.version, e.by.as_str()))
+        .collect();
+    assert_eq!(
+        moves,
+        vec![
+            (1, None, 1, "alice"),
+            (2, Some(1), 2, "bob"),
+            (3, Some(2), 3, "carol"),
+            (4, Some(3), 2, "erin"),
+            (5, Some(2), 1, "erin"),
+        ]
+    );
+    assert_eq!(alias_log(&store, "wine", "staging").await.unwrap().len(), 60);
+    assert_eq!(r.transition, 60);
+}
+
+/// Moves of one alias from many tasks at once, through two stores on one directory (as two
+/// processes would): none is lost, each answer is one transition, and the alias ends at the last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_moves_of_an_alias_lose_nothing() {
+    let (dir, store) = store();
+    const SETS: u64 = 24;
+    for _ in 0..=SETS {
+        register_one(&store, "wine").await;
+    }
+    set_alias(&store, "wine", "production", 1, "seed").await.unwrap();
+    let stores: [Arc<dyn ObjectStore>; 2] = [
+        Arc::new(LocalStore::open(dir.path()).unwrap()),
+        Arc::new(LocalStore::open(dir.path()).unwrap()),
+    ];
+    // Each set names a version nobody else sets (2..=25), so each is a move; rollbacks too.
+    let mut tasks = Vec::new();
+    for i in 0..SETS + 8 {
+        let store = stores[i as usize % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            let by = format!("writer {i}");
+            if i < SETS {
+                set_alias(store.as_ref(), "wine", "production", 2 + i, &by).await
+            } else {
+                rollback(store.as_ref(), "wine", "production", &by).await
+            }
+        }));
+    }
+    let mut answered = std::collections::BTreeMap::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(record) => assert!(
+                answered.insert(record.transition, record).is_none(),
+                "two answers name one transition"
+            ),
+            Err(e) => assert!(
+                matches!(registry_error(&e), RegistryError::NothingToRollBack { .. }),
+                "{e:#}"
+            ),
+        }
+    }
+    let last = get_alias(&store, "wine", "production").await.unwrap().unwrap();
+    assert_eq!(last.transition, 1 + answered.len() as u64, "every answer is one move");
+    let log = alias_log(&store, "wine", "production").await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.transition).collect::<Vec<_>>(),
+        (1..=last.transition).collect::<Vec<_>>(),
+        "one log entry per transition, none missing"
+    );
+    for entry in &log[1..] {
+        let answer = &answered[&entry.transition];
+        assert_eq!((answer.version, &answer.by), (entry.version, &entry.by));
+    }
+    for pair in log.windows(2) {
+        assert_eq!(
+            pair[1].from,
+            Some(pair[0].version),
+            "each move starts where the last ended"
+        );
+    }
+    assert_eq!(log.last().unwrap().version, last.version);
+    let sets = log
+        .iter()
+        .filter(|e| e.by.starts_with("writer") && e.transition > 1)
+        .count();
+    assert!(sets >= SETS as usize, "every set moved the alias: {sets}");
+}
+
+/// The gate's move: only from the version it compared against.
+#[tokio::test]
+async fn a_gate_move_fails_when_the_alias_moved_since_it_was_read() {
+    let (_dir, store) = store();
+    for _ in 0..3 {
+        register_one(&store, "wine").await;
+    }
+    set_alias(&store, "wine", "production", 1, "seed").await.unwrap();
+    let read = read_alias(&store, "wine", "production").await.unwrap();
+    set_alias(&store, "wine", "production", 2, "someone else")
+        .await
+        .unwrap();
+    let moved = move_if_unchanged(&store, "wine", "production", &read, 3, "gate")
+        .await
+        .unwrap();
+    assert!(moved.is_none());
+    assert_eq!(
+        get_alias(&store, "wine", "production").await.unwrap().unwrap().version,
+        2
+    );
+    let read = read_alias(&store, "wine", "production").await.unwrap();
+    let moved = move_if_unchanged(&store, "wine", "production", &read, 3, "gate")
+        .await
+        .unwrap();
+    assert_eq!(moved.map(|r| (r.version, r.from, r.transition)), Some((3, Some(2), 3)));
+    // A new alias: the gate creates it only if nobody did in between.
+    let fresh = read_alias(&store, "wine", "staging").await.unwrap();
+    set_alias(&store, "wine", "staging", 1, "someone else").await.unwrap();
+    assert!(
+        move_if_unchanged(&store, "wine", "staging", &fresh, 3, "gate")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]

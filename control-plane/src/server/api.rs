@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{ApiError, ApiJson, AppState, ErrorBody};
 use crate::dataset::{DatasetRecord, load_dataset, versions as dataset_versions};
-use crate::registry::{self, AliasRecord, Manifest};
+use crate::registry::{self, AliasLogEntry, AliasRecord, Manifest};
 use crate::store::{ErrorKind, Key};
 
 // ---------------------------------------------------------------- models
@@ -167,6 +167,27 @@ pub(super) async fn rollback_alias(
 ) -> Result<Json<AliasRecord>, ApiError> {
     state.check_admin(&headers)?;
     Ok(Json(registry::rollback(state.store(), &name, &alias, "api").await?))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct AliasLog {
+    pub transitions: Vec<AliasLogEntry>,
+}
+
+/// `GET /api/v1/models/{name}/aliases/{alias}/log`: every move of the alias, oldest first (the
+/// record's `history` keeps the last 50; the log keeps them all).
+#[utoipa::path(get, path = "/api/v1/models/{name}/aliases/{alias}/log", tag = "aliases", params(("name" = String, Path), ("alias" = String, Path)), responses((status = 200, description = "Every transition of the alias: {transition, from, version, updated_at, by}", body = serde_json::Value), (status = 404, description = "Unknown model or alias", body = ErrorBody)))]
+pub(super) async fn alias_log(
+    State(state): State<AppState>,
+    Path((name, alias)): Path<(String, String)>,
+) -> Result<Json<AliasLog>, ApiError> {
+    let store = state.store();
+    if registry::get_alias(store, &name, &alias).await?.is_none() {
+        return Err(ApiError::not_found(format!("model '{name}' has no alias '{alias}'")));
+    }
+    Ok(Json(AliasLog {
+        transitions: registry::alias_log(store, &name, &alias).await?,
+    }))
 }
 
 // ---------------------------------------------------------------- runs

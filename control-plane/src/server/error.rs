@@ -90,6 +90,9 @@ impl From<anyhow::Error> for ApiError {
             Some(r @ RegistryError::NothingToRollBack { .. }) => {
                 ApiError::user(StatusCode::CONFLICT, "conflict", r.to_string())
             }
+            Some(r @ RegistryError::Contended { .. }) => {
+                ApiError::user(StatusCode::CONFLICT, "contended", r.to_string())
+            }
             _ => ApiError::Unexpected(e),
         }
     }

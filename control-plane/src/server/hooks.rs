@@ -8,6 +8,11 @@
 //! recorded at `hooks/retrains/{model}/{id}.json` with what was done and, once the run ends,
 //! its outcome (promoted, kept production, failed); `GET /api/v1/hooks/retrains` lists them.
 //! The records are in the store, so the cooldown holds across restarts and replicas.
+//!
+//! Starting a retrain first takes the next number at `hooks/retrain-claims/{model}/{n}.json` with
+//! a conditional create, after checking that claim `n - 1` is older than the cooldown: of several
+//! webhooks at once (on one replica or many) exactly one starts a retrain, and the others record
+//! `cooldown`.
 
 use std::collections::BTreeMap;
 
@@ -27,6 +32,16 @@ use crate::store::{ErrorKind, Key};
 
 /// Where trigger records live.
 pub(super) const RETRAINS_PREFIX: &str = "hooks/retrains/";
+
+/// Where the numbered claims that serialise retrain starts live.
+const CLAIMS_PREFIX: &str = "hooks/retrain-claims/";
+
+/// `hooks/retrain-claims/{model}/{n}.json`: retrain `n` of a model was started at `at`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claim {
+    at: DateTime<Utc>,
+    trigger: String,
+}
 
 /// Alertmanager's webhook body (version 4), the members used.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -133,14 +148,9 @@ async fn trigger(state: &AppState, model: &str, alertname: &str) -> Result<Retra
         production_after: None,
         detail: None,
     };
-    let last_start = list(state, Some(model))
-        .await?
-        .into_iter()
-        .filter(|r| r.action == "started")
-        .map(|r| r.received_at)
-        .max();
+    let (last, next) = last_claim(state, model).await?;
     let cooldown = state.inner.retrain_cooldown;
-    if let Some(last) = last_start
+    if let Some(last) = last
         && now.signed_duration_since(last).to_std().unwrap_or_default() < cooldown
     {
         record.action = "cooldown".into();
@@ -160,6 +170,12 @@ async fn trigger(state: &AppState, model: &str, alertname: &str) -> Result<Retra
             return Ok(record);
         }
     };
+    if !claim(state, model, next, &record).await? {
+        record.action = "cooldown".into();
+        record.detail = Some("another retrain of this model started at the same moment".into());
+        save(state, &record).await?;
+        return Ok(record);
+    }
     let run_id = new_run_id();
     record.run_id = Some(run_id.clone());
     save(state, &record).await?;
@@ -213,6 +229,38 @@ async fn production_config(state: &AppState, model: &str) -> anyhow::Result<Pipe
     value["dataset"]["source"] = serde_json::Value::String(dataset.source.uri);
     PipelineConfig::from_json(value, std::env::current_dir()?)
         .map_err(|e| anyhow::anyhow!("the config of production's run {}: {e}", manifest.run_id))
+}
+
+/// When the model's last retrain started (None: never) and the number the next one claims.
+async fn last_claim(state: &AppState, model: &str) -> Result<(Option<DateTime<Utc>>, u64), ApiError> {
+    let prefix = format!("{CLAIMS_PREFIX}{model}/");
+    let claims = state.store().list(&prefix).await.map_err(anyhow::Error::from)?;
+    let numbered = claims.iter().filter_map(|m| {
+        let n = m.key.as_str().strip_prefix(&prefix)?.strip_suffix(".json")?;
+        Some((n.parse::<u64>().ok()?, &m.key))
+    });
+    let Some((n, key)) = numbered.max_by_key(|(n, _)| *n) else {
+        return Ok((None, 1));
+    };
+    let body = state.store().get(key).await.map_err(anyhow::Error::from)?;
+    let claim: Claim =
+        serde_json::from_slice(&body).map_err(|e| anyhow::anyhow!("{key} is not a retrain claim: {e}"))?;
+    Ok((Some(claim.at), n + 1))
+}
+
+/// Takes claim `n` for `record`; false when another trigger took it first.
+async fn claim(state: &AppState, model: &str, n: u64, record: &RetrainRecord) -> Result<bool, ApiError> {
+    let key = Key::new(format!("{CLAIMS_PREFIX}{model}/{n:012}.json")).map_err(anyhow::Error::from)?;
+    let claim = Claim {
+        at: record.received_at,
+        trigger: record.id.clone(),
+    };
+    let body = Bytes::from(serde_json::to_vec_pretty(&claim).map_err(anyhow::Error::from)?);
+    match state.store().create_new(&key, body).await {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(anyhow::Error::from(e).into()),
+    }
 }
 
 async fn save(state: &AppState, record: &RetrainRecord) -> Result<(), ApiError> {

@@ -305,6 +305,7 @@ pub(crate) fn app(state: AppState) -> Router {
             get(registry::alias).put(api::set_alias),
         )
         .route("/models/{name}/aliases/{alias}/rollback", post(api::rollback_alias))
+        .route("/models/{name}/aliases/{alias}/log", get(api::alias_log))
         .route("/runs", get(api::list_runs))
         .route("/runs/compare", get(api::compare_runs))
         .route("/runs/{id}", get(api::show_run))

@@ -28,6 +28,7 @@ use super::{api, error, hooks, pipeline, registry, telemetry};
         api::list_aliases,
         api::set_alias,
         api::rollback_alias,
+        api::alias_log,
         api::list_runs,
         api::show_run,
         api::compare_runs,

@@ -707,12 +707,24 @@ async fn a_drift_alert_retrains_through_the_gate_once_per_cooldown() {
         })
         .collect();
     std::fs::write(&csv, format!("{header}\n{}\n", shuffled.join("\n"))).unwrap();
-    let (status, body) = app.send("POST", hook, Some(ADMIN_TOKEN), &drift_alert("wine")).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let triggers = body["triggers"].as_array().unwrap();
-    assert_eq!(triggers.len(), 1, "one drift alert for one model: {body}");
-    assert_eq!(triggers[0]["action"], "started");
-    let run_id = triggers[0]["run_id"].as_str().unwrap().to_owned();
+    // Six webhooks at once (Alertmanager replicas, retries): exactly one starts a retrain.
+    let alert = drift_alert("wine");
+    let post = || app.send("POST", hook, Some(ADMIN_TOKEN), &alert);
+    let answers = tokio::join!(post(), post(), post(), post(), post(), post());
+    let answers = [answers.0, answers.1, answers.2, answers.3, answers.4, answers.5];
+    let mut started = Vec::new();
+    for (status, body) in answers {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let triggers = body["triggers"].as_array().unwrap();
+        assert_eq!(triggers.len(), 1, "one drift alert for one model: {body}");
+        match triggers[0]["action"].as_str() {
+            Some("started") => started.push(triggers[0]["run_id"].as_str().unwrap().to_owned()),
+            Some("cooldown") => {}
+            _ => panic!("{body}"),
+        }
+    }
+    assert_eq!(started.len(), 1, "{started:?}");
+    let run_id = started.remove(0);
     let run = wait_for_end(&app, &run_id).await;
     assert_eq!(run["status"], "succeeded", "{run}");
 

@@ -56,6 +56,22 @@ pub struct ServeCommand {
     #[arg(long, env = "WASMLINE_RETRAIN_COOLDOWN")]
     pub retrain_cooldown: Option<u64>,
 
+    /// A model whose browser telemetry the alert rules and the retrain hook may act on
+    /// (repeatable). Browsers are anonymous: by default their figures are exported with
+    /// `trust="advisory"`, which the bundled rules and the hook ignore; an opted-in model's get
+    /// `trust="opted-in"`.
+    #[arg(
+        long = "act-on-browser-telemetry",
+        value_name = "MODEL",
+        env = "WASMLINE_ACT_ON_BROWSER_TELEMETRY",
+        value_delimiter = ','
+    )]
+    pub act_on_browser_telemetry: Vec<String>,
+
+    /// Hours browsers' telemetry batches are kept in the store (1 to 8760) [default: 24].
+    #[arg(long, env = "WASMLINE_BROWSER_TELEMETRY_RETENTION_HOURS")]
+    pub browser_telemetry_retention_hours: Option<u64>,
+
     /// A TOML file with any of the settings above (`addr = "0.0.0.0:8080"`, `admin_token = ...`);
     /// flags and variables win over it.
     #[arg(long, env = "WASMLINE_SERVE_CONFIG")]
@@ -74,6 +90,9 @@ struct ServeFile {
     web_dir: Option<PathBuf>,
     sdk_dir: Option<PathBuf>,
     retrain_cooldown: Option<u64>,
+    #[serde(default)]
+    act_on_browser_telemetry: Vec<String>,
+    browser_telemetry_retention_hours: Option<u64>,
 }
 
 impl ServeFile {
@@ -95,6 +114,22 @@ impl ServeCommand {
             (10..=10_000).contains(&poll_ms),
             "poll_ms = {poll_ms}: give 10 to 10000 milliseconds"
         );
+        let retention_hours = self
+            .browser_telemetry_retention_hours
+            .or(file.browser_telemetry_retention_hours)
+            .unwrap_or(24);
+        anyhow::ensure!(
+            (1..=8760).contains(&retention_hours),
+            "browser_telemetry_retention_hours = {retention_hours}: give 1 to 8760 hours"
+        );
+        let trusted = if self.act_on_browser_telemetry.is_empty() {
+            file.act_on_browser_telemetry
+        } else {
+            self.act_on_browser_telemetry
+        };
+        for model in &trusted {
+            crate::registry::check_name("model", model)?;
+        }
         let addr = match self.addr.or(file.addr) {
             Some(addr) => addr,
             None => DEFAULT_ADDR.parse()?,
@@ -115,6 +150,8 @@ impl ServeCommand {
                     web_dir: self.web_dir.or(file.web_dir),
                     sdk_dir: self.sdk_dir.or(file.sdk_dir),
                 },
+                trusted_browser_models: trusted.into_iter().collect(),
+                browser_retention: Duration::from_secs(retention_hours * 3600),
             },
         ))
     }
@@ -147,6 +184,8 @@ mod tests {
             web_dir: None,
             sdk_dir: None,
             retrain_cooldown: None,
+            act_on_browser_telemetry: Vec::new(),
+            browser_telemetry_retention_hours: None,
             config_file,
         }
     }

@@ -128,9 +128,38 @@ pub(super) async fn alertmanager(
         if !seen.insert(model.clone()) {
             continue; // one trigger per model per webhook
         }
+        if alert.labels.get("trust").is_some_and(|t| t == "advisory") {
+            // Browsers are anonymous: their figures never start a retrain by themselves (a model
+            // is opted in with `--act-on-browser-telemetry`, which exports `trust="opted-in"`).
+            let record = ignored(
+                &model,
+                &alert.labels["alertname"],
+                "the alert is on browser telemetry, which is advisory (trust=\"advisory\"): see --act-on-browser-telemetry",
+            );
+            save(&state, &record).await?;
+            triggers.push(record);
+            continue;
+        }
         triggers.push(trigger(&state, &model, &alert.labels["alertname"]).await?);
     }
     Ok((StatusCode::OK, Json(HookAnswer { triggers })))
+}
+
+/// A trigger that started nothing, and why.
+fn ignored(model: &str, alertname: &str, why: &str) -> RetrainRecord {
+    let now = Utc::now();
+    RetrainRecord {
+        id: format!("{}-{}", now.format("%Y%m%dT%H%M%S%.3fZ"), &new_run_id()[17..]),
+        model: model.to_owned(),
+        alertname: alertname.to_owned(),
+        received_at: now,
+        action: "ignored".into(),
+        run_id: None,
+        production_before: None,
+        outcome: None,
+        production_after: None,
+        detail: Some(why.to_owned()),
+    }
 }
 
 async fn trigger(state: &AppState, model: &str, alertname: &str) -> Result<RetrainRecord, ApiError> {

@@ -101,6 +101,8 @@ type HttpKey = (String, String, u16);
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<State>,
+    /// Models whose browser series are exported with `trust="opted-in"` (else `"advisory"`).
+    trusted_browser_models: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +113,23 @@ struct State {
 }
 
 impl Metrics {
+    pub(crate) fn new(trusted_browser_models: std::collections::BTreeSet<String>) -> Metrics {
+        Metrics {
+            inner: Mutex::default(),
+            trusted_browser_models,
+        }
+    }
+
+    /// The `trust` label of a series: browsers' figures are advisory unless the model was opted
+    /// in; the server's own have none (alert rules select `trust!="advisory"`).
+    fn trust(&self, k: &SeriesKey) -> &'static str {
+        match (k.runtime == "browser", self.trusted_browser_models.contains(&k.model)) {
+            (false, _) => "",
+            (true, true) => ",trust=\"opted-in\"",
+            (true, false) => ",trust=\"advisory\"",
+        }
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         f(&mut self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
@@ -171,16 +190,18 @@ impl Metrics {
             node: node.to_owned(),
         };
         let now = Utc::now();
+        // Reports were checked (counts consistent), but their values are the client's: every
+        // addition saturates rather than overflow.
         self.with(|s| {
             let series = s.series.entry(key).or_default();
-            series.ok += report.predictions.ok;
-            series.error += report.predictions.error;
+            series.ok = series.ok.saturating_add(report.predictions.ok);
+            series.error = series.error.saturating_add(report.predictions.error);
             let h = &report.latency_seconds;
             for (total, c) in series.latency.counts.iter_mut().zip(&h.counts) {
-                *total += c;
+                *total = total.saturating_add(*c);
             }
             series.latency.sum += h.sum;
-            series.latency.count += h.count;
+            series.latency.count = series.latency.count.saturating_add(h.count);
             if report.drift.features.iter().any(|f| f.observed > 0) {
                 series.drift_ratio = Some(report.drift.drifted_ratio);
                 for f in &report.drift.features {
@@ -189,10 +210,10 @@ impl Metrics {
             }
             let drift = series.drift_ratio;
             let minute = series.minute(now);
-            minute.ok += report.predictions.ok;
-            minute.error += report.predictions.error;
+            minute.ok = minute.ok.saturating_add(report.predictions.ok);
+            minute.error = minute.error.saturating_add(report.predictions.error);
             for (total, c) in minute.latency.iter_mut().zip(&h.counts) {
-                *total += c;
+                *total = total.saturating_add(*c);
             }
             minute.drift_ratio = drift;
         });
@@ -251,11 +272,12 @@ impl Metrics {
                 .collect();
             let labels = |k: &SeriesKey| {
                 format!(
-                    "model=\"{}\",version=\"{}\",runtime=\"{}\",node=\"{}\"",
+                    "model=\"{}\",version=\"{}\",runtime=\"{}\",node=\"{}\"{}",
                     escape(&k.model),
                     k.version,
                     escape(&k.runtime),
-                    escape(&k.node)
+                    escape(&k.node),
+                    self.trust(k)
                 )
             };
             out.push_str("# HELP wasmline_inference_duration_seconds Time inside the model per predict call.\n");
@@ -295,10 +317,11 @@ impl Metrics {
             }
             let drift_labels = |k: &SeriesKey| {
                 format!(
-                    "model=\"{}\",version=\"{}\",node=\"{}\"",
+                    "model=\"{}\",version=\"{}\",node=\"{}\"{}",
                     escape(&k.model),
                     k.version,
-                    escape(&k.node)
+                    escape(&k.node),
+                    self.trust(k)
                 )
             };
             out.push_str("# HELP wasmline_data_drift_ratio Share of features whose PSI is at or over the threshold.\n");

@@ -26,7 +26,9 @@ mod registry;
 mod telemetry;
 mod web;
 
+use std::collections::BTreeSet;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,10 +52,13 @@ use crate::store::ObjectStore;
 pub(crate) const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 /// Largest telemetry batch.
 pub(crate) const TELEMETRY_BODY_LIMIT: usize = 1024 * 1024;
-/// Batches one browser (client id) may post per minute.
+/// Batches one browser address (an IPv4 address, an IPv6 /64) may post per minute.
 pub(crate) const BROWSER_BATCHES_PER_MINUTE: u32 = 30;
 /// Longest a long poll may wait.
 pub(crate) const MAX_LONG_POLL: Duration = Duration::from_secs(60);
+
+/// A version's feature names.
+type FeatureNames = Arc<BTreeSet<String>>;
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -83,10 +88,11 @@ struct Inner {
     runs: pipeline::ActiveRuns,
     /// Least time between two drift-triggered retrains of one model.
     retrain_cooldown: Duration,
-    /// (model, version) pairs known to be registered (versions are never deleted).
-    registered: std::sync::RwLock<std::collections::HashSet<(String, u64)>>,
-    /// Browser client id -> (minute, batches posted in it).
-    browser_rate: std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>,
+    /// The feature names of (model, version) pairs known to be registered (versions are never
+    /// deleted, manifests never change).
+    registered: std::sync::RwLock<std::collections::HashMap<(String, u64), FeatureNames>>,
+    /// Browser address -> (minute, batches posted in it), and the bytes stored per hour.
+    browser: telemetry::BrowserBudget,
 }
 
 /// How the server is set up (from flags and environment variables, see `wasmline serve --help`).
@@ -104,6 +110,11 @@ pub(crate) struct ServerOptions {
     pub web: WebOptions,
     /// Least time between two drift-triggered retrains of one model.
     pub retrain_cooldown: Duration,
+    /// Models whose browser telemetry alert rules and the retrain hook may act on (exported with
+    /// `trust="opted-in"` instead of `trust="advisory"`).
+    pub trusted_browser_models: BTreeSet<String>,
+    /// How long browsers' batches are kept in the store.
+    pub browser_retention: Duration,
 }
 
 impl Default for ServerOptions {
@@ -115,6 +126,8 @@ impl Default for ServerOptions {
             poll_every: Duration::from_millis(250),
             web: WebOptions::default(),
             retrain_cooldown: Duration::from_secs(3600),
+            trusted_browser_models: BTreeSet::new(),
+            browser_retention: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -127,7 +140,7 @@ impl AppState {
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<AppState> {
         let signer = crate::registry::ManifestSigner::load_or_create(store.as_ref()).await?;
-        let metrics = Arc::new(metrics::Metrics::default());
+        let metrics = Arc::new(metrics::Metrics::new(options.trusted_browser_models.clone()));
         let models = Arc::new(models::RegistryModels::new(
             signer.public_key().clone(),
             metrics.clone(),
@@ -144,7 +157,7 @@ impl AppState {
                 web: options.web,
                 metrics,
                 models,
-                browser_rate: std::sync::Mutex::default(),
+                browser: telemetry::BrowserBudget::new(options.browser_retention),
                 runs: pipeline::ActiveRuns::default(),
                 registered: std::sync::RwLock::default(),
                 retrain_cooldown: options.retrain_cooldown,
@@ -156,60 +169,36 @@ impl AppState {
         self.inner.store.as_ref()
     }
 
-    /// Whether `model` has a registered `version` (remembered once seen).
-    async fn is_registered(&self, model: &str, version: u64) -> Result<bool, ApiError> {
+    /// The feature names of `model@version`, or None when no such version is registered
+    /// (remembered once seen).
+    async fn registered_features(&self, model: &str, version: u64) -> Result<Option<FeatureNames>, ApiError> {
         let pair = (model.to_owned(), version);
-        if self
+        if let Some(features) = self
             .inner
             .registered
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains(&pair)
+            .get(&pair)
         {
-            return Ok(true);
+            return Ok(Some(features.clone()));
         }
-        let found = crate::registry::version_exists(self.store(), model, version).await?;
-        if found {
-            self.inner
-                .registered
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(pair);
+        if !crate::registry::version_exists(self.store(), model, version).await? {
+            return Ok(None);
         }
-        Ok(found)
+        let manifest = crate::registry::load_version(self.store(), model, version).await?;
+        let features = Arc::new(manifest.feature_names().into_iter().collect::<BTreeSet<_>>());
+        self.inner
+            .registered
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(pair, features.clone());
+        Ok(Some(features))
     }
 
     #[cfg(test)]
     /// Loads the models whose production alias moved (the server does this every second).
     pub async fn refresh_models(&self) -> anyhow::Result<()> {
         self.inner.models.refresh(self.store()).await
-    }
-
-    /// At most [`BROWSER_BATCHES_PER_MINUTE`] batches per browser client per minute; the table is
-    /// bounded (a flood of new client ids clears it rather than growing it).
-    fn rate_limit(&self, client: &str) -> Result<(), ApiError> {
-        let minute = chrono::Utc::now().timestamp() / 60;
-        let mut table = self
-            .inner
-            .browser_rate
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if table.len() > 100_000 {
-            table.retain(|_, (m, _)| *m == minute);
-        }
-        let entry = table.entry(client.to_owned()).or_insert((minute, 0));
-        if entry.0 != minute {
-            *entry = (minute, 0);
-        }
-        if entry.1 >= BROWSER_BATCHES_PER_MINUTE {
-            return Err(ApiError::user(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("client '{client}' posted {BROWSER_BATCHES_PER_MINUTE} batches this minute; try again later"),
-            ));
-        }
-        entry.1 += 1;
-        Ok(())
     }
 
     /// Checks `Authorization: Bearer <edge token>`.
@@ -407,8 +396,15 @@ pub(crate) async fn serve(
         tracing::info!("shutting down");
         let _ = stop.send(true);
     };
-    axum::serve(listener, app(state)).with_graceful_shutdown(signal).await?;
+    let janitor = tokio::spawn(telemetry::expire_browser_batches_every(
+        state.clone(),
+        Duration::from_secs(600),
+    ));
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(signal)
+        .await?;
     follower.abort();
+    janitor.abort();
     Ok(())
 }
 

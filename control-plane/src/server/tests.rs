@@ -507,67 +507,148 @@ fn browser_batch(batch_id: &str, client: &str) -> TelemetryBatch {
     b
 }
 
+/// A browser batch from `address`, as the server sees it (its peer address).
+fn browser_post(body: Vec<u8>, address: [u8; 4]) -> Request<Body> {
+    let mut request = Request::post("/api/v1/telemetry/browser")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(SocketAddr::from((address, 40000))));
+    request
+}
+
 #[tokio::test]
-async fn browser_telemetry_is_checked_rate_limited_and_exported() {
+async fn browser_telemetry_is_checked_rate_limited_and_exported_as_advisory() {
     let app = TestApp::new().await;
     wine_models(app.store.as_ref()).await;
-    let post = |body: Vec<u8>| {
-        let request = Request::post("/api/v1/telemetry/browser")
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body))
-            .unwrap();
-        app.call(request)
-    };
-    let (status, _, _) = post(serde_json::to_vec(&browser_batch("b-1", "client-1")).unwrap()).await;
+    let post = |body: Vec<u8>, address: [u8; 4]| app.call(browser_post(body, address));
+    let (status, _, _) = post(
+        serde_json::to_vec(&browser_batch("b-1", "client-1")).unwrap(),
+        [10, 0, 0, 1],
+    )
+    .await;
     assert_eq!(status, StatusCode::ACCEPTED);
+    // Kept by hour (for expiry), not by the node the client claims.
+    let stored = app.store.list(telemetry::BROWSER_TELEMETRY_PREFIX).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    let hour = chrono::Utc::now().format("%Y%m%d%H").to_string();
+    assert_eq!(stored[0].key.as_str(), format!("telemetry/browser/{hour}/b-1.json"));
 
-    // Absurd or foreign batches: 400, nothing counted.
+    // Absurd or foreign batches: 4xx, nothing counted.
     let mut negative = browser_batch("b-2", "client-1");
     negative.reports[0].latency_seconds.sum = -1.0;
     let mut buckets = browser_batch("b-3", "client-1");
     buckets.reports[0].latency_seconds.counts = vec![0; 10_000];
     let mut edge = browser_batch("b-4", "client-1");
     edge.reports[0].runtime = "wasmtime".into();
-    for (bad, expected) in [
-        (negative, "sum"),
-        (buckets, "entries"),
-        (edge, "browser telemetry only"),
+    let mut huge = browser_batch("b-5", "client-1");
+    huge.reports[0].predictions.ok = u64::MAX;
+    huge.reports[0].predictions.error = u64::MAX;
+    let mut forged = browser_batch("b-6", "client-1");
+    forged.reports[0].drift.features[0].name = "made_up_feature".into();
+    for (bad, status, expected) in [
+        (negative, StatusCode::BAD_REQUEST, "sum"),
+        (buckets, StatusCode::BAD_REQUEST, "entries"),
+        (edge, StatusCode::BAD_REQUEST, "browser telemetry only"),
+        (huge, StatusCode::BAD_REQUEST, "at most 1000000 predictions"),
+        (forged, StatusCode::UNPROCESSABLE_ENTITY, "no feature 'made_up_feature'"),
     ] {
-        let (status, _, body) = post(serde_json::to_vec(&bad).unwrap()).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (got, _, body) = post(serde_json::to_vec(&bad).unwrap(), [10, 0, 0, 1]).await;
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(got, status, "{body}");
         assert!(error_message(&body).contains(expected), "{body}");
     }
-    let (status, _, _) = post(vec![b'x'; telemetry::BROWSER_BODY_LIMIT + 1]).await;
+    let (status, _, _) = post(vec![b'x'; telemetry::BROWSER_BODY_LIMIT + 1], [10, 0, 0, 1]).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 
     let (_, _, text) = app.call(Request::get("/metrics").body(Body::empty()).unwrap()).await;
     let text = String::from_utf8(text).unwrap();
     assert!(
-        text.contains("wasmline_inference_requests_total{model=\"winequality-red\",version=\"1\",runtime=\"browser\",node=\"browser\",outcome=\"ok\"} 1"),
+        text.contains("wasmline_inference_requests_total{model=\"winequality-red\",version=\"1\",runtime=\"browser\",node=\"browser\",trust=\"advisory\",outcome=\"ok\"} 1"),
         "{text}"
     );
     assert!(
-        text.contains("wasmline_data_drift_ratio{model=\"winequality-red\",version=\"1\",node=\"browser\"}"),
+        text.contains(
+            "wasmline_data_drift_ratio{model=\"winequality-red\",version=\"1\",node=\"browser\",trust=\"advisory\"}"
+        ),
         "{text}"
     );
-    assert!(text.contains("source=\"browser\",outcome=\"rejected\"} 4"), "{text}");
+    assert!(!text.contains("made_up_feature"), "{text}");
+    assert!(text.contains("source=\"browser\",outcome=\"rejected\"} 6"), "{text}");
     let (status, summary) = app.get("/api/v1/telemetry/summary?model=winequality-red").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(summary["models"][0]["ok"], 1);
     assert!(summary["models"][0]["latency_seconds"]["p50"].is_number(), "{summary}");
 
-    // One client may post BROWSER_BATCHES_PER_MINUTE batches a minute (one was posted above).
+    // One address may post BROWSER_BATCHES_PER_MINUTE batches a minute (one was posted above),
+    // whatever node names it claims.
     let mut limited = 0;
     for i in 0..BROWSER_BATCHES_PER_MINUTE + 1 {
-        let (status, _, _) = post(serde_json::to_vec(&browser_batch(&format!("r-{i}"), "client-2")).unwrap()).await;
+        let batch = browser_batch(&format!("r-{i}"), &format!("rotating-{i}"));
+        let (status, _, _) = post(serde_json::to_vec(&batch).unwrap(), [10, 0, 0, 2]).await;
         if status == StatusCode::TOO_MANY_REQUESTS {
             limited += 1;
         }
     }
-    assert!(limited >= 1, "a flood is cut");
-    let (status, _, _) = post(serde_json::to_vec(&browser_batch("other", "client-3")).unwrap()).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "other clients are not");
+    assert_eq!(limited, 1, "a flood from one address is cut");
+    let (status, _, _) = post(
+        serde_json::to_vec(&browser_batch("other", "client-3")).unwrap(),
+        [10, 0, 0, 3],
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "other addresses are not");
+}
+
+#[tokio::test]
+async fn an_opted_in_models_browser_telemetry_is_exported_for_the_alert_rules() {
+    let app = TestApp::with(ServerOptions {
+        trusted_browser_models: ["winequality-red".to_owned()].into(),
+        ..ServerOptions::default()
+    })
+    .await;
+    wine_models(app.store.as_ref()).await;
+    let body = serde_json::to_vec(&browser_batch("b-1", "client-1")).unwrap();
+    assert_eq!(
+        app.call(browser_post(body, [10, 0, 0, 1])).await.0,
+        StatusCode::ACCEPTED
+    );
+    let (_, _, text) = app.call(Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains(
+            "wasmline_data_drift_ratio{model=\"winequality-red\",version=\"1\",node=\"browser\",trust=\"opted-in\"}"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn browser_batches_expire_after_the_retention() {
+    let app = TestApp::new().await;
+    let now = chrono::Utc::now();
+    let hour = |h: i64| (now - chrono::Duration::hours(h)).format("%Y%m%d%H").to_string();
+    for (h, id) in [(0, "now"), (24, "a-day-ago"), (26, "older"), (300, "much-older")] {
+        let key = Key::new(format!("telemetry/browser/{}/{id}.json", hour(h))).unwrap();
+        app.store.put(&key, bytes::Bytes::from_static(b"{}")).await.unwrap();
+    }
+    // The layout before hours (by client id) is expired too.
+    let legacy = Key::new("telemetry/browser/some-client/b-1.json").unwrap();
+    app.store.put(&legacy, bytes::Bytes::from_static(b"{}")).await.unwrap();
+    let removed = telemetry::expire_browser_batches(app.store.as_ref(), now, Duration::from_secs(24 * 3600))
+        .await
+        .unwrap();
+    assert_eq!(removed, 3);
+    let left: Vec<String> = app
+        .store
+        .list(telemetry::BROWSER_TELEMETRY_PREFIX)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.key.as_str().rsplit('/').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(left, ["a-day-ago.json", "now.json"]);
 }
 
 #[tokio::test]
@@ -707,6 +788,18 @@ async fn a_drift_alert_retrains_through_the_gate_once_per_cooldown() {
         })
         .collect();
     std::fs::write(&csv, format!("{header}\n{}\n", shuffled.join("\n"))).unwrap();
+    // An alert on browser telemetry (trust="advisory") starts nothing.
+    let mut advisory: serde_json::Value = serde_json::from_str(&drift_alert("wine")).unwrap();
+    advisory["alerts"][0]["labels"]["trust"] = "advisory".into();
+    let advisory = advisory.to_string();
+    let (status, body) = app.send("POST", hook, Some(ADMIN_TOKEN), &advisory).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["triggers"][0]["action"], "ignored", "{body}");
+    assert!(
+        body["triggers"][0]["detail"].as_str().unwrap().contains("advisory"),
+        "{body}"
+    );
+
     // Six webhooks at once (Alertmanager replicas, retries): exactly one starts a retrain.
     let alert = drift_alert("wine");
     let post = || app.send("POST", hook, Some(ADMIN_TOKEN), &alert);

@@ -72,6 +72,10 @@ pub struct ServeCommand {
     #[arg(long, env = "WASMLINE_BROWSER_TELEMETRY_RETENTION_HOURS")]
     pub browser_telemetry_retention_hours: Option<u64>,
 
+    /// Most long polls on aliases waiting at once; more answer 503 [default: 10000].
+    #[arg(long, env = "WASMLINE_MAX_LONG_POLLS")]
+    pub max_long_polls: Option<usize>,
+
     /// A TOML file with any of the settings above (`addr = "0.0.0.0:8080"`, `admin_token = ...`);
     /// flags and variables win over it.
     #[arg(long, env = "WASMLINE_SERVE_CONFIG")]
@@ -93,6 +97,7 @@ struct ServeFile {
     #[serde(default)]
     act_on_browser_telemetry: Vec<String>,
     browser_telemetry_retention_hours: Option<u64>,
+    max_long_polls: Option<usize>,
 }
 
 impl ServeFile {
@@ -152,6 +157,7 @@ impl ServeCommand {
                 },
                 trusted_browser_models: trusted.into_iter().collect(),
                 browser_retention: Duration::from_secs(retention_hours * 3600),
+                max_long_polls: self.max_long_polls.or(file.max_long_polls).unwrap_or(10_000),
             },
         ))
     }
@@ -186,6 +192,7 @@ mod tests {
             retrain_cooldown: None,
             act_on_browser_telemetry: Vec::new(),
             browser_telemetry_retention_hours: None,
+            max_long_polls: None,
             config_file,
         }
     }

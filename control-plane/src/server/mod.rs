@@ -91,6 +91,8 @@ struct Inner {
     /// The feature names of (model, version) pairs known to be registered (versions are never
     /// deleted, manifests never change).
     registered: std::sync::RwLock<std::collections::HashMap<(String, u64), FeatureNames>>,
+    /// Alias reads shared by long polls, and their count.
+    alias_reads: registry::AliasReads,
     /// Browser address -> (minute, batches posted in it), and the bytes stored per hour.
     browser: telemetry::BrowserBudget,
 }
@@ -115,6 +117,8 @@ pub(crate) struct ServerOptions {
     pub trusted_browser_models: BTreeSet<String>,
     /// How long browsers' batches are kept in the store.
     pub browser_retention: Duration,
+    /// Most long polls waiting at once (then 503).
+    pub max_long_polls: usize,
 }
 
 impl Default for ServerOptions {
@@ -128,6 +132,7 @@ impl Default for ServerOptions {
             retrain_cooldown: Duration::from_secs(3600),
             trusted_browser_models: BTreeSet::new(),
             browser_retention: Duration::from_secs(24 * 3600),
+            max_long_polls: 10_000,
         }
     }
 }
@@ -158,6 +163,7 @@ impl AppState {
                 metrics,
                 models,
                 browser: telemetry::BrowserBudget::new(options.browser_retention),
+                alias_reads: registry::AliasReads::new(options.poll_every, options.max_long_polls),
                 runs: pipeline::ActiveRuns::default(),
                 registered: std::sync::RwLock::default(),
                 retrain_cooldown: options.retrain_cooldown,

@@ -48,8 +48,14 @@ pub(super) async fn alias(
     };
     let deadline = Instant::now() + std::time::Duration::from_secs_f64(wait);
     let mut shutdown = state.inner.shutdown.clone();
+    let mut _waiting = None;
     loop {
-        let record = registry::get_alias(state.store(), &name, &alias).await?;
+        // The first read is the store's own; a waiting poll's re-reads are shared.
+        let record = if _waiting.is_none() {
+            registry::get_alias(state.store(), &name, &alias).await?
+        } else {
+            state.inner.alias_reads.read(&state, &name, &alias).await?
+        };
         match record {
             Some(r) if poll.known != Some(r.version) || Instant::now() >= deadline || *shutdown.borrow() => {
                 return Ok(Json(AliasAnswer {
@@ -63,11 +69,103 @@ pub(super) async fn alias(
             Some(_) => {}
             None => return Err(unknown_alias(&state, &name, &alias).await),
         }
+        if _waiting.is_none() {
+            _waiting = Some(state.inner.alias_reads.wait()?);
+        }
         let next = (Instant::now() + state.inner.poll_every).min(deadline);
         tokio::select! {
             () = tokio::time::sleep_until(next) => {}
             _ = shutdown.changed() => {}
         }
+    }
+}
+
+/// Alias reads shared by waiting long polls: one store read per alias per poll interval, however
+/// many wait on it, and at most `max_waiters` long polls at once. (A request's first read goes to
+/// the store, so an answer is never older than the request.)
+#[derive(Debug)]
+pub(super) struct AliasReads {
+    every: std::time::Duration,
+    max_waiters: usize,
+    waiters: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    latest: std::sync::Mutex<std::collections::HashMap<(String, String), Slot>>,
+}
+
+/// The latest read of one alias, locked by the waiter refreshing it.
+type Slot = std::sync::Arc<tokio::sync::Mutex<Option<Read>>>;
+
+/// An alias as read at `at`.
+#[derive(Debug, Clone)]
+struct Read {
+    at: Instant,
+    record: Option<registry::AliasRecord>,
+}
+
+/// A long poll waiting (counted until dropped).
+pub(super) struct Waiting(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl AliasReads {
+    pub(super) fn new(every: std::time::Duration, max_waiters: usize) -> AliasReads {
+        AliasReads {
+            every,
+            max_waiters,
+            waiters: std::sync::Arc::default(),
+            latest: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The alias as read at most one poll interval ago: the first waiter after that reads the
+    /// store, the others wait for its answer.
+    async fn read(&self, state: &AppState, name: &str, alias: &str) -> Result<Option<registry::AliasRecord>, ApiError> {
+        let slot = {
+            let mut latest = self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if latest.len() > 10_000 {
+                // Made-up names must not grow the table: keep the slots someone is using.
+                latest.retain(|_, slot| std::sync::Arc::strong_count(slot) > 1);
+            }
+            latest.entry((name.to_owned(), alias.to_owned())).or_default().clone()
+        };
+        let mut slot = slot.lock().await;
+        if let Some(read) = slot.as_ref()
+            && read.at.elapsed() < self.every
+        {
+            return Ok(read.record.clone());
+        }
+        let record = registry::get_alias(state.store(), name, alias).await?;
+        *slot = Some(Read {
+            at: Instant::now(),
+            record: record.clone(),
+        });
+        Ok(record)
+    }
+
+    /// How many long polls are waiting.
+    #[cfg(test)]
+    pub(super) fn waiting(&self) -> usize {
+        self.waiters.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts a long poll that is about to wait, or refuses it (503) past the cap.
+    fn wait(&self) -> Result<Waiting, ApiError> {
+        let before = self.waiters.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let waiting = Waiting(self.waiters.clone());
+        if before >= self.max_waiters {
+            return Err(ApiError::user(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_waiters",
+                format!(
+                    "{} long polls are waiting already (--max-long-polls); poll again later",
+                    self.max_waiters
+                ),
+            ));
+        }
+        Ok(waiting)
     }
 }
 

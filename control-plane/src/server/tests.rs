@@ -33,6 +33,10 @@ impl TestApp {
     async fn with(options: ServerOptions) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::open(dir.path()).unwrap());
+        TestApp::over(dir, store, options).await
+    }
+
+    async fn over(dir: tempfile::TempDir, store: Arc<dyn ObjectStore>, options: ServerOptions) -> TestApp {
         let (stop, stopped) = watch::channel(false);
         let options = ServerOptions {
             edge_token: Some(EDGE_TOKEN.into()),
@@ -177,6 +181,132 @@ async fn a_long_poll_answers_when_the_alias_moves() {
     let (status, body) = app.get(&uri).await;
     mover.await.unwrap();
     assert_eq!((status, body["version"].as_u64()), (StatusCode::OK, Some(bad.version)));
+}
+
+/// A local store that counts the reads of alias records.
+#[derive(Debug)]
+struct CountingStore {
+    inner: LocalStore,
+    alias_reads: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingStore {
+    fn count(&self, key: &Key) {
+        if key.as_str().contains("/aliases/") {
+            self.alias_reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for CountingStore {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn put(&self, key: &Key, body: bytes::Bytes) -> crate::store::StoreResult<()> {
+        self.inner.put(key, body).await
+    }
+    async fn put_file(&self, key: &Key, path: &std::path::Path) -> crate::store::StoreResult<()> {
+        self.inner.put_file(key, path).await
+    }
+    async fn create_new(&self, key: &Key, body: bytes::Bytes) -> crate::store::StoreResult<()> {
+        self.inner.create_new(key, body).await
+    }
+    async fn get(&self, key: &Key) -> crate::store::StoreResult<bytes::Bytes> {
+        self.count(key);
+        self.inner.get(key).await
+    }
+    async fn get_tagged(&self, key: &Key) -> crate::store::StoreResult<(bytes::Bytes, crate::store::ETag)> {
+        self.count(key);
+        self.inner.get_tagged(key).await
+    }
+    async fn put_if_match(
+        &self,
+        key: &Key,
+        body: bytes::Bytes,
+        tag: &crate::store::ETag,
+    ) -> crate::store::StoreResult<()> {
+        self.inner.put_if_match(key, body, tag).await
+    }
+    async fn get_to_file(&self, key: &Key, path: &std::path::Path) -> crate::store::StoreResult<u64> {
+        self.inner.get_to_file(key, path).await
+    }
+    async fn head(&self, key: &Key) -> crate::store::StoreResult<crate::store::ObjectMeta> {
+        self.inner.head(key).await
+    }
+    async fn list(&self, prefix: &str) -> crate::store::StoreResult<Vec<crate::store::ObjectMeta>> {
+        self.inner.list(prefix).await
+    }
+    async fn delete(&self, key: &Key) -> crate::store::StoreResult<()> {
+        self.inner.delete(key).await
+    }
+}
+
+/// 1,000 long polls on one alias share one store read per poll interval, a long poll past the
+/// cap is refused with 503, and every waiter answers when the time is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_waiters_share_their_reads_and_are_capped() {
+    const WAITERS: usize = 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let counting = Arc::new(CountingStore {
+        inner: LocalStore::open(dir.path()).unwrap(),
+        alias_reads: Default::default(),
+    });
+    let options = ServerOptions {
+        max_long_polls: WAITERS,
+        ..ServerOptions::default()
+    };
+    let app = TestApp::over(dir, counting.clone(), options).await;
+    let (_, good, _) = wine_models(app.store.as_ref()).await;
+    crate::registry::set_alias(
+        app.store.as_ref(),
+        "winequality-red",
+        "production",
+        good.version,
+        "test",
+    )
+    .await
+    .unwrap();
+    let poll = app.state.inner.poll_every;
+    let wait = Duration::from_secs(3);
+    let uri = format!(
+        "/api/v1/models/winequality-red/aliases/production?known={}&wait={}",
+        good.version,
+        wait.as_secs_f64()
+    );
+    let before = counting.alias_reads.load(std::sync::atomic::Ordering::Relaxed);
+    let started = tokio::time::Instant::now();
+    let mut waiters = Vec::new();
+    for _ in 0..WAITERS {
+        let (state, uri) = (app.state.clone(), uri.clone());
+        waiters.push(tokio::spawn(async move {
+            let request = Request::get(&uri).body(Body::empty()).unwrap();
+            super::app(state).oneshot(request).await.unwrap().status()
+        }));
+    }
+    // Wait until every poll is waiting, then one more is refused.
+    while app.state.inner.alias_reads.waiting() < WAITERS {
+        assert!(started.elapsed() < wait, "the waiters did not all start waiting");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (status, body) = app.get(&uri).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(error_message(&body).contains("long polls are waiting"), "{body}");
+    for waiter in waiters {
+        assert_eq!(waiter.await.unwrap(), StatusCode::OK);
+    }
+    let elapsed = started.elapsed();
+    let reads = counting.alias_reads.load(std::sync::atomic::Ordering::Relaxed) - before;
+    // Each request reads once on arrival (WAITERS + 1); the waiting ones share one read per
+    // interval. Unshared, every waiter would read once per interval: WAITERS * wait / poll.
+    let intervals = (elapsed.as_secs_f64() / poll.as_secs_f64()).ceil() as usize;
+    let shared = reads - (WAITERS + 1);
+    eprintln!(
+        "{WAITERS} waiters for {elapsed:?}: {reads} alias reads ({shared} shared re-reads over {intervals} intervals; unshared: about {})",
+        WAITERS * intervals
+    );
+    assert!(shared <= intervals + 1, "{shared} re-reads in {intervals} intervals");
+    assert_eq!(app.state.inner.alias_reads.waiting(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

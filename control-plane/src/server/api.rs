@@ -29,27 +29,55 @@ pub(super) struct ModelSummary {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub(super) struct ModelList {
     pub models: Vec<ModelSummary>,
+    /// Records that could not be read, left out of the list (the others are listed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+}
+
+/// A record a list route left out, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub(super) struct Skipped {
+    pub name: String,
+    pub reason: String,
+}
+
+impl Skipped {
+    /// Logs the full error; the answer names the record and the error's outermost context only.
+    fn of(what: &str, name: &str, e: &anyhow::Error) -> Skipped {
+        tracing::warn!(what, name, error = format!("{e:#}"), "left out of a list: unreadable");
+        Skipped {
+            name: name.to_owned(),
+            reason: format!("unreadable {what}: {e}"),
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/models", tag = "models", responses((status = 200, description = "Every registered model with its versions and aliases", body = ModelList)))]
 pub async fn list_models(State(state): State<AppState>) -> Result<Json<ModelList>, ApiError> {
     let store = state.store();
     let mut models = Vec::new();
+    let mut skipped = Vec::new();
     for name in registry::list_models(store).await? {
-        let versions = registry::list_versions(store, &name).await?;
-        let aliases = registry::list_aliases(store, &name)
-            .await?
-            .into_iter()
-            .map(|(alias, r)| (alias, r.version))
-            .collect();
-        models.push(ModelSummary {
-            latest_version: versions.last().copied().unwrap_or_default(),
-            name,
-            versions,
-            aliases,
-        });
+        let summary = async {
+            let versions = registry::list_versions(store, &name).await?;
+            let aliases = registry::list_aliases(store, &name)
+                .await?
+                .into_iter()
+                .map(|(alias, r)| (alias, r.version))
+                .collect();
+            anyhow::Ok(ModelSummary {
+                latest_version: versions.last().copied().unwrap_or_default(),
+                name: name.clone(),
+                versions,
+                aliases,
+            })
+        };
+        match summary.await {
+            Ok(summary) => models.push(summary),
+            Err(e) => skipped.push(Skipped::of("model", &name, &e)),
+        }
     }
-    Ok(Json(ModelList { models }))
+    Ok(Json(ModelList { models, skipped }))
 }
 
 /// One version as the model page lists it (the manifest without its bulky members).
@@ -206,6 +234,8 @@ pub(super) struct RunFilter {
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct RunList {
     pub runs: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
 }
 
 /// Every `runs/{id}/run.json`, newest first, with their metrics flattened into `metrics`.
@@ -217,6 +247,7 @@ pub(super) async fn list_runs(
     let Query(filter) = query?;
     let store = state.store();
     let mut runs = Vec::new();
+    let mut skipped = Vec::new();
     for meta in store.list("runs/").await.map_err(anyhow::Error::from)? {
         let key = meta.key.as_str();
         let Some(id) = key.strip_prefix("runs/").and_then(|k| k.strip_suffix("/run.json")) else {
@@ -225,7 +256,14 @@ pub(super) async fn list_runs(
         if id.contains('/') {
             continue;
         }
-        let run = load_run(&state, id).await?;
+        let run = match load_run(&state, id).await {
+            Ok(run) => run,
+            Err(ApiError::Unexpected(e)) => {
+                skipped.push(Skipped::of("run", id, &e));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let matches = |field: &str, want: &Option<String>| want.as_ref().is_none_or(|w| run[field] == *w.as_str());
         if matches("kind", &filter.kind)
             && matches("status", &filter.status)
@@ -237,7 +275,7 @@ pub(super) async fn list_runs(
     }
     runs.sort_by(|a, b| b["created_at"].as_str().cmp(&a["created_at"].as_str()));
     runs.truncate(filter.limit.unwrap_or(100).min(1000));
-    Ok(Json(RunList { runs }))
+    Ok(Json(RunList { runs, skipped }))
 }
 
 #[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path)), responses((status = 200, description = "The run record", body = serde_json::Value), (status = 404, description = "Unknown run", body = ErrorBody)))]
@@ -340,6 +378,8 @@ async fn read_json<T: serde::de::DeserializeOwned>(
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct DatasetList {
     pub datasets: Vec<DatasetRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
 }
 
 /// The latest version of every dataset.
@@ -355,10 +395,14 @@ pub(super) async fn list_datasets(State(state): State<AppState>) -> Result<Json<
         .collect();
     names.dedup();
     let mut datasets = Vec::new();
+    let mut skipped = Vec::new();
     for name in names {
-        datasets.push(load_dataset(store, &name, None).await?);
+        match load_dataset(store, &name, None).await {
+            Ok(dataset) => datasets.push(dataset),
+            Err(e) => skipped.push(Skipped::of("dataset", &name, &e)),
+        }
     }
-    Ok(Json(DatasetList { datasets }))
+    Ok(Json(DatasetList { datasets, skipped }))
 }
 
 async fn dataset(state: &AppState, name: &str, version: Option<&str>) -> Result<DatasetRecord, ApiError> {

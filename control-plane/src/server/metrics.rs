@@ -110,6 +110,8 @@ struct State {
     series: BTreeMap<SeriesKey, Series>,
     http: BTreeMap<HttpKey, u64>,
     telemetry_batches: BTreeMap<(String, &'static str), u64>,
+    /// Model -> why its production version is not served (from the last refresh).
+    unavailable: BTreeMap<String, &'static str>,
 }
 
 impl Metrics {
@@ -142,6 +144,11 @@ impl Metrics {
     /// A telemetry batch from `source` (`edge` or `browser`): `accepted`, `duplicate` or `rejected`.
     pub(crate) fn batch(&self, source: &str, outcome: &'static str) {
         self.with(|s| *s.telemetry_batches.entry((source.to_owned(), outcome)).or_default() += 1);
+    }
+
+    /// The models whose production version cannot be served, and why.
+    pub(crate) fn unavailable(&self, models: BTreeMap<String, &'static str>) {
+        self.with(|s| s.unavailable = models);
     }
 
     /// A server-side inference call.
@@ -342,6 +349,17 @@ impl Metrics {
                         escape(feature)
                     );
                 }
+            }
+            out.push_str(
+                "# HELP wasmline_model_unavailable Models whose production version the server cannot serve, by reason.\n",
+            );
+            out.push_str("# TYPE wasmline_model_unavailable gauge\n");
+            for (model, reason) in &s.unavailable {
+                let _ = writeln!(
+                    out,
+                    "wasmline_model_unavailable{{model=\"{}\",reason=\"{reason}\"}} 1",
+                    escape(model)
+                );
             }
             out.push_str(
                 "# HELP wasmline_telemetry_batches_total Telemetry batches received, by source and outcome.\n",

@@ -5,6 +5,8 @@
 //! A background task follows the aliases: when `production` moves, the new version is loaded
 //! and swapped in; in-flight requests finish on the version they started with (they hold an
 //! `Arc`). A version that fails the gate is logged and skipped; the previous one keeps serving.
+//! One model whose records cannot be read never stops the others' refresh: it is exported as
+//! `wasmline_model_unavailable{model, reason="unreadable"|"refused"} 1`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -19,6 +21,12 @@ use crate::store::ObjectStore;
 
 /// The alias the server predicts with.
 pub(super) const SERVED_ALIAS: &str = "production";
+
+/// Whether a model's production version was refused by the load gate.
+enum Refusal {
+    None,
+    Refused,
+}
 
 #[derive(Debug)]
 pub(super) struct RegistryModels {
@@ -48,48 +56,73 @@ impl RegistryModels {
         })
     }
 
-    /// Loads what moved since the last call: every model's production version.
+    /// Loads what moved since the last call: every model's production version. A model whose
+    /// alias, manifest or module cannot be read is left as it was (serving its previous version,
+    /// if any), logged and exported as unavailable; the others refresh regardless.
     pub(super) async fn refresh(self: &Arc<Self>, store: &dyn ObjectStore) -> anyhow::Result<()> {
         let mut names = Vec::new();
+        let mut unavailable = BTreeMap::new();
         for name in registry::list_models(store).await? {
-            let Some(alias) = registry::get_alias(store, &name, SERVED_ALIAS).await? else {
-                continue;
-            };
-            names.push(name.clone());
-            let current = self.current(&name).map(|m| m.version());
-            let refused = self
-                .refused
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .contains(&(name.clone(), alias.version));
-            if current == Some(alias.version) || refused {
-                continue;
-            }
-            let manifest = registry::read_published(store, &name, alias.version, "manifest.json").await?;
-            let wasm = registry::read_published(store, &name, alias.version, "model.wasm").await?;
-            let this = self.clone();
-            let loaded =
-                tokio::task::spawn_blocking(move || ServedModel::load(&this.runtime, &manifest, &wasm, &this.options))
-                    .await?;
-            match loaded {
-                Ok(model) => {
-                    tracing::info!(model = %name, version = alias.version, "serving");
-                    self.loaded
-                        .write()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert(name.clone(), Arc::new(model));
+            match self.refresh_one(store, &name).await {
+                Ok(Some(Refusal::None)) => names.push(name),
+                Ok(Some(Refusal::Refused)) => {
+                    unavailable.insert(name.clone(), "refused");
+                    names.push(name);
                 }
+                Ok(None) => {}
                 Err(e) => {
-                    tracing::warn!(model = %name, version = alias.version, error = %e, "version refused");
-                    self.refused
-                        .write()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push((name.clone(), alias.version));
+                    tracing::warn!(model = %name, error = format!("{e:#}"), "model unavailable: cannot read its production version");
+                    unavailable.insert(name.clone(), "unreadable");
+                    names.push(name);
                 }
             }
         }
         *self.names.write().unwrap_or_else(PoisonError::into_inner) = names;
+        self.metrics.unavailable(unavailable);
         Ok(())
+    }
+
+    /// Loads `name`'s production version if it moved; None when the model has no production.
+    async fn refresh_one(self: &Arc<Self>, store: &dyn ObjectStore, name: &str) -> anyhow::Result<Option<Refusal>> {
+        let Some(alias) = registry::get_alias(store, name, SERVED_ALIAS).await? else {
+            return Ok(None);
+        };
+        let current = self.current(name).map(|m| m.version());
+        let refused = self
+            .refused
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&(name.to_owned(), alias.version));
+        if refused {
+            return Ok(Some(Refusal::Refused));
+        }
+        if current == Some(alias.version) {
+            return Ok(Some(Refusal::None));
+        }
+        let manifest = registry::read_published(store, name, alias.version, "manifest.json").await?;
+        let wasm = registry::read_published(store, name, alias.version, "model.wasm").await?;
+        let this = self.clone();
+        let loaded =
+            tokio::task::spawn_blocking(move || ServedModel::load(&this.runtime, &manifest, &wasm, &this.options))
+                .await?;
+        match loaded {
+            Ok(model) => {
+                tracing::info!(model = %name, version = alias.version, "serving");
+                self.loaded
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(name.to_owned(), Arc::new(model));
+                Ok(Some(Refusal::None))
+            }
+            Err(e) => {
+                tracing::warn!(model = %name, version = alias.version, error = %e, "version refused");
+                self.refused
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((name.to_owned(), alias.version));
+                Ok(Some(Refusal::Refused))
+            }
+        }
     }
 
     /// Refreshes every `every` until `stop` turns true.

@@ -183,6 +183,81 @@ async fn a_long_poll_answers_when_the_alias_moves() {
     assert_eq!((status, body["version"].as_u64()), (StatusCode::OK, Some(bad.version)));
 }
 
+/// One model, dataset or run whose record is garbage: that one is unavailable (logged, exported,
+/// named in the list's `skipped`), every other one is served and listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_unreadable_record_takes_down_its_model_only() {
+    let app = TestApp::new().await;
+    let (_, good, _) = wine_models(app.store.as_ref()).await;
+    crate::registry::set_alias(
+        app.store.as_ref(),
+        "winequality-red",
+        "production",
+        good.version,
+        "test",
+    )
+    .await
+    .unwrap();
+    for (key, body) in [
+        ("models/broken/1/manifest.json", "{\"not\": \"a manifest\"}"),
+        ("models/broken/aliases/production.json", "garbage"),
+        ("datasets/broken/1.json", "garbage"),
+        ("runs/20260101T000000Z-broken/run.json", "garbage"),
+    ] {
+        app.store
+            .put(&Key::new(key).unwrap(), bytes::Bytes::from(body.to_owned()))
+            .await
+            .unwrap();
+    }
+    app.state.refresh_models().await.unwrap();
+    let row = &good.sample_rows[0];
+    let (status, body) = app
+        .send("POST", "/v2/models/winequality-red/infer", None, &infer_body(row))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = app.get("/v2/models/broken/ready").await;
+    assert!(
+        status.is_client_error() || status == StatusCode::SERVICE_UNAVAILABLE,
+        "{status}"
+    );
+    let (_, _, text) = app.call(Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("wasmline_model_unavailable{model=\"broken\",reason=\"unreadable\"} 1"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("wasmline_model_unavailable{model=\"winequality-red\""),
+        "{text}"
+    );
+
+    for (uri, list, good_one) in [
+        ("/api/v1/models", "models", "winequality-red"),
+        ("/api/v1/datasets", "datasets", "winequality-red"),
+        ("/api/v1/runs", "runs", ""),
+    ] {
+        let (status, body) = app.get(uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        assert!(
+            body["skipped"][0]["name"].as_str().unwrap().contains("broken"),
+            "{uri}: {body}"
+        );
+        assert!(
+            body["skipped"][0]["reason"].as_str().unwrap().starts_with("unreadable"),
+            "{body}"
+        );
+        if !good_one.is_empty() {
+            let names: Vec<&str> = body[list]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["name"].as_str().unwrap())
+                .collect();
+            assert!(names.contains(&good_one), "{uri}: {body}");
+        }
+    }
+}
+
 /// A local store that counts the reads of alias records.
 #[derive(Debug)]
 struct CountingStore {

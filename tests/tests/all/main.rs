@@ -7,6 +7,7 @@ mod cicd;
 mod cli;
 mod dvc;
 mod edge;
+mod faults;
 mod gbdt;
 mod monitoring;
 mod train;

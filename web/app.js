@@ -12,6 +12,10 @@ const sdk = import("/sdk/wasmline_sdk.js").then(async (m) => {
 });
 sdk.catch(() => {}); // shown where it is used
 
+// The control plane's signing key: loadModel trusts a manifest only if it verifies against it.
+const signingKey = api("/api/v1/signing-key");
+signingKey.catch(() => {}); // shown where it is used
+
 // ---------- small helpers ----------
 
 /** An element: h("td", {class: "num", onclick}, "text", child, ...). */
@@ -153,7 +157,7 @@ async function chooseModel() {
         const why = await api("/sdk/wasmline_sdk.js").then(() => String(e), (e2) => e2.message);
         throw new Error(`The browser SDK cannot be loaded: ${why}`);
       }
-      model = await m.loadModel(`/api/v1/models/${enc(name)}/versions/${version}/artifacts`);
+      model = await m.loadModel(`/api/v1/models/${enc(name)}/versions/${version}/artifacts`, await signingKey);
       state.loaded.set(key, model);
     }
     if (choice !== state.choice) return;
@@ -163,7 +167,7 @@ async function chooseModel() {
     info.textContent =
       `${model.name} v${model.version}: ${model.task} of ${model.target}` +
       (model.classes.length ? ` (classes ${model.classes.join(", ")})` : "") +
-      `, ${model.features.length} features; module checked against the signed manifest's sha256` +
+      `, ${model.features.length} features; manifest signature verified, module checked against its sha256` +
       (loadMs > 1 ? ` and loaded in ${num(loadMs, 3)} ms` : "") + ".";
     renderForm(model);
   } catch (e) {

@@ -12,6 +12,7 @@ const sdk = import("/sdk/wasmline_sdk.js").then(async (m) => {
 });
 sdk.catch(() => {}); // shown where it is used
 
+
 // ---------- small helpers ----------
 
 /** An element: h("td", {class: "num", onclick}, "text", child, ...). */
@@ -126,6 +127,59 @@ function fillVersionSelect() {
   select.value = values.includes(previous) ? previous : values.includes("alias:production") ? "alias:production" : values[0] ?? "";
 }
 
+// ---------- the signing key, pinned on first load ----------
+
+// loadModel trusts a manifest only if its signature verifies against the key it is given. The
+// first load of the page pins the control plane's key (GET /api/v1/signing-key) in localStorage;
+// later loads use the pinned key, and if the control plane presents another one, every model is
+// refused, saying why, until the user clicks "Forget the pinned key" (which pins the new one).
+// A control plane that cannot be reached leaves the pin in use. As an edge pins its key.
+const KEY_PIN = "wasmline.signingKey";
+let trusted = null; // the promise of this page's key: {algorithm, key_id, public_key, pinned_at}
+
+class KeyChanged extends Error {}
+
+function trustedKey() {
+  trusted ??= (async () => {
+    let pinned = null;
+    try {
+      pinned = JSON.parse(localStorage.getItem(KEY_PIN));
+    } catch {
+      /* not JSON: as if none */
+    }
+    let served;
+    try {
+      served = await api("/api/v1/signing-key");
+    } catch (e) {
+      if (pinned) return pinned;
+      throw new Error(`Cannot get the control plane's signing key, which every model's manifest must verify against: ${e.message}`);
+    }
+    const { algorithm, key_id, public_key } = served;
+    if (!pinned?.key_id) {
+      const pin = { algorithm, key_id, public_key, pinned_at: new Date().toISOString() };
+      localStorage.setItem(KEY_PIN, JSON.stringify(pin));
+      return pin;
+    }
+    if (pinned.algorithm !== algorithm || pinned.key_id !== key_id || pinned.public_key !== public_key) {
+      throw new KeyChanged(
+        `The control plane now presents signing key ${key_id}, but this browser pinned key ${pinned.key_id}` +
+          `${pinned.pinned_at ? ` on ${when(pinned.pinned_at)}` : ""}: models are refused, as they may not come from the control plane you trusted. ` +
+          `If its key was replaced on purpose, forget the pinned key to trust the new one.`,
+      );
+    }
+    return pinned;
+  })();
+  const asked = trusted;
+  asked.catch(() => trusted === asked && (trusted = null)); // asked again on the next load
+  return asked;
+}
+
+function forgetPinnedKey() {
+  localStorage.removeItem(KEY_PIN);
+  trusted = null;
+  chooseModel();
+}
+
 async function chooseModel() {
   const choice = ++state.choice;
   const name = $("model").value;
@@ -144,6 +198,7 @@ async function chooseModel() {
     const key = `${name}@${version}`;
     let model = state.loaded.get(key);
     const start = performance.now();
+    const signingKey = await trustedKey();
     if (!model) {
       let m;
       try {
@@ -153,7 +208,7 @@ async function chooseModel() {
         const why = await api("/sdk/wasmline_sdk.js").then(() => String(e), (e2) => e2.message);
         throw new Error(`The browser SDK cannot be loaded: ${why}`);
       }
-      model = await m.loadModel(`/api/v1/models/${enc(name)}/versions/${version}/artifacts`);
+      model = await m.loadModel(`/api/v1/models/${enc(name)}/versions/${version}/artifacts`, signingKey);
       state.loaded.set(key, model);
     }
     if (choice !== state.choice) return;
@@ -163,7 +218,7 @@ async function chooseModel() {
     info.textContent =
       `${model.name} v${model.version}: ${model.task} of ${model.target}` +
       (model.classes.length ? ` (classes ${model.classes.join(", ")})` : "") +
-      `, ${model.features.length} features; module checked against the signed manifest's sha256` +
+      `, ${model.features.length} features; manifest signature verified with key ${signingKey.key_id}, module checked against its sha256` +
       (loadMs > 1 ? ` and loaded in ${num(loadMs, 3)} ms` : "") + ".";
     renderForm(model);
   } catch (e) {
@@ -172,6 +227,7 @@ async function chooseModel() {
     $("form").replaceChildren();
     $("samples").replaceChildren();
     message(info, `Cannot load ${name}: ${e.message ?? e}`);
+    if (e instanceof KeyChanged) info.append(h("button", { id: "forget-key", type: "button", onclick: forgetPinnedKey }, "Forget the pinned key"));
   }
 }
 

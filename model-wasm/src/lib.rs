@@ -12,7 +12,8 @@
 //! checked by feature name) and [`telemetry`] (counts, latency histogram, drift windows).
 //! [`codegen`] compiles a [`ModelIr`] to such a module. The browser SDK is a crate of its own,
 //! `wasmline-sdk` (`web/sdk`, built with `wasm-pack`): a thin wasm-bindgen layer over these
-//! modules, `loadModel(baseUrl)` and a `Model` with `predict`, `driftSnapshot` and `telemetry`.
+//! modules, `loadModel(baseUrl, signingKey)` and a `Model` with `predict`, `driftSnapshot` and
+//! `telemetry`.
 //!
 //! ```
 //! use model_wasm::{DriftWindow, FeatureReference, PSI_DRIFT_THRESHOLD};

@@ -14,6 +14,12 @@
 //! let value: serde_json::Value = serde_json::from_str(r#"{"b": [1.5, {"d": 1, "c": 2}], "a": null}"#).unwrap();
 //! assert_eq!(canonical_json(&value), br#"{"a":null,"b":[1.5,{"c":2,"d":1}]}"#);
 //! ```
+//!
+//! Verification is in two parts: [`manifest_signed_message`] applies every rule of a signature
+//! (present, well-formed, the one algorithm, made by the trusted key, that key well-formed) and
+//! returns the canonical bytes with the key and signature bytes; [`SignedMessage::verify`] does
+//! the ed25519 arithmetic (`verify_strict`). [`verify_manifest`] is both. The browser SDK runs
+//! the first part and hands the second to the browser's WebCrypto, so it ships no curve code.
 
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
@@ -62,6 +68,29 @@ pub enum SignatureError {
     Mismatch,
 }
 
+/// A signature that passed every rule but the ed25519 arithmetic: what [`verify_strict`] (or the
+/// browser's WebCrypto `Ed25519`) checks.
+///
+/// [`verify_strict`]: ed25519_dalek::VerifyingKey::verify_strict
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedMessage {
+    /// The canonical bytes the signature covers.
+    pub message: Vec<u8>,
+    /// The trusted key's 32 bytes (its id and algorithm checked).
+    pub public_key: [u8; 32],
+    /// The signature's 64 bytes.
+    pub signature: [u8; 64],
+}
+
+impl SignedMessage {
+    /// The ed25519 check (`verify_strict`: no small-order key or `R`, canonical `S`).
+    pub fn verify(&self) -> Result<(), SignatureError> {
+        let key = VerifyingKey::from_bytes(&self.public_key).map_err(|e| SignatureError::BadKey(e.to_string()))?;
+        key.verify_strict(&self.message, &ed25519_dalek::Signature::from_bytes(&self.signature))
+            .map_err(|_| SignatureError::Mismatch)
+    }
+}
+
 impl PublicKey {
     /// The published form of a key.
     pub fn of(key: &VerifyingKey) -> PublicKey {
@@ -73,8 +102,14 @@ impl PublicKey {
         }
     }
 
-    /// The key, checked: algorithm, 32 bytes of hex, a valid point, and an id that matches.
+    /// The key, checked: [`key_bytes`](Self::key_bytes) and a valid point.
     pub fn verifying_key(&self) -> Result<VerifyingKey, SignatureError> {
+        VerifyingKey::from_bytes(&self.key_bytes()?).map_err(|e| SignatureError::BadKey(e.to_string()))
+    }
+
+    /// The key's bytes, checked without curve arithmetic: the algorithm, 32 bytes of hex, and an
+    /// id that matches them.
+    pub fn key_bytes(&self) -> Result<[u8; 32], SignatureError> {
         if self.algorithm != SIGNATURE_ALGORITHM {
             return Err(SignatureError::BadKey(format!(
                 "unsupported key algorithm '{}'",
@@ -84,19 +119,28 @@ impl PublicKey {
         let bytes: [u8; 32] = unhex(&self.public_key)
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| SignatureError::BadKey("the public key is not 32 bytes of hex".into()))?;
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|e| SignatureError::BadKey(e.to_string()))?;
         if key_id(&bytes) != self.key_id {
             return Err(SignatureError::BadKey(format!(
                 "key id {} does not match the public key",
                 self.key_id
             )));
         }
-        Ok(key)
+        Ok(bytes)
     }
 }
 
 /// Checks `signature` over `message` (the canonical bytes) against `key`.
 pub fn verify(message: &[u8], signature: &Signature, key: &PublicKey) -> Result<(), SignatureError> {
+    signed_message(message.to_vec(), signature, key)?.verify()
+}
+
+/// Every rule of `signature` over `message` but the ed25519 arithmetic: the algorithm, the
+/// signing key's id against `key`'s, `key` itself, and 64 bytes of hex.
+pub fn signed_message(
+    message: Vec<u8>,
+    signature: &Signature,
+    key: &PublicKey,
+) -> Result<SignedMessage, SignatureError> {
     if signature.algorithm != SIGNATURE_ALGORITHM {
         return Err(SignatureError::Algorithm(signature.algorithm.clone()));
     }
@@ -106,75 +150,80 @@ pub fn verify(message: &[u8], signature: &Signature, key: &PublicKey) -> Result<
             trusted: key.key_id.clone(),
         });
     }
-    let verifying_key = key.verifying_key()?;
-    let bytes: [u8; 64] = unhex(&signature.value)
+    let public_key = key.key_bytes()?;
+    let signature: [u8; 64] = unhex(&signature.value)
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| SignatureError::Malformed("the signature is not 64 bytes of hex".into()))?;
-    verifying_key
-        .verify_strict(message, &ed25519_dalek::Signature::from_bytes(&bytes))
-        .map_err(|_| SignatureError::Mismatch)
+    Ok(SignedMessage {
+        message,
+        public_key,
+        signature,
+    })
 }
 
 /// Checks the signature of a manifest, given as the bytes of its JSON file.
 pub fn verify_manifest(manifest: &[u8], key: &PublicKey) -> Result<(), SignatureError> {
-    let mut value: serde_json::Value =
-        serde_json::from_slice(manifest).map_err(|e| SignatureError::NotJson(e.to_string()))?;
-    let signature = match &mut value {
-        serde_json::Value::Object(map) => map.remove("signature"),
-        _ => return Err(SignatureError::NotJson("not a JSON object".into())),
-    };
-    let signature: Signature = match signature {
-        None | Some(serde_json::Value::Null) => return Err(SignatureError::Unsigned),
-        Some(s) => serde_json::from_value(s).map_err(|e| SignatureError::Malformed(e.to_string()))?,
-    };
-    verify(&canonical_json(&value), &signature, key)
+    manifest_signed_message(manifest, key)?.verify()
+}
+
+/// Every rule of a manifest's signature but the ed25519 arithmetic ([`signed_message`]), from
+/// the bytes of its JSON file: a missing or `null` `signature` member is [`SignatureError::Unsigned`].
+pub fn manifest_signed_message(manifest: &[u8], key: &PublicKey) -> Result<SignedMessage, SignatureError> {
+    let (message, signature) = split_signature(manifest)?;
+    let signature = signature.ok_or(SignatureError::Unsigned)??;
+    signed_message(message, &signature, key)
 }
 
 /// The bytes a manifest's signature covers, from the manifest's JSON text.
 pub fn signed_bytes(manifest: &[u8]) -> Result<Vec<u8>, SignatureError> {
+    Ok(split_signature(manifest)?.0)
+}
+
+/// A manifest's `signature` member as read: `None` when it is missing or `null`.
+type SignatureMember = Option<Result<Signature, SignatureError>>;
+
+/// The canonical bytes of a manifest without its `signature` member, and that member.
+fn split_signature(manifest: &[u8]) -> Result<(Vec<u8>, SignatureMember), SignatureError> {
+    use serde::Serializer;
+
     let mut value: serde_json::Value =
         serde_json::from_slice(manifest).map_err(|e| SignatureError::NotJson(e.to_string()))?;
-    match &mut value {
-        serde_json::Value::Object(map) => map.remove("signature"),
-        _ => return Err(SignatureError::NotJson("not a JSON object".into())),
+    value.sort_all_objects();
+    let serde_json::Value::Object(map) = &value else {
+        return Err(SignatureError::NotJson("not a JSON object".into()));
     };
-    Ok(canonical_json(&value))
+    let signature = map.get("signature").filter(|s| !s.is_null()).map(|s| {
+        let member = |name: &str| {
+            s.get(name)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| SignatureError::Malformed(format!("'{name}' is not a string")))
+        };
+        Ok(Signature {
+            algorithm: member("algorithm")?,
+            key_id: member("key_id")?,
+            value: member("value")?,
+        })
+    });
+    // The members in map order (sorted), as `canonical` writes an object.
+    let mut message = Vec::new();
+    serde_json::Serializer::new(&mut message)
+        .collect_map(map.iter().filter(|(k, _)| *k != "signature"))
+        .expect("a JSON value serialises");
+    Ok((message, signature))
 }
 
 /// Compact JSON with object keys sorted (whatever order the map kept them in).
 pub fn canonical_json(value: &serde_json::Value) -> Vec<u8> {
-    fn write(value: &serde_json::Value, out: &mut Vec<u8>) {
-        match value {
-            serde_json::Value::Object(map) => {
-                let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                out.push(b'{');
-                for (i, (k, v)) in entries.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    serde_json::to_writer(&mut *out, k).expect("strings serialise");
-                    out.push(b':');
-                    write(v, out);
-                }
-                out.push(b'}');
-            }
-            serde_json::Value::Array(items) => {
-                out.push(b'[');
-                for (i, v) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    write(v, out);
-                }
-                out.push(b']');
-            }
-            scalar => serde_json::to_writer(&mut *out, scalar).expect("scalars serialise"),
-        }
-    }
-    let mut out = Vec::new();
-    write(value, &mut out);
-    out
+    canonical(value.clone())
+}
+
+/// [`canonical_json`] of a value the caller owns: serde_json's compact form once every object's
+/// keys are in order. `sort_all_objects` does nothing unless serde_json's `preserve_order` is
+/// on, its maps being sorted already; so the browser SDK links no sort.
+fn canonical(mut value: serde_json::Value) -> Vec<u8> {
+    value.sort_all_objects();
+    serde_json::to_vec(&value).expect("a JSON value serialises")
 }
 
 fn key_id(public_key: &[u8; 32]) -> String {
@@ -247,6 +296,46 @@ mod tests {
             verify_manifest(b"{\"name\": ", &public),
             Err(SignatureError::NotJson(_))
         ));
+    }
+
+    #[test]
+    fn the_rules_without_the_arithmetic_give_what_verify_strict_checks() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let public = PublicKey::of(&key.verifying_key());
+        let bytes = signed(
+            r#"{"version": 3, "name": "wine", "features": [{"name": "pH", "max": 4.01, "min": 2.7}]}"#,
+            &key,
+        );
+        let signed = manifest_signed_message(&bytes, &public).unwrap();
+        // The canonical bytes: sorted keys at every level, no signature, no whitespace.
+        assert_eq!(
+            signed.message,
+            br#"{"features":[{"max":4.01,"min":2.7,"name":"pH"}],"name":"wine","version":3}"#
+        );
+        assert_eq!(signed.message, signed_bytes(&bytes).unwrap());
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        value.as_object_mut().unwrap().remove("signature");
+        assert_eq!(signed.message, canonical_json(&value));
+        assert_eq!(signed.public_key, key.verifying_key().to_bytes());
+        signed.verify().unwrap();
+
+        // A signature member that is null is none; one without its value is malformed.
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        value["signature"] = serde_json::Value::Null;
+        let null = serde_json::to_vec(&value).unwrap();
+        assert_eq!(manifest_signed_message(&null, &public), Err(SignatureError::Unsigned));
+        value["signature"] = serde_json::json!({"algorithm": "ed25519", "key_id": public.key_id});
+        let partial = serde_json::to_vec(&value).unwrap();
+        assert!(matches!(
+            manifest_signed_message(&partial, &public),
+            Err(SignatureError::Malformed(m)) if m.contains("'value'")
+        ));
+        value["signature"] = serde_json::json!({"algorithm": "rsa", "key_id": public.key_id, "value": "00"});
+        let rsa = serde_json::to_vec(&value).unwrap();
+        assert_eq!(
+            manifest_signed_message(&rsa, &public),
+            Err(SignatureError::Algorithm("rsa".into()))
+        );
     }
 
     #[test]

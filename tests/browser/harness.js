@@ -1,7 +1,8 @@
 // The browser parity page: loads the SDK and a model, predicts the rows of a JSON file, and puts
 // everything on `window.__results` for tests/browser/parity.mjs (which compares it with the
 // reference evaluator). Query parameters: `sdk` (URL of the wasm-pack output's wasmline_sdk.js),
-// `model` (the model directory: manifest.json, model.wasm) and `rows` (a JSON array of rows).
+// `model` (the model directory: manifest.json, model.wasm), `key` (the control plane's signing
+// key, as GET /api/v1/signing-key returns it) and `rows` (a JSON array of rows).
 
 const params = new URLSearchParams(location.search);
 const status = document.getElementById("status");
@@ -45,8 +46,9 @@ let stage = "loading the SDK";
 async function run() {
   const sdk = await import(params.get("sdk"));
   await sdk.default();
+  const key = await (await fetch(params.get("key"))).json();
   stage = "loadModel";
-  const model = await sdk.loadModel(params.get("model"));
+  const model = await sdk.loadModel(params.get("model"), key);
   stage = "predict";
   const features = model.features;
   document.getElementById("model").textContent =

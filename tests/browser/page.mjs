@@ -5,7 +5,9 @@
 // same rows (labels identical, numbers within 1e-5 by model_wasm::parity's rule). Then, through
 // the page: a schema error names the feature, a CSV batch gives the same answers, a wrong token is
 // refused and the admin token promotes another version and rolls it back (checked through the
-// API), runs compare side by side, and the page's telemetry reaches /metrics as runtime="browser".
+// API), runs compare side by side, the page's telemetry reaches /metrics as runtime="browser", and
+// the page pins the control plane's signing key on first load: with another key pinned it refuses
+// every model, saying why, until the pin is forgotten.
 // Screenshots of each tab go to the output directory; the last line reports the time from page
 // load to the first prediction and the bytes downloaded until then.
 //
@@ -324,6 +326,42 @@ async function main() {
       await page.waitForSelector(`#charts .card[data-runtime="browser"][data-model="${args.model}"]`, { timeout });
       await shot("monitoring.png");
       console.log(`web page: the page's telemetry reached /metrics: ${ok} ok and ${error} failed predict calls under runtime="browser"`);
+    });
+
+    await part("signing-key", async () => {
+      // The first load pinned the control plane's key, and the models loaded verified under it.
+      const served = await api("/api/v1/signing-key");
+      const pinned = await page.evaluate(() => JSON.parse(localStorage.getItem("wasmline.signingKey")));
+      check(pinned?.key_id === served.key_id && pinned?.public_key === served.public_key, `the page pinned ${JSON.stringify(pinned)}, the control plane's key is ${JSON.stringify(served)}`);
+      await page.click("#tab-predict");
+      const info = await page.textContent("#model-info");
+      check(info.includes(`manifest signature verified with key ${served.key_id}`), `the model line says ${JSON.stringify(info)}`);
+      // Another key pinned, as if the control plane's key had changed since: every model is
+      // refused, and the page says why.
+      const other = { algorithm: "ed25519", key_id: "0123456789abcdef", public_key: "ab".repeat(32), pinned_at: "2026-01-01T00:00:00Z" };
+      await page.evaluate((pin) => localStorage.setItem("wasmline.signingKey", JSON.stringify(pin)), other);
+      await page.goto(`${args.url}/?model=${args.model}#predict`);
+      const refused = await (await page.waitForSelector("#model-info .error", { timeout })).textContent();
+      check(
+        refused.includes(`presents signing key ${served.key_id}`) && refused.includes(`pinned key ${other.key_id}`) && refused.includes("models are refused"),
+        `under another pinned key the page shows ${JSON.stringify(refused)}`,
+      );
+      check(!(await page.$("#samples [data-sample]")) && !(await page.$("#form input")) && (await page.isDisabled("#run")), "the page offers a model although the key changed");
+      const stillPinned = await page.evaluate(() => JSON.parse(localStorage.getItem("wasmline.signingKey")));
+      check(stillPinned?.key_id === other.key_id, `a refused key replaced the pin: ${JSON.stringify(stillPinned)}`);
+      await shot("key-changed.png");
+      // Forgetting the pin: the control plane's key is pinned again and the model loads.
+      await page.click("#forget-key");
+      await page.waitForFunction(([name, v]) => document.getElementById("model-info").textContent.startsWith(`${name} v${v}:`), [args.model, production], { timeout });
+      const repinned = await page.evaluate(() => JSON.parse(localStorage.getItem("wasmline.signingKey")));
+      check(repinned?.key_id === served.key_id, `after Forget the pin is ${JSON.stringify(repinned)}, expected key ${served.key_id}`);
+      await page.click(`#samples [data-sample="0"]`);
+      const again = await shownPrediction(1);
+      check(again.version === production, `after Forget the page predicted with v${again.version}, expected v${production}`);
+      console.log(
+        `web page: the page pinned signing key ${served.key_id} on first load, refused the model while another key (${other.key_id}) was pinned, ` +
+          "and predicted again once the pin was forgotten",
+      );
     });
   } finally {
     await context.close();

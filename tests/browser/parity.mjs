@@ -1,17 +1,21 @@
 #!/usr/bin/env node
 // Browser parity: the SDK in Debian's Chromium (driven by playwright-core) predicts a model's test
 // rows, and the results must match the reference evaluator's (`wasmline predict --output`):
-// labels identical, numbers within 1e-5 by model_wasm::parity's rule. A copy of the model whose
-// module has one byte changed must be refused by loadModel (sha256 mismatch), with the error on
-// the page. Screenshots and the page's results go to the output directory.
+// labels identical, numbers within 1e-5 by model_wasm::parity's rule. loadModel trusts the
+// manifest only under the control plane's signing key: a copy of the model whose module has one
+// byte changed must be refused (sha256 mismatch), and so must a copy whose module was replaced and
+// whose manifest was re-hashed to match it without the private key (signature mismatch), each
+// with the error on the page; the genuine manifest reformatted (on one line) still loads. Screenshots and the page's results go to the output directory.
 //
-//   node tests/browser/parity.mjs --sdk PKG_DIR --model MODEL_DIR --expected PREDICT.json --out DIR
+//   node tests/browser/parity.mjs --sdk PKG_DIR --model MODEL_DIR --key KEY.json --expected PREDICT.json --out DIR
 //
-// PKG_DIR is wasm-pack's output (wasmline_sdk.js), MODEL_DIR holds manifest.json and model.wasm.
+// PKG_DIR is wasm-pack's output (wasmline_sdk.js), MODEL_DIR holds manifest.json and model.wasm,
+// KEY.json is the store's public key (keys/manifest-signing.pub.json, GET /api/v1/signing-key).
 // playwright-core is resolved through NODE_PATH (scripts/lib/tools.sh sets it). Exit status: 0 when
 // everything matches, 1 on a mismatch, 2 when the test cannot run (missing tool or file).
 
 import { createRequire } from "node:module";
+import { createHash } from "node:crypto";
 import { createServer } from "node:http";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -32,11 +36,11 @@ function parseArgs(argv) {
   const args = { timeoutMs: 60000 };
   for (let i = 0; i < argv.length; i += 2) {
     const [key, value] = [argv[i], argv[i + 1]];
-    const name = { "--sdk": "sdk", "--model": "model", "--expected": "expected", "--out": "out", "--timeout-ms": "timeoutMs" }[key];
+    const name = { "--sdk": "sdk", "--model": "model", "--key": "key", "--expected": "expected", "--out": "out", "--timeout-ms": "timeoutMs" }[key];
     if (!name || value === undefined) fail(2, `unknown or incomplete argument ${key}`);
     args[name] = name === "timeoutMs" ? Number(value) : resolve(value);
   }
-  for (const k of ["sdk", "model", "expected", "out"]) if (!args[k]) fail(2, `--${k} is required`);
+  for (const k of ["sdk", "model", "key", "expected", "out"]) if (!args[k]) fail(2, `--${k} is required`);
   return args;
 }
 
@@ -149,7 +153,7 @@ async function main() {
     fail(2, "playwright-core is not installed: run through scripts/test (it installs it into ~/.cache/wasmline/node and sets NODE_PATH)");
   }
   if (!existsSync(CHROMIUM)) fail(2, `${CHROMIUM} is missing: apt-get install chromium (scripts/test does)`);
-  for (const f of [join(args.sdk, "wasmline_sdk.js"), join(args.sdk, "wasmline_sdk_bg.wasm"), join(args.model, "manifest.json"), join(args.model, "model.wasm"), args.expected]) {
+  for (const f of [join(args.sdk, "wasmline_sdk.js"), join(args.sdk, "wasmline_sdk_bg.wasm"), join(args.model, "manifest.json"), join(args.model, "model.wasm"), args.key, args.expected]) {
     if (!existsSync(f)) fail(2, `${f} is missing`);
   }
   mkdirSync(args.out, { recursive: true });
@@ -162,16 +166,45 @@ async function main() {
   const data = join(args.out, "data");
   mkdirSync(data, { recursive: true });
   writeFileSync(join(data, "rows.json"), JSON.stringify(rows));
+  cpSync(args.key, join(data, "signing-key.json"));
 
-  // The same model with one byte of its module changed.
-  const tampered = join(args.out, "tampered");
-  rmSync(tampered, { recursive: true, force: true });
-  cpSync(args.model, tampered, { recursive: true });
-  const wasm = readFileSync(join(tampered, "model.wasm"));
-  wasm[wasm.length - 1] ^= 0x01;
-  writeFileSync(join(tampered, "model.wasm"), wasm);
+  /** A copy of the model under the output directory, its module and manifest as `change` makes them. */
+  function variant(name, change) {
+    const dir = join(args.out, name);
+    rmSync(dir, { recursive: true, force: true });
+    cpSync(args.model, dir, { recursive: true });
+    const [wasm, manifest] = change(readFileSync(join(dir, "model.wasm")), readFileSync(join(dir, "manifest.json"), "utf8"));
+    writeFileSync(join(dir, "model.wasm"), wasm);
+    writeFileSync(join(dir, "manifest.json"), manifest);
+    return dir;
+  }
+  // The genuine manifest on one line (a JSON string holds no raw newline): the signature covers
+  // its canonical bytes, not its layout, so it still verifies. (Not through JSON.parse and
+  // JSON.stringify: JavaScript writes 1.0 as 1, which is another number in the canonical bytes.)
+  const reformatted = variant("reformatted", (wasm, text) => [wasm, text.replace(/\n\s*/g, "")]);
+  // One byte of the module changed, the manifest as it was: its sha256 refuses the module.
+  const tampered = variant("tampered", (wasm, text) => {
+    wasm[wasm.length - 1] ^= 0x01;
+    return [wasm, text];
+  });
+  // Another module (still valid: a custom section added) and the manifest re-hashed to match it
+  // (its model.wasm entry rewritten in place, nothing else touched), the signature left as it
+  // was: the sha256 accepts the module, only the signature can refuse it.
+  const rehashed = variant("rehashed", (wasm, text) => {
+    const payload = Buffer.from("\x08tampered" + "served by someone without the signing key");
+    const other = Buffer.concat([wasm, Buffer.from([0x00, payload.length]), payload]);
+    const entries = [...text.matchAll(/"model\.wasm"\s*:\s*\{[^{}]*\}/g)];
+    const { size, sha256 } = JSON.parse(text).artifacts["model.wasm"];
+    if (entries.length !== 1 || !entries[0][0].includes(sha256)) fail(2, `no single model.wasm entry in ${args.model}/manifest.json`);
+    const digest = createHash("sha256").update(other).digest("hex");
+    const entry = entries[0][0].replace(sha256, digest).replace(new RegExp(`("size"\\s*:\\s*)${size}\\b`), `$1${other.length}`);
+    const changed = text.replace(entries[0][0], entry);
+    const listed = JSON.parse(changed).artifacts["model.wasm"];
+    if (listed.size !== other.length || listed.sha256 !== digest) fail(2, `cannot re-hash ${args.model}/manifest.json: ${JSON.stringify(listed)}`);
+    return [other, changed];
+  });
 
-  const { server, url } = await serve({ harness: HERE, sdk: args.sdk, model: args.model, tampered, data });
+  const { server, url } = await serve({ harness: HERE, sdk: args.sdk, model: args.model, reformatted, tampered, rehashed, data });
   const profile = mkdtempSync(join(tmpdir(), "wasmline-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -195,7 +228,7 @@ async function main() {
       const log = [];
       page.on("console", (m) => log.push(`console.${m.type()}: ${m.text()}`));
       page.on("pageerror", (e) => log.push(`page error: ${e.message}`));
-      const query = new URLSearchParams({ sdk: "/sdk/wasmline_sdk.js", model: `/${model}`, rows: "/data/rows.json" });
+      const query = new URLSearchParams({ sdk: "/sdk/wasmline_sdk.js", model: `/${model}`, key: "/data/signing-key.json", rows: "/data/rows.json" });
       await page.goto(`${url}/harness/index.html?${query}`);
       try {
         await page.waitForFunction(() => window.__results !== undefined, null, { timeout: args.timeoutMs });
@@ -246,15 +279,32 @@ async function main() {
       );
     }
 
-    // The tampered module: refused before it runs, and the page says why.
-    const bad = await open("tampered", "tampered.png");
-    const refusal = "model.wasm does not match the manifest: sha256";
-    if (bad.results.ok) problems.push("loadModel accepted a module whose sha256 does not match the manifest");
-    else if (!bad.results.error.includes(refusal) || !bad.status.includes(refusal)) {
-      problems.push(`the tampered module was refused with ${JSON.stringify(bad.results.error)}, page shows ${JSON.stringify(bad.status)}`);
+    // The genuine manifest reformatted: it verifies, and the model predicts as before.
+    const same = await open("reformatted", "reformatted.png");
+    if (!same.results.ok) problems.push(`the reformatted genuine manifest was refused: ${same.results.stage}: ${same.results.error}`);
+    else if (JSON.stringify(same.results.predictions) !== JSON.stringify(good.results.predictions)) {
+      problems.push("the reformatted genuine manifest loads a model that predicts otherwise");
     } else {
-      console.log(`browser parity: a changed module is refused: ${bad.results.error}`);
+      console.log("browser parity: the genuine manifest reformatted (on one line) still verifies and predicts the same");
     }
+
+    // Refused before the module runs, and the page says why.
+    const refused = async (dir, what, refusal, said) => {
+      const bad = await open(dir, `${dir}.png`);
+      if (bad.results.ok) problems.push(`loadModel accepted ${what}`);
+      else if (bad.results.stage !== "loadModel" || !bad.results.error.includes(refusal) || !bad.status.includes(refusal)) {
+        problems.push(`${what} was refused with ${JSON.stringify(bad.results.error)} (${bad.results.stage}), page shows ${JSON.stringify(bad.status)}`);
+      } else {
+        console.log(`browser parity: ${said}: ${bad.results.error}`);
+      }
+    };
+    await refused("tampered", "a module whose sha256 does not match the manifest", "model.wasm does not match the manifest: sha256", "a changed module is refused");
+    await refused(
+      "rehashed",
+      "a replaced module with a re-hashed manifest (signature not remade)",
+      "rehashed/manifest.json: manifest signature refused: the signature does not match its content",
+      "a re-hashed module and manifest are refused",
+    );
   } finally {
     await context.close();
     await new Promise((ok) => server.close(ok));

@@ -1,8 +1,9 @@
 //! The browser SDK in a real browser: models trained by `wasmline`, downloaded as a user downloads
-//! them, loaded by the SDK (wasm-pack output) in Debian's Chromium, must predict exactly what the
-//! reference evaluator predicts (`wasmline predict`), refuse a module whose sha256 does not match,
-//! and refuse bad rows naming the row and the feature. The browser side is
-//! `tests/browser/parity.mjs`; it saves screenshots under the target directory.
+//! them, loaded by the SDK (wasm-pack output) in Debian's Chromium under the store's signing key,
+//! must predict exactly what the reference evaluator predicts (`wasmline predict`), refuse a
+//! module whose sha256 does not match, refuse a module and manifest re-hashed without the signing
+//! key (the signature no longer verifies), and refuse bad rows naming the row and the feature. The
+//! browser side is `tests/browser/parity.mjs`; it saves screenshots under the target directory.
 //!
 //! Nothing is built here: scripts/test builds the SDK before the tests and passes its directory in
 //! `WASMLINE_SDK_PKG`, and installs node, Chromium and playwright-core (`NODE_PATH`).
@@ -73,13 +74,21 @@ fn browser_parity(s: &Scratch, example: &str, dataset: &str, model: &str, train:
     ])
     .ok();
 
-    chromium_agrees(model, &dir, &expected);
+    chromium_agrees(model, &dir, &signing_key(s), &expected);
 }
 
-/// Runs the browser parity script on the downloaded model in `dir` (manifest.json, model.wasm)
-/// and `expected` (`wasmline predict --output`'s form: rows, with NaN as null, and the
-/// evaluator's labels and probabilities or values).
-pub(crate) fn chromium_agrees(model: &str, dir: &Path, expected: &Path) {
+/// The public key that verifies the manifests of `s`'s store (what `GET /api/v1/signing-key`
+/// serves).
+pub(crate) fn signing_key(s: &Scratch) -> PathBuf {
+    let key = s.store().join("keys/manifest-signing.pub.json");
+    assert!(key.is_file(), "{} is missing: no version was signed", key.display());
+    key
+}
+
+/// Runs the browser parity script on the downloaded model in `dir` (manifest.json, model.wasm),
+/// trusting `key` (the store's public key file), and `expected` (`wasmline predict --output`'s
+/// form: rows, with NaN as null, and the evaluator's labels and probabilities or values).
+pub(crate) fn chromium_agrees(model: &str, dir: &Path, key: &Path, expected: &Path) {
     find_program("node");
     assert!(
         Path::new(CHROMIUM).is_file(),
@@ -92,6 +101,8 @@ pub(crate) fn chromium_agrees(model: &str, dir: &Path, expected: &Path) {
         .arg(sdk_pkg())
         .arg("--model")
         .arg(dir)
+        .arg("--key")
+        .arg(key)
         .arg("--expected")
         .arg(expected)
         .arg("--out")
@@ -106,8 +117,16 @@ pub(crate) fn chromium_agrees(model: &str, dir: &Path, expected: &Path) {
         output.status,
         out.display()
     );
-    assert!(stdout.contains("a changed module is refused"), "{stdout}");
-    assert!(out.join("parity.png").is_file() && out.join("tampered.png").is_file());
+    for said in [
+        "a changed module is refused",
+        "a re-hashed module and manifest are refused: ",
+        "the genuine manifest reformatted (on one line) still verifies",
+    ] {
+        assert!(stdout.contains(said), "no '{said}' in:\n{stdout}");
+    }
+    for shot in ["parity.png", "reformatted.png", "tampered.png", "rehashed.png"] {
+        assert!(out.join(shot).is_file(), "no screenshot {shot} in {}", out.display());
+    }
     println!("{stdout}");
 }
 

@@ -228,7 +228,8 @@ fn check_chromium(s: &Scratch, case: &Case, ir: &ModelIr) {
     };
     let path = s.path().join(format!("{}.browser-expected.json", case.name));
     std::fs::write(&path, expected.to_string()).unwrap();
-    crate::browser::chromium_agrees(&format!("gbdt-{}", case.name), &dir, &path);
+    let key = crate::browser::signing_key(s);
+    crate::browser::chromium_agrees(&format!("gbdt-{}", case.name), &dir, &key, &path);
 }
 
 /// Every row in one KServe v2 request to `server` (the edge or the control plane; NaN as `null`);

@@ -3,8 +3,9 @@
 //! (`WASMLINE_SDK_PKG`) and the API with an admin token, and `tests/browser/page.mjs` drives
 //! Debian's Chromium through every tab: predictions in the page agree with the server's own
 //! KServe answer, a wrong token is refused, the admin token promotes and rolls back, runs
-//! compare, and the page's telemetry shows in `/metrics` under `runtime="browser"`. Screenshots
-//! go beside the test binary (`web-page/`).
+//! compare, the page's telemetry shows in `/metrics` under `runtime="browser"`, and the page pins
+//! the control plane's signing key on first load (another pinned key: every model refused until
+//! the pin is forgotten). Screenshots go beside the test binary (`web-page/`).
 //!
 //! Nothing is built here: scripts/test builds the SDK and installs node, Chromium and
 //! playwright-core (`NODE_PATH`).
@@ -115,9 +116,12 @@ fn the_web_page_predicts_in_chromium_what_the_server_predicts_and_drives_the_api
         "models.png",
         "runs.png",
         "monitoring.png",
+        "key-changed.png",
     ] {
         assert!(out.join(shot).is_file(), "no screenshot {shot} in {}", out.display());
     }
-    assert!(stdout.contains("load to first prediction"), "{stdout}");
+    for said in ["load to first prediction", "pinned signing key"] {
+        assert!(stdout.contains(said), "no '{said}' in:\n{stdout}");
+    }
     println!("{stdout}");
 }

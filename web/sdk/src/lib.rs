@@ -1,20 +1,30 @@
 //! Wasmline's browser SDK (built with `wasm-pack build web/sdk --target web`, see
-//! `scripts/lib/tools.sh`): loads a model's manifest and generated module, checks the module's
-//! sha256 and ABI, and predicts from named features, keeping telemetry and the drift window.
+//! `scripts/lib/tools.sh`): loads a model's manifest and generated module, checks the manifest's
+//! ed25519 signature against the key it is given, then the module's sha256 and ABI, and predicts
+//! from named features, keeping telemetry and the drift window.
 //!
 //! ```js
 //! import init, { loadModel } from "./pkg/wasmline_sdk.js";
 //! await init();
-//! const model = await loadModel("/api/v1/models/wine/versions/3/artifacts");   // manifest.json, model.wasm
+//! // The control plane's key, {algorithm, key_id, public_key}: pin it (web/app.js keeps it in
+//! // localStorage on first load) rather than trusting whatever a later load serves.
+//! const key = await (await fetch("/api/v1/signing-key")).json();
+//! const model = await loadModel("/api/v1/models/wine/versions/3/artifacts", key);   // manifest.json, model.wasm
 //! const [p] = model.predict([{ alcohol: 11.2, pH: 3.3 /* ... every feature */ }]);
 //! // p = { label: "1", probabilities: { "0": 0.2, "1": 0.8 } }, or { value: 5.6 } for a regressor
 //! model.telemetry();     // counts, latency histogram and drift, ready to post
 //! ```
 //!
 //! This crate only moves values between JavaScript and model-wasm's plain modules, which hold
-//! every rule: [`model_wasm::manifest`] (digests), [`model_wasm::schema`] (row checks),
+//! every rule: [`model_wasm::signature`] (the signature's rules and the bytes it covers, as an
+//! edge checks them), [`model_wasm::manifest`] (digests), [`model_wasm::schema`] (row checks),
 //! [`model_wasm::abi`] (the module's contract) and [`model_wasm::telemetry`] (counts, latency,
-//! drift).
+//! drift). The one exception is the ed25519 arithmetic, which is the browser's WebCrypto
+//! (`crypto.subtle`, `Ed25519`, RFC 8032 verification): ed25519-dalek's `verify_strict`, which
+//! an edge runs, would add 9.5 KB of gzip to the SDK (17 KB with its precomputed tables). A
+//! signature the control plane made passes both; one made without its private key passes
+//! neither. WebCrypto exists only in a secure context (https, or http on localhost): elsewhere
+//! every model is refused, with a message that says so.
 
 use js_sys::{Array, Function, Object, Reflect, Uint8Array, WebAssembly};
 use wasm_bindgen::prelude::*;
@@ -25,6 +35,7 @@ use model_wasm::Error;
 use model_wasm::abi::{self, Layout, export};
 use model_wasm::manifest::ManifestView;
 use model_wasm::schema::{Cell, InputSchema, describe_string};
+use model_wasm::signature::{PublicKey, SignatureError, manifest_signed_message};
 use model_wasm::telemetry::Telemetry;
 
 #[wasm_bindgen]
@@ -36,20 +47,48 @@ extern "C" {
     /// `performance.now()`, in milliseconds.
     #[wasm_bindgen(js_namespace = performance, js_name = now)]
     fn performance_now() -> f64;
+
+    /// WebCrypto's `SubtleCrypto` (`crypto.subtle`), as much of it as the signature check uses.
+    type Subtle;
+
+    #[wasm_bindgen(method, catch, js_name = importKey)]
+    fn import_key(
+        this: &Subtle,
+        format: &str,
+        key_data: &Uint8Array,
+        algorithm: &str,
+        extractable: bool,
+        usages: &Array,
+    ) -> Result<js_sys::Promise, JsValue>;
+
+    #[wasm_bindgen(method, catch)]
+    fn verify(
+        this: &Subtle,
+        algorithm: &str,
+        key: &JsValue,
+        signature: &Uint8Array,
+        data: &Uint8Array,
+    ) -> Result<js_sys::Promise, JsValue>;
 }
 
 /// The file names a model directory holds.
 const MANIFEST_FILE: &str = "manifest.json";
 const MODULE_FILE: &str = "model.wasm";
 
-/// Loads the model at `baseUrl` (a directory holding `manifest.json` and `model.wasm`): checks
-/// the module against the manifest's sha256 and refuses a mismatch, instantiates it with no
-/// imports and checks its exports against the module ABI and the manifest.
+/// Loads the model at `baseUrl` (a directory holding `manifest.json` and `model.wasm`) and
+/// trusts it only as far as `signingKey` does: `signingKey` is the control plane's public key as
+/// `GET /api/v1/signing-key` returns it, `{algorithm, key_id, public_key}` (an object or its JSON
+/// text). The manifest must be signed by that key (same key id, `ed25519`, a signature over its
+/// canonical bytes that verifies); only then is the module checked against the manifest's
+/// sha256, instantiated with no imports and its exports checked against the module ABI and the
+/// manifest. Each refusal is an error naming the file and the reason.
 #[wasm_bindgen(js_name = loadModel)]
-pub async fn load_model(base_url: String) -> Result<Model, JsError> {
+pub async fn load_model(base_url: String, signing_key: JsValue) -> Result<Model, JsError> {
+    let key = trusted_key(&signing_key)?;
     let base = base_url.trim_end_matches('/');
     let manifest_url = format!("{base}/{MANIFEST_FILE}");
-    let manifest = ManifestView::from_json(&fetch_bytes(&manifest_url).await?)
+    let manifest = verified_manifest(&fetch_bytes(&manifest_url).await?, &key)
+        .await
         .map_err(|e| JsError::new(&format!("{manifest_url}: {e}")))?;
     let bytes = fetch_bytes(&format!("{base}/{MODULE_FILE}")).await?;
     manifest.verify_artifact(MODULE_FILE, &bytes)?;
@@ -389,6 +428,72 @@ impl Model {
         }
         Ok(o.into())
     }
+}
+
+/// The key `loadModel` was given (the object, or its JSON text), checked: `ed25519`, 32 bytes
+/// of hex, a key id that matches them.
+fn trusted_key(value: &JsValue) -> Result<PublicKey, JsError> {
+    let object = match value.as_string() {
+        Some(text) => js_sys::JSON::parse(&text).unwrap_or(JsValue::UNDEFINED),
+        None => value.clone(),
+    };
+    let member = |name: &str| Reflect::get(&object, &name.into()).ok().and_then(|v| v.as_string());
+    let (Some(algorithm), Some(key_id), Some(public_key)) =
+        (member("algorithm"), member("key_id"), member("public_key"))
+    else {
+        return Err(JsError::new(
+            "loadModel(baseUrl, signingKey) needs the control plane's signing key, {algorithm, key_id, public_key} \
+             as GET /api/v1/signing-key returns it (pinned on first use), to verify the manifest",
+        ));
+    };
+    let key = PublicKey {
+        algorithm,
+        key_id,
+        public_key,
+    };
+    key.key_bytes()
+        .map_err(|e| JsError::new(&format!("the signing key is refused: {e}")))?;
+    Ok(key)
+}
+
+/// The manifest, read only once its signature verified against `key`: every rule but the
+/// arithmetic is model-wasm's ([`manifest_signed_message`], as on an edge), the ed25519 check is
+/// the browser's WebCrypto. A refusal reads as the edge's (`manifest signature refused: ...`).
+async fn verified_manifest(bytes: &[u8], key: &PublicKey) -> Result<ManifestView, String> {
+    let refused = |e: SignatureError| format!("manifest signature refused: {e}");
+    let signed = manifest_signed_message(bytes, key).map_err(refused)?;
+    let subtle = Reflect::get(&js_sys::global(), &"crypto".into())
+        .and_then(|crypto| Reflect::get(&crypto, &"subtle".into()))
+        .ok()
+        .filter(JsValue::is_object)
+        .ok_or(
+            "manifest signature cannot be checked: this page is not a secure context (https, or http on \
+             localhost), so the browser offers no WebCrypto (crypto.subtle); refusing the model",
+        )?
+        .unchecked_into::<Subtle>();
+    let unavailable = |e: JsValue| {
+        format!(
+            "manifest signature cannot be checked: WebCrypto Ed25519: {}",
+            js_message(&e)
+        )
+    };
+    let public_key = Uint8Array::from(&signed.public_key[..]);
+    let usages = Array::of1(&"verify".into());
+    let key = subtle
+        .import_key("raw", &public_key, "Ed25519", false, &usages)
+        .map_err(unavailable)?;
+    let key = JsFuture::from(key)
+        .await
+        .map_err(|e| refused(SignatureError::BadKey(js_message(&e))))?;
+    let signature = Uint8Array::from(&signed.signature[..]);
+    let message = Uint8Array::from(&signed.message[..]);
+    let verified = subtle
+        .verify("Ed25519", &key, &signature, &message)
+        .map_err(unavailable)?;
+    if JsFuture::from(verified).await.map_err(unavailable)?.as_bool() != Some(true) {
+        return Err(refused(SignatureError::Mismatch));
+    }
+    ManifestView::from_json(bytes).map_err(|e| e.to_string())
 }
 
 /// The bytes at `url`, or an error naming the URL and the HTTP status.

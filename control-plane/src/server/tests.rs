@@ -806,6 +806,68 @@ async fn browser_telemetry_is_checked_rate_limited_and_exported_as_advisory() {
     assert_eq!(status, StatusCode::ACCEPTED, "other addresses are not");
 }
 
+/// 10,000 anonymous posts from 50 addresses, each with a new node name, forged drift and some
+/// with u64::MAX counters: nothing panics (a debug build checks overflow), the stored batches are
+/// bounded by the per-address limit, the series by the manifest, and no series the alert rules
+/// read (`trust!="advisory"`) appears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_forged_browser_telemetry_moves_no_alert_and_stays_bounded() {
+    let app = TestApp::new().await;
+    wine_models(app.store.as_ref()).await;
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for i in 0..10_000u32 {
+        let mut batch = browser_batch(&format!("flood-{i}"), &format!("node-{i}"));
+        let report = &mut batch.reports[0];
+        report.drift.drifted_ratio = 1.0;
+        for f in &mut report.drift.features {
+            f.psi = 1e300;
+            f.drifted = true;
+        }
+        if i % 3 == 0 {
+            report.predictions.ok = u64::MAX;
+        }
+        let address = [10, 1, (i % 50) as u8, 1];
+        let (status, _, _) = app
+            .call(browser_post(serde_json::to_vec(&batch).unwrap(), address))
+            .await;
+        *statuses.entry(status.as_u16()).or_default() += 1;
+    }
+    let accepted = statuses.get(&202).copied().unwrap_or_default();
+    assert!(
+        accepted > 0 && accepted <= 50 * BROWSER_BATCHES_PER_MINUTE as usize * 2,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.keys().copied().collect::<Vec<_>>(),
+        [202, 400, 429],
+        "accepted, refused (u64::MAX counts) or rate-limited, nothing else: {statuses:?}"
+    );
+    let stored = app.store.list(telemetry::BROWSER_TELEMETRY_PREFIX).await.unwrap();
+    assert_eq!(stored.len(), accepted);
+    let (_, _, text) = app.call(Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let text = String::from_utf8(text).unwrap();
+    let drift: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("wasmline_data_drift_ratio{") || l.starts_with("wasmline_feature_psi{"))
+        .collect();
+    assert!(!drift.is_empty(), "{text}");
+    assert!(
+        drift.iter().all(|l| l.contains("trust=\"advisory\"")),
+        "a drift series the alert rules would read: {drift:?}"
+    );
+    let series: BTreeSet<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("wasmline_inference_requests_total{"))
+        .map(|l| l.split_once(",outcome=").unwrap().0)
+        .collect();
+    assert_eq!(
+        series.len(),
+        1,
+        "one series for one model version, whatever the nodes: {series:?}"
+    );
+    assert!(!text.contains("node-"), "client node names are no label values");
+}
+
 #[tokio::test]
 async fn an_opted_in_models_browser_telemetry_is_exported_for_the_alert_rules() {
     let app = TestApp::with(ServerOptions {

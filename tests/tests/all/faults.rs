@@ -18,18 +18,59 @@ const ADMIN: &str = "admin-token";
 const REQUESTS: usize = 200;
 const CLIENTS: usize = 16;
 
-/// Two versions of `wine` in `store`: two pipeline runs with different grids.
+/// Two versions of `wine` in `store`: two pipeline runs with different grids, at the same time
+/// (two processes registering at once). They get distinct versions, each holding its own run's
+/// files: every artifact matches its manifest's digest (`models download` checks them).
 fn two_versions(s: &Scratch, store: &str) {
-    for alpha in ["1.0", "0.01"] {
-        let config = with_training(
-            s,
-            "winequality",
-            &format!("wine-{alpha}"),
-            &train_section("wine", "f1", "logistic_regression", &format!("alpha = [{alpha}]")),
-        );
-        s.run_with_store(store, &["pipeline", "run", "-c", config.to_str().unwrap()])
+    let configs: Vec<_> = ["1.0", "0.01"]
+        .iter()
+        .map(|alpha| {
+            with_training(
+                s,
+                "winequality",
+                &format!("wine-{alpha}"),
+                &train_section("wine", "f1", "logistic_regression", &format!("alpha = [{alpha}]")),
+            )
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = configs
+            .iter()
+            .map(|config| {
+                scope.spawn(|| {
+                    s.run_with_store(store, &["pipeline", "run", "-c", config.to_str().unwrap()])
+                        .ok()
+                })
+            })
+            .collect();
+        for run in runs {
+            run.join().unwrap();
+        }
+    });
+    let mut run_ids = std::collections::BTreeSet::new();
+    for version in [1, 2] {
+        let shown = s
+            .run_with_store(store, &["models", "show", &format!("wine@{version}")])
             .ok();
+        let manifest: Value = serde_json::from_str(&shown).unwrap_or_else(|e| panic!("{e}: {shown}"));
+        assert_eq!(manifest["version"], version, "{manifest}");
+        run_ids.insert(manifest["run_id"].as_str().unwrap().to_owned());
+        let dir = s.path().join(format!("download-{version}"));
+        s.run_with_store(
+            store,
+            &[
+                "models",
+                "download",
+                &format!("wine@{version}"),
+                "--out",
+                dir.to_str().unwrap(),
+            ],
+        )
+        .ok();
     }
+    assert_eq!(run_ids.len(), 2, "each version is its own run's: {run_ids:?}");
+    let three = s.run_with_store(store, &["models", "show", "wine@3"]).fails();
+    assert!(three.contains("no version 3"), "{three}");
 }
 
 fn serve(s: &Scratch, store: &str, name: &str) -> (ChildGuard, String) {

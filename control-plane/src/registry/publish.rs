@@ -73,8 +73,7 @@ pub(crate) async fn register(
     let mut manifest = draft.into_manifest(version, Utc::now(), infos);
     signer.sign(&mut manifest);
     let key = manifest.key()?;
-    store
-        .create_new(&key, Bytes::from(serde_json::to_vec_pretty(&manifest)?))
+    create_or_confirm(store, &key, Bytes::from(serde_json::to_vec_pretty(&manifest)?))
         .await
         .with_context(|| format!("cannot write {key} to {}", store.describe()))?;
     tracing::info!(model = %name, version, artifacts = manifest.artifacts.len(), "registered");
@@ -124,6 +123,23 @@ fn check_artifacts(draft: &ManifestDraft, artifacts: &[(String, Bytes)]) -> anyh
     Ok(())
 }
 
+/// A conditional create that survives a lost answer: when the create fails (an error, or
+/// "already exists" from a retry of a create that had landed), the object is read back, and if
+/// it holds exactly `body` the create was ours. So a dropped response neither fails a
+/// registration that happened nor makes a rerun register the same model again.
+async fn create_or_confirm(store: &dyn ObjectStore, key: &Key, body: Bytes) -> crate::store::StoreResult<()> {
+    let Err(e) = store.create_new(key, body.clone()).await else {
+        return Ok(());
+    };
+    match store.get(key).await {
+        Ok(found) if found == body => {
+            tracing::info!(key = %key, error = %e, "a conditional create answered an error but had written: it is ours");
+            Ok(())
+        }
+        _ => Err(e),
+    }
+}
+
 /// Takes the next free version number of `name` by conditional create of its claim.
 async fn claim_version(store: &dyn ObjectStore, name: &str, run_id: &str) -> anyhow::Result<u64> {
     let mut next = claimed_versions(store, name).await?.last().copied().unwrap_or(0) + 1;
@@ -133,7 +149,7 @@ async fn claim_version(store: &dyn ObjectStore, name: &str, run_id: &str) -> any
     })?);
     for _ in 0..1000 {
         let key = version_key(name, next, "claim.json")?;
-        match store.create_new(&key, claim.clone()).await {
+        match create_or_confirm(store, &key, claim.clone()).await {
             Ok(()) => return Ok(next),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => next += 1,
             Err(e) => return Err(e).with_context(|| format!("cannot claim {key} in {}", store.describe())),

@@ -299,6 +299,57 @@ async fn concurrent_moves_of_an_alias_lose_nothing() {
     assert!(sets >= SETS as usize, "every set moved the alias: {sets}");
 }
 
+/// The store goes away at every write of a registration in turn: no version is ever half
+/// visible, and once it is back, registering again publishes a complete version.
+#[tokio::test]
+async fn a_store_failing_mid_publish_leaves_no_half_version_and_the_rerun_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::store::testing::FaultyStore::new(LocalStore::open(dir.path()).unwrap());
+    register_one(&store, "wine").await;
+    let features = ["a".to_owned(), "b".to_owned()];
+    let files = artifacts(&logistic(&features, vec![0.5; 2], 0.0));
+    // A claim, the artifacts, the manifest: every write a registration makes.
+    for n in 0..files.len() + 2 {
+        store.fail_writes_after(Some(n));
+        let err = register(&store, draft("wine", &["a", "b"]), files.clone())
+            .await
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("injected"), "{err:#}");
+        assert_eq!(
+            list_versions(&store, "wine").await.unwrap(),
+            vec![1],
+            "after failing write {n}"
+        );
+        store.fail_writes_after(None);
+    }
+    let manifest = register(&store, draft("wine", &["a", "b"]), files).await.unwrap();
+    assert_eq!(list_versions(&store, "wine").await.unwrap(), vec![1, manifest.version]);
+    verify_artifacts(&store, &manifest).await.unwrap();
+}
+
+/// Conditional creates that land but whose answers are lost (a proxy dropping the response):
+/// the registration succeeds once, with one version, not a failure nor two.
+#[tokio::test]
+async fn a_lost_answer_to_a_conditional_create_makes_no_duplicate_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::store::testing::FaultyStore::new(LocalStore::open(dir.path()).unwrap());
+    register_one(&store, "wine").await;
+    store
+        .lose_create_answers
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let features = ["a".to_owned(), "b".to_owned()];
+    let manifest = register(
+        &store,
+        draft("wine", &["a", "b"]),
+        artifacts(&logistic(&features, vec![0.5; 2], 0.0)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(manifest.version, 2);
+    assert_eq!(list_versions(&store, "wine").await.unwrap(), vec![1, 2]);
+    verify_artifacts(&store, &manifest).await.unwrap();
+}
+
 /// The gate's move: only from the version it compared against.
 #[tokio::test]
 async fn a_gate_move_fails_when_the_alias_moved_since_it_was_read() {

@@ -258,75 +258,15 @@ async fn one_unreadable_record_takes_down_its_model_only() {
     }
 }
 
-/// A local store that counts the reads of alias records.
-#[derive(Debug)]
-struct CountingStore {
-    inner: LocalStore,
-    alias_reads: std::sync::atomic::AtomicUsize,
-}
-
-impl CountingStore {
-    fn count(&self, key: &Key) {
-        if key.as_str().contains("/aliases/") {
-            self.alias_reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl ObjectStore for CountingStore {
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    async fn put(&self, key: &Key, body: bytes::Bytes) -> crate::store::StoreResult<()> {
-        self.inner.put(key, body).await
-    }
-    async fn put_file(&self, key: &Key, path: &std::path::Path) -> crate::store::StoreResult<()> {
-        self.inner.put_file(key, path).await
-    }
-    async fn create_new(&self, key: &Key, body: bytes::Bytes) -> crate::store::StoreResult<()> {
-        self.inner.create_new(key, body).await
-    }
-    async fn get(&self, key: &Key) -> crate::store::StoreResult<bytes::Bytes> {
-        self.count(key);
-        self.inner.get(key).await
-    }
-    async fn get_tagged(&self, key: &Key) -> crate::store::StoreResult<(bytes::Bytes, crate::store::ETag)> {
-        self.count(key);
-        self.inner.get_tagged(key).await
-    }
-    async fn put_if_match(
-        &self,
-        key: &Key,
-        body: bytes::Bytes,
-        tag: &crate::store::ETag,
-    ) -> crate::store::StoreResult<()> {
-        self.inner.put_if_match(key, body, tag).await
-    }
-    async fn get_to_file(&self, key: &Key, path: &std::path::Path) -> crate::store::StoreResult<u64> {
-        self.inner.get_to_file(key, path).await
-    }
-    async fn head(&self, key: &Key) -> crate::store::StoreResult<crate::store::ObjectMeta> {
-        self.inner.head(key).await
-    }
-    async fn list(&self, prefix: &str) -> crate::store::StoreResult<Vec<crate::store::ObjectMeta>> {
-        self.inner.list(prefix).await
-    }
-    async fn delete(&self, key: &Key) -> crate::store::StoreResult<()> {
-        self.inner.delete(key).await
-    }
-}
-
 /// 1,000 long polls on one alias share one store read per poll interval, a long poll past the
 /// cap is refused with 503, and every waiter answers when the time is up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_poll_waiters_share_their_reads_and_are_capped() {
     const WAITERS: usize = 1000;
     let dir = tempfile::tempdir().unwrap();
-    let counting = Arc::new(CountingStore {
-        inner: LocalStore::open(dir.path()).unwrap(),
-        alias_reads: Default::default(),
-    });
+    let counting = Arc::new(crate::store::testing::FaultyStore::new(
+        LocalStore::open(dir.path()).unwrap(),
+    ));
     let options = ServerOptions {
         max_long_polls: WAITERS,
         ..ServerOptions::default()

@@ -9,6 +9,8 @@ mod json;
 mod key;
 mod local;
 mod s3;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::path::Path;
 

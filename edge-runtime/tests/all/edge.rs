@@ -54,6 +54,40 @@ fn serves_a_models_dir() {
     assert!(edge.metric("wasmline_model_info{").is_some());
 }
 
+#[test]
+fn with_one_instance_concurrent_batches_queue_and_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    write_model_dir(dir.path(), "reg", &model_files("reg", 1, &regressor_ir(0.5), None));
+    let edge = Edge::spawn(&[
+        "--models-dir",
+        dir.path().to_str().unwrap(),
+        "--cache-dir",
+        cache.path().to_str().unwrap(),
+        "--max-instances",
+        "1",
+    ]);
+    edge.wait_ready();
+    // Batches of 500 rows from 8 clients at once, one instance to share: they wait their turn.
+    let clients: Vec<_> = (0..8)
+        .map(|client| {
+            let base = edge.base.clone();
+            std::thread::spawn(move || {
+                let probe = Probe { base };
+                let rows: Vec<Vec<f64>> = (0..500).map(|i| vec![f64::from(client), f64::from(i)]).collect();
+                (0..5)
+                    .map(|_| probe.post("/v2/models/reg/infer", &matrix_request(&rows)))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for client in clients {
+        for (status, body) in client.join().unwrap() {
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+}
+
 /// The arguments of an edge following `stand_in` with `cache` as its cache dir.
 fn follower_args(stand_in: &StandIn, cache: &Path, node: &str) -> Vec<String> {
     [

@@ -100,7 +100,8 @@ struct Args {
     #[arg(long, env = "WASMLINE_EDGE_MAX_MODULE_BYTES", default_value_t = DEFAULT_MAX_MODULE_BYTES)]
     max_module_bytes: usize,
 
-    /// Longest pause, in seconds, between retries after the control plane failed to answer.
+    /// Longest pause, in seconds, between retries after the control plane failed to answer or a
+    /// version failed to load for a transient reason (no free instance, a call past its deadline).
     #[arg(long, env = "WASMLINE_EDGE_MAX_BACKOFF", default_value_t = 30)]
     max_backoff: u64,
 

@@ -9,7 +9,7 @@ mod fixtures;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use edge_runtime::{ModelModule, ModuleLimits, Runtime, RuntimeConfig};
+use edge_runtime::{Lease, ModelModule, ModuleLimits, QueueLimits, Runtime, RuntimeConfig};
 use model_wasm::{Aggregate, Body, IR_VERSION, Link, ModelIr, Node, Output, Tree};
 
 fn ir(n_features: usize, body: Body, output: Output) -> ModelIr {
@@ -68,6 +68,16 @@ fn generated_forest(n_features: usize, n_trees: usize, depth: u32, n_classes: us
         classes: (0..n_classes).map(|k| format!("class {k}")).collect(),
     };
     model_wasm::codegen::compile(&ir(n_features, body, output), b"{}").expect("compiles")
+}
+
+/// An instance of `module` as a server takes one: [`ModelModule::lease`], which does not wait
+/// while an instance is idle (polled once, no async runtime needed).
+fn lease_now(module: &ModelModule) -> Lease {
+    let lease = std::pin::pin!(module.lease(QueueLimits::default()));
+    match lease.poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+        std::task::Poll::Ready(lease) => lease.expect("an instance"),
+        std::task::Poll::Pending => panic!("no idle instance"),
+    }
 }
 
 /// Mean time per iteration of `f`, over about `budget`.
@@ -137,6 +147,11 @@ fn main() {
             module.predict_flat(black_box(&row), &mut outputs).unwrap();
         });
         println!("| {name} | batch 1, reused instance, predict_flat | {t:?} |");
+        let t = time(budget, || {
+            let lease = lease_now(&module);
+            module.predict_flat_on(lease, black_box(&row), &mut outputs).unwrap();
+        });
+        println!("| {name} | batch 1, lease + predict_flat_on (the server's path) | {t:?} |");
         let t = time(budget, || {
             black_box(module.predict(black_box(&batch)).unwrap());
         });

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 /// What went wrong loading or running a model module. Each variant is a *kind* a server can map
-/// to a response: [`Input`](HostError::Input) is the caller's fault (400); the others are the
-/// module's or the host's (refuse the module, 500, 503).
+/// to a response: [`Input`](HostError::Input) is the caller's fault (400); [`Busy`](HostError::Busy)
+/// is the host's load (503, try again); the others are the module's (refuse the module, 500).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HostError {
@@ -32,10 +32,25 @@ pub enum HostError {
     #[error("the model module trapped: {0}")]
     Trap(String),
 
-    /// A sandbox limit was hit: the module asked for more memory than allowed, or the engine's
-    /// instance pool is exhausted.
+    /// A sandbox limit was hit: the module asked for more memory (or table) than allowed.
     #[error("resource limit: {0}")]
     Limits(String),
+
+    /// No instance was free: every slot of the runtime's instance pool is held by a call, and the
+    /// caller could not wait (or waited past its [`QueueLimits`](crate::QueueLimits)). Says
+    /// nothing of the module: the same call may succeed a moment later.
+    #[error("no instance free: {0}")]
+    Busy(String),
+}
+
+impl HostError {
+    /// Whether the same call may succeed when tried again: the host was busy
+    /// ([`Busy`](HostError::Busy)), or a call ran past its deadline
+    /// ([`Timeout`](HostError::Timeout)), which a loaded machine can cause to a module that
+    /// is fine. Every other kind is a property of the module or of the input.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, HostError::Busy(_) | HostError::Timeout(_))
+    }
 }
 
 fn input_message(row: usize, feature: Option<usize>, message: &str) -> String {
@@ -71,8 +86,9 @@ pub(crate) fn from_wasmtime(error: &wasmtime::Error, deadline: Duration) -> Host
             other => HostError::Trap(other.to_string()),
         };
     }
+    // The host counts slots before instantiating (see `pool`), so this is a safety net.
     if error.is::<wasmtime::PoolConcurrencyLimitError>() {
-        return HostError::Limits(format!("instance pool exhausted: {}", chain(error)));
+        return HostError::Busy(format!("the instance pool is exhausted: {}", chain(error)));
     }
     HostError::Trap(chain(error))
 }
@@ -119,5 +135,23 @@ mod tests {
         })
         .context("while growing memory");
         assert!(matches!(from_wasmtime(&limit, deadline), HostError::Limits(m) if m.contains("memory")));
+    }
+
+    #[test]
+    fn only_busy_and_timeout_are_transient() {
+        assert!(HostError::Busy("full".into()).is_transient());
+        assert!(HostError::Timeout(Duration::from_millis(1)).is_transient());
+        for permanent in [
+            HostError::InvalidModule("x".into()),
+            HostError::Trap("unreachable".into()),
+            HostError::Limits("memory".into()),
+            HostError::Input {
+                row: 0,
+                feature: None,
+                message: "x".into(),
+            },
+        ] {
+            assert!(!permanent.is_transient(), "{permanent}");
+        }
     }
 }

@@ -10,10 +10,13 @@
 //! - `runtime.rs`: [`Runtime`] and [`RuntimeConfig`], one engine per process: a wasmtime engine
 //!   for untrusted code (Cranelift, epoch interruption advanced by a 1 ms ticker thread, the
 //!   pooling allocator, no WASI, no imports); [`RUNTIME_LABEL`].
-//! - `module.rs`: [`ModelModule`] under its [`ModuleLimits`]; `module_check.rs`: the module contract as
-//!   the host checks it ([`ABI_VERSION`], [`MANIFEST_SECTION`]); `error.rs`: [`HostError`].
+//! - `module.rs`: [`ModelModule`] under its [`ModuleLimits`], and the [`Lease`] of an instance;
+//!   `pool.rs`: the runtime's instance slots, counted, waited for up to [`QueueLimits`], taken
+//!   back from idle instances; `module_check.rs`: the module contract as the host checks it
+//!   ([`ABI_VERSION`], [`MANIFEST_SECTION`]); `error.rs`: [`HostError`].
 //! - `served.rs`: [`ServedModel::load`], the one gate a version passes (signature, digest,
-//!   compile, smoke prediction), with its [`LoadOptions`] and [`LoadError`].
+//!   compile, smoke prediction), with its [`LoadOptions`], and [`LoadError`] with its
+//!   [`LoadFailure`] kind (refuse the version for good, or try again later).
 //! - [`kserve`]: the Open Inference Protocol over any [`kserve::ModelSet`]: `routes.rs` (the
 //!   router and handlers), `tensors.rs` (the request's inputs into rows), `responses.rs` (named
 //!   outputs and the `{"error": "..."}` body).
@@ -41,10 +44,15 @@
 //! returned predictions or an input error (and is dropped if the queue is full), and is dropped
 //! after a trap, a timeout or a limit. Reuse is what makes batch-1 calls cheap: writing a row and
 //! calling `predict` costs well under a microsecond, instantiating (even pooled) costs several.
+//! Every instance holds one of the runtime's [`RuntimeConfig::max_instances`] slots; an idle
+//! instance gives its slot up when another module needs one. When every slot is in a call,
+//! [`ModelModule::lease`] waits for an instance (up to [`QueueLimits`]) and the non-waiting calls
+//! fail with [`HostError::Busy`]; wasmtime never sees an instantiation its pool cannot hold.
 //!
 //! Errors are kinds a server maps to responses: [`HostError::Input`] (the caller's row: 400,
 //! with the row and feature index), [`HostError::InvalidModule`] (refuse the module, keep the
-//! previous one), [`HostError::Timeout`], [`HostError::Trap`], [`HostError::Limits`].
+//! previous one), [`HostError::Timeout`], [`HostError::Trap`], [`HostError::Limits`],
+//! [`HostError::Busy`] (no instance free: 503, try again).
 //!
 //! ```
 //! use edge_runtime::{HostError, ModelModule, ModuleLimits, Prediction, Runtime, RuntimeConfig};
@@ -103,12 +111,16 @@ mod error;
 pub mod kserve;
 mod module;
 mod module_check;
+mod pool;
 mod runtime;
 mod served;
 
 pub use error::{HostError, Result};
 pub use model_wasm::{DriftWindow, Prediction, ReferenceProfile};
-pub use module::{ModelModule, ModuleLimits, Task};
+pub use module::{Lease, ModelModule, ModuleLimits, Task};
 pub use module_check::{ABI_VERSION, MANIFEST_SECTION};
+pub use pool::QueueLimits;
 pub use runtime::{RUNTIME_LABEL, Runtime, RuntimeConfig};
-pub use served::{DEFAULT_MAX_MODULE_BYTES, LoadError, LoadOptions, MANIFEST_FILE, MODULE_FILE, ServedModel};
+pub use served::{
+    DEFAULT_MAX_MODULE_BYTES, LoadError, LoadFailure, LoadOptions, MANIFEST_FILE, MODULE_FILE, ServedModel,
+};

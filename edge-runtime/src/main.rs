@@ -12,8 +12,8 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use edge_runtime::kserve::InferLimits;
 use edge_runtime::{
-    DEFAULT_MAX_MODULE_BYTES, LoadOptions, MANIFEST_FILE, MODULE_FILE, ModuleLimits, Runtime, RuntimeConfig,
-    ServedModel,
+    DEFAULT_MAX_MODULE_BYTES, LoadOptions, MANIFEST_FILE, MODULE_FILE, ModuleLimits, QueueLimits, Runtime,
+    RuntimeConfig, ServedModel,
 };
 use model_wasm::signature::PublicKey;
 use tokio::sync::watch;
@@ -100,7 +100,8 @@ struct Args {
     #[arg(long, env = "WASMLINE_EDGE_MAX_MODULE_BYTES", default_value_t = DEFAULT_MAX_MODULE_BYTES)]
     max_module_bytes: usize,
 
-    /// Longest pause, in seconds, between retries after the control plane failed to answer.
+    /// Longest pause, in seconds, between retries after the control plane failed to answer or a
+    /// version failed to load for a transient reason (no free instance, a call past its deadline).
     #[arg(long, env = "WASMLINE_EDGE_MAX_BACKOFF", default_value_t = 30)]
     max_backoff: u64,
 
@@ -111,6 +112,19 @@ struct Args {
     /// Milliseconds one call into a module may run.
     #[arg(long, env = "WASMLINE_EDGE_DEADLINE_MS", default_value_t = 100)]
     deadline_ms: u64,
+
+    /// Module instances alive at once across every loaded version (idle ones and calls).
+    #[arg(long, env = "WASMLINE_EDGE_MAX_INSTANCES", default_value_t = RuntimeConfig::default().max_instances,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_instances: u32,
+
+    /// Milliseconds an infer request waits for an instance while every one is in a call; then 503.
+    #[arg(long, env = "WASMLINE_EDGE_QUEUE_TIMEOUT_MS", default_value_t = 5000)]
+    queue_timeout_ms: u64,
+
+    /// Most infer requests waiting for an instance at once; one more gets a 503 at once.
+    #[arg(long, env = "WASMLINE_EDGE_MAX_QUEUED", default_value_t = QueueLimits::default().max_waiting)]
+    max_queued: usize,
 }
 
 impl Args {
@@ -163,7 +177,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         check_id("--models", name, 128)?;
     }
     let metrics = Arc::new(EdgeMetrics::new(&node));
-    let engine = Runtime::new(RuntimeConfig::default()).context("starting the wasmtime engine")?;
+    let engine = Runtime::new(RuntimeConfig {
+        max_instances: args.max_instances,
+        ..RuntimeConfig::default()
+    })
+    .context("starting the wasmtime engine")?;
     let trusted_key = match &args.trusted_key {
         Some(path) => Some(read_key(path)?),
         None => None,
@@ -179,6 +197,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let limits = InferLimits {
         max_batch_rows: args.max_batch_rows,
         max_body_bytes: args.max_body_bytes,
+        queue: QueueLimits {
+            timeout: Duration::from_millis(args.queue_timeout_ms),
+            max_waiting: args.max_queued,
+        },
     };
 
     let (models, control) = if let Some(dir) = &args.models_dir {

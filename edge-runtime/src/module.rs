@@ -1,5 +1,7 @@
 //! A loaded model module: checked once against the ABI, then run sandboxed, call after call.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
@@ -8,6 +10,7 @@ use wasmtime::{Instance, InstancePre, Memory, Module, Store, TypedFunc};
 
 use crate::error::{HostError, Result, chain, from_wasmtime};
 use crate::module_check::{self, ABI_VERSION, invalid};
+use crate::pool::{IdleInstances, QueueLimits, Slot};
 use crate::runtime::{MemoryLimiter, Runtime, StoreState};
 use model_wasm::abi::{Layout, STATUS_BAD_ROW_COUNT, STATUS_NON_FINITE, STATUS_OK, export};
 
@@ -22,7 +25,8 @@ pub struct ModuleLimits {
     pub max_memory_bytes: usize,
     /// Instances kept between calls for reuse, each with its own store. `0` instantiates afresh
     /// for every call (slower, see the crate docs). Concurrent calls beyond this number get a
-    /// fresh instance that is dropped afterwards.
+    /// fresh instance that is dropped afterwards. Idle instances hold slots of the runtime's
+    /// pool, and give them up when a call of another module needs one.
     pub idle_instances: usize,
 }
 
@@ -64,6 +68,12 @@ struct Shape {
 /// deadline. Instances are reused between calls ([`ModuleLimits::idle_instances`]) except after a
 /// trap, a timeout or a limit, when the instance is thrown away and the next call gets a fresh
 /// one, so a module that failed once cannot carry a broken state into later calls.
+///
+/// Every instance holds a slot of the runtime's pool ([`RuntimeConfig::max_instances`]
+/// (crate::RuntimeConfig::max_instances)). [`predict`](Self::predict) and
+/// [`predict_flat`](Self::predict_flat) never wait: with every slot in a call they fail with
+/// [`HostError::Busy`]. A server leases an instance first ([`lease`](Self::lease)), which waits
+/// for one up to a [`QueueLimits`], then calls [`predict_flat_on`](Self::predict_flat_on).
 pub struct ModelModule {
     runtime: Runtime,
     pre: InstancePre<StoreState>,
@@ -77,7 +87,35 @@ pub struct ModelModule {
     /// bytes rather than the whole (measured: 81 -> 52 ns per batch-1 call of a linear model).
     /// A lock-free queue: one atomic update to take a worker and one to return it, where a
     /// mutex took two each (measured: 40 -> 30 ns per batch-1 call of a linear model).
-    idle: Option<ArrayQueue<Box<Worker>>>,
+    /// Shared (weakly) with the runtime's pool, which may drop an idle instance to free its slot.
+    idle: Option<Arc<ArrayQueue<Box<Worker>>>>,
+    /// Tells this module's leases from another's.
+    id: u64,
+}
+
+/// Module ids, for [`Lease`]s.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+impl IdleInstances for ArrayQueue<Box<Worker>> {
+    fn drop_one(&self) -> bool {
+        self.pop().is_some()
+    }
+}
+
+/// An instance of one [`ModelModule`], taken by [`ModelModule::lease`] for a call by
+/// [`ModelModule::predict_flat_on`]; `Send`, so the call can run on another thread. Dropped
+/// unused, the instance is thrown away and its slot comes free.
+pub struct Lease {
+    worker: Box<Worker>,
+    module: u64,
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("module", &self.module)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for ModelModule {
@@ -121,12 +159,16 @@ impl ModelModule {
             .map_err(|e| invalid(chain(&e)))?;
 
         let ticks = runtime.ticks(limits.deadline);
-        let mut first = Box::new(Worker::new(runtime, &pre, &limits, ticks)?);
+        let pool = &runtime.inner.pool;
+        let slot = pool.try_slot().ok_or_else(|| pool.full())?;
+        let mut first = Box::new(Worker::new(runtime, &pre, &limits, ticks, slot)?);
         let (layout, shape) = first.read_shape()?;
         let idle = (limits.idle_instances > 0).then(|| {
-            let idle = ArrayQueue::new(limits.idle_instances);
+            let idle = Arc::new(ArrayQueue::new(limits.idle_instances));
             // Cannot fail: the queue holds at least one.
             let _ = idle.push(first);
+            let weak: Weak<dyn IdleInstances> = Arc::downgrade(&idle) as Weak<dyn IdleInstances>;
+            pool.register(weak);
             idle
         });
         Ok(Self {
@@ -139,6 +181,7 @@ impl ModelModule {
             manifest: sections.manifest,
             compile_time,
             idle,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -228,32 +271,80 @@ impl ModelModule {
     /// wrote them (classification: label index, then probabilities; regression: the value).
     /// No per-row allocation.
     pub fn predict_flat(&self, features: &[f64], outputs: &mut Vec<f64>) -> Result<()> {
-        let n_features = self.shape.n_features;
         outputs.clear();
-        if !features.len().is_multiple_of(n_features) {
-            return Err(HostError::Input {
-                row: features.len() / n_features,
-                feature: None,
-                message: format!("{} values are not whole rows of {n_features} features", features.len()),
-            });
-        }
-        let n_rows = features.len() / n_features;
-        outputs.reserve(n_rows * self.shape.stride);
-        let result = self.with_worker(|worker| {
-            let chunk_values = self.shape.max_rows * n_features;
-            for (chunk_index, chunk) in features.chunks(chunk_values).enumerate() {
-                let first_row = chunk_index * self.shape.max_rows;
-                let output = worker.call(self, first_row, chunk.len() / n_features, |input| {
-                    write_f64s(chunk, input)
-                })?;
-                outputs.extend(read_f64s(output));
-            }
-            Ok(())
-        });
+        self.check_flat(features)?;
+        let result = self.with_worker(|worker| self.run_flat(worker, features, outputs));
         if result.is_err() {
             outputs.clear();
         }
         result
+    }
+
+    /// An idle instance of this module, or a fresh one in a free slot of the runtime's pool
+    /// (taken from another module's idle instances if need be). While every slot is in a call,
+    /// waits for an instance up to `queue`'s timeout, among at most `queue.max_waiting` waiting
+    /// calls.
+    ///
+    /// Errors: [`HostError::Busy`] past the timeout or when the queue is full; what
+    /// instantiating may fail with otherwise (a start function past its deadline, a trap).
+    pub async fn lease(&self, queue: QueueLimits) -> Result<Lease> {
+        let worker = self.runtime.inner.pool.wait(queue, || self.take_now()).await?;
+        Ok(Lease {
+            worker,
+            module: self.id,
+        })
+    }
+
+    /// [`predict_flat`](Self::predict_flat) on a leased instance, which then goes back to the
+    /// idle instances (or is thrown away after a trap, a timeout or a limit).
+    ///
+    /// # Panics
+    ///
+    /// If `lease` is an instance of another module.
+    pub fn predict_flat_on(&self, lease: Lease, features: &[f64], outputs: &mut Vec<f64>) -> Result<()> {
+        assert_eq!(
+            lease.module, self.id,
+            "a lease is used with the module it was taken from"
+        );
+        let mut worker = lease.worker;
+        outputs.clear();
+        let result = self
+            .check_flat(features)
+            .and_then(|()| self.run_flat(&mut worker, features, outputs));
+        self.give_back(worker, &result);
+        if result.is_err() {
+            outputs.clear();
+        }
+        result
+    }
+
+    /// Refuses values that are not whole rows.
+    fn check_flat(&self, features: &[f64]) -> Result<()> {
+        let n_features = self.shape.n_features;
+        if features.len().is_multiple_of(n_features) {
+            Ok(())
+        } else {
+            Err(HostError::Input {
+                row: features.len() / n_features,
+                feature: None,
+                message: format!("{} values are not whole rows of {n_features} features", features.len()),
+            })
+        }
+    }
+
+    /// The rows of `features` (whole rows), `max_rows` per call, into `outputs`.
+    fn run_flat(&self, worker: &mut Worker, features: &[f64], outputs: &mut Vec<f64>) -> Result<()> {
+        let n_features = self.shape.n_features;
+        outputs.reserve(features.len() / n_features * self.shape.stride);
+        let chunk_values = self.shape.max_rows * n_features;
+        for (chunk_index, chunk) in features.chunks(chunk_values).enumerate() {
+            let first_row = chunk_index * self.shape.max_rows;
+            let output = worker.call(self, first_row, chunk.len() / n_features, |input| {
+                write_f64s(chunk, input)
+            })?;
+            outputs.extend(read_f64s(output));
+        }
+        Ok(())
     }
 
     /// Output rows to predictions, checking the labels.
@@ -281,22 +372,44 @@ impl ModelModule {
         Ok(())
     }
 
-    /// Runs `f` with an idle instance, or a fresh one; puts the instance back unless the call
-    /// failed in a way that may have left it broken.
+    /// Runs `f` with an idle instance, or a fresh one, without waiting (see
+    /// [`take_now`](Self::take_now)); puts the instance back unless the call failed in a way
+    /// that may have left it broken.
     fn with_worker(&self, f: impl FnOnce(&mut Worker) -> Result<()>) -> Result<()> {
-        let idle = self.idle.as_ref().and_then(ArrayQueue::pop);
-        let mut worker = match idle {
-            Some(worker) => worker,
-            None => Box::new(Worker::new(&self.runtime, &self.pre, &self.limits, self.ticks)?),
-        };
+        let mut worker = self.take_now()?.ok_or_else(|| self.runtime.inner.pool.full())?;
         let result = f(&mut worker);
+        self.give_back(worker, &result);
+        result
+    }
+
+    /// An idle instance, or a fresh one in a slot of the pool; `None` when every slot is in a
+    /// call.
+    fn take_now(&self) -> Result<Option<Box<Worker>>> {
+        if let Some(worker) = self.idle.as_deref().and_then(ArrayQueue::pop) {
+            return Ok(Some(worker));
+        }
+        match self.runtime.inner.pool.try_slot() {
+            Some(slot) => Ok(Some(Box::new(Worker::new(
+                &self.runtime,
+                &self.pre,
+                &self.limits,
+                self.ticks,
+                slot,
+            )?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Puts `worker` back in the idle queue after a call that ended with `result`, unless the
+    /// call may have left it broken or the queue is full; otherwise it is dropped, and its slot
+    /// comes free. Either way a waiting call is woken.
+    fn give_back(&self, worker: Box<Worker>, result: &Result<()>) {
         if matches!(result, Ok(()) | Err(HostError::Input { .. }))
             && let Some(idle) = &self.idle
+            && idle.push(worker).is_ok()
         {
-            // A full queue gives the worker back: it is dropped.
-            let _ = idle.push(worker);
+            self.runtime.inner.pool.returned();
         }
-        result
     }
 }
 
@@ -326,6 +439,9 @@ struct Worker {
     last_error_len: TypedFunc<(), i32>,
     deadline: Duration,
     ticks: u64,
+    /// The instance's slot in the runtime's pool; freed after the store (declared last, so
+    /// dropped last).
+    _slot: Slot,
 }
 
 impl std::fmt::Debug for Worker {
@@ -338,7 +454,13 @@ impl std::fmt::Debug for Worker {
 const MAX_MESSAGE: usize = 1024;
 
 impl Worker {
-    fn new(runtime: &Runtime, pre: &InstancePre<StoreState>, limits: &ModuleLimits, ticks: u64) -> Result<Self> {
+    fn new(
+        runtime: &Runtime,
+        pre: &InstancePre<StoreState>,
+        limits: &ModuleLimits,
+        ticks: u64,
+        slot: Slot,
+    ) -> Result<Self> {
         let state = StoreState {
             limiter: MemoryLimiter {
                 max_memory_bytes: limits.max_memory_bytes,
@@ -378,6 +500,7 @@ impl Worker {
             last_error_len,
             deadline: limits.deadline,
             ticks,
+            _slot: slot,
         })
     }
 

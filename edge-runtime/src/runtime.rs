@@ -10,6 +10,7 @@ use wasmtime::{
 };
 
 use crate::error::{HostError, LimitExceeded, Result};
+use crate::pool::Pool;
 
 /// The `runtime` label of the predictions this host makes, in metrics and telemetry (the edge's
 /// and the control plane's): `wasmtime`.
@@ -19,7 +20,9 @@ pub const RUNTIME_LABEL: &str = "wasmtime";
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// Instances alive at once across every loaded module (the pooling allocator's slots): idle
-    /// instances kept for reuse plus calls in flight.
+    /// instances kept for reuse plus calls in flight. When every slot is in a call, a call waits
+    /// for one ([`ModelModule::lease`](crate::ModelModule::lease)) or fails with
+    /// [`HostError::Busy`]; idle instances give their slot up to a call that needs one.
     pub max_instances: u32,
     /// Largest linear memory any instance may have; a module's own limit
     /// ([`crate::ModuleLimits::max_memory_bytes`]) can only be lower.
@@ -53,6 +56,8 @@ pub(crate) struct RuntimeInner {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<StoreState>,
     pub(crate) config: RuntimeConfig,
+    /// The slots of the pooling allocator, as the host counts them.
+    pub(crate) pool: Arc<Pool>,
     ticker: Option<Ticker>,
 }
 
@@ -96,6 +101,7 @@ impl Runtime {
             inner: Arc::new(RuntimeInner {
                 linker: Linker::new(&engine),
                 engine,
+                pool: Pool::new(config.max_instances as usize),
                 config,
                 ticker: Some(ticker),
             }),
@@ -117,6 +123,11 @@ impl Runtime {
             .engine
             .pooling_allocator_metrics()
             .map_or(0, |metrics| metrics.core_instances())
+    }
+
+    /// Calls waiting for an instance now (every slot of the pool is in a call).
+    pub fn waiting_calls(&self) -> usize {
+        self.inner.pool.waiting()
     }
 
     /// Epoch ticks that cover `deadline` (at least one).

@@ -8,7 +8,10 @@
 //! manifest, compile and ABI check in wasmtime, the module's shape against the manifest
 //! (feature count, task, classes), and a prediction on the manifest's `sample_rows` under the
 //! sandbox's deadline and memory limit. A version that fails any step is refused with a
-//! [`LoadError`] naming the step.
+//! [`LoadError`] naming the step, and of a [`LoadFailure`] kind: most failures are properties
+//! of the version's bytes ([`LoadFailure::Permanent`]: refuse it for good), but a load can also
+//! fail because the host is busy (no free instance) or the machine is loaded (a call past its
+//! deadline), which says nothing of the version ([`LoadFailure::Transient`]: try again later).
 
 use model_wasm::manifest::{ManifestView, sha256_hex};
 use model_wasm::signature::{PublicKey, SignatureError, verify_manifest};
@@ -44,7 +47,8 @@ impl Default for LoadOptions {
     }
 }
 
-/// Why a version was refused. Every variant means "keep serving what you had".
+/// Why a version was refused. Every variant means "keep serving what you had"; [`kind`]
+/// (LoadError::kind) says whether to refuse it for good or try again later.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
@@ -62,6 +66,39 @@ pub enum LoadError {
     Mismatch(String),
     #[error("the smoke prediction on the manifest's sample rows failed: {0}")]
     Smoke(HostError),
+}
+
+/// Whether a failed load may succeed when tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadFailure {
+    /// The host was busy or the machine loaded: the same bytes may load a moment later.
+    Transient,
+    /// The bytes are at fault (signature, digest, size, manifest, ABI, shape, a smoke prediction
+    /// that traps or is refused): they will fail the same way every time.
+    Permanent,
+}
+
+impl LoadFailure {
+    /// The `kind` label of `wasmline_edge_load_failures_total`: `transient` or `permanent`.
+    pub fn label(self) -> &'static str {
+        match self {
+            LoadFailure::Transient => "transient",
+            LoadFailure::Permanent => "permanent",
+        }
+    }
+}
+
+impl LoadError {
+    /// [`LoadFailure::Transient`] when compiling, instantiating or the smoke prediction failed
+    /// for want of a free instance ([`HostError::Busy`]) or ran past its deadline
+    /// ([`HostError::Timeout`]: a loaded machine, or a module that loops, which is then tried
+    /// again after each backoff); [`LoadFailure::Permanent`] otherwise.
+    pub fn kind(&self) -> LoadFailure {
+        match self {
+            LoadError::Module(error) | LoadError::Smoke(error) if error.is_transient() => LoadFailure::Transient,
+            _ => LoadFailure::Permanent,
+        }
+    }
 }
 
 /// A version that passed every check of [`ServedModel::load`]. Requests hold it in an `Arc`,

@@ -10,7 +10,11 @@
 //! - `wasmline_model_info` gauge {model, version, node, sha256} = 1 for the served version.
 //!
 //! Edge health: `wasmline_edge_sync_failures_total` {model}, `wasmline_edge_model_refused_total`
-//! {model}, `wasmline_edge_model_swaps_total` {model}, `wasmline_edge_telemetry_pending_batches`,
+//! {model} (versions refused for good), `wasmline_edge_load_failures_total` {model, kind} (every
+//! failed attempt to load a version: `permanent`, refused for good, or `transient`, tried again),
+//! `wasmline_edge_load_retry_timestamp_seconds` {model} (when a version that failed for a
+//! transient reason is tried next; absent when none waits), `wasmline_edge_model_swaps_total`
+//! {model}, `wasmline_edge_telemetry_pending_batches`,
 //! `wasmline_edge_telemetry_delivered_total`, `wasmline_edge_telemetry_rejected_total`,
 //! `wasmline_edge_telemetry_dropped_total`, and `wasmline_http_requests_total` {method, path,
 //! status} labelled by the matched route, never the raw URI.
@@ -34,6 +38,8 @@ pub struct EdgeMetrics {
     pub model_info: IntGaugeVec,
     pub sync_failures: IntCounterVec,
     pub model_refused: IntCounterVec,
+    pub load_failures: IntCounterVec,
+    pub load_retry_at: GaugeVec,
     pub model_swaps: IntCounterVec,
     pub telemetry_pending: IntGauge,
     pub telemetry_delivered: IntCounter,
@@ -105,7 +111,18 @@ impl EdgeMetrics {
             ),
             model_refused: counter(
                 "wasmline_edge_model_refused_total",
-                "Model versions refused (signature, digest, module, smoke test).",
+                "Model versions refused for good (signature, digest, manifest, module ABI or shape, smoke prediction).",
+                &["model"],
+            ),
+            load_failures: counter(
+                "wasmline_edge_load_failures_total",
+                "Failed attempts to load a model version, by kind: permanent (refused for good) or transient (fetch \
+                 error, no free instance, a call past its deadline; tried again after a backoff).",
+                &["model", "kind"],
+            ),
+            load_retry_at: gauge(
+                "wasmline_edge_load_retry_timestamp_seconds",
+                "Unix time of the next attempt to load a version whose last attempt failed for a transient reason.",
                 &["model"],
             ),
             model_swaps: counter(

@@ -3,13 +3,19 @@
 //! them through [`ServedModel::load`] (signature, digest, compile, smoke prediction), stores
 //! them in the [`Cache`] and swaps them in.
 //!
-//! - A refused version is logged, counted (`wasmline_edge_model_refused_total`) and remembered:
-//!   the long poll then holds on it (`known=` that version), so it is not fetched again in a
-//!   loop, and the old version keeps serving.
-//! - A failure to reach the control plane is counted (`wasmline_edge_sync_failures_total`) and
-//!   retried after an exponential backoff with jitter (capped), forever: the edge recovers by
-//!   itself when the control plane returns, and serves from memory (and after a restart, from
-//!   the cache, see [`load_cached`]) meanwhile.
+//! - A failed install is counted (`wasmline_edge_load_failures_total{kind}`) and sorted by its
+//!   [`LoadFailure`] kind. A version whose bytes are at fault (signature, digest, size, manifest,
+//!   ABI, shape, a smoke prediction that traps or is refused) is refused for good: logged,
+//!   counted (`wasmline_edge_model_refused_total`) and remembered, so the long poll then holds
+//!   on it (`known=` that version) and it is not fetched again; the old version keeps serving.
+//! - A transient failure (the control plane unreachable or answering oddly, no free instance in
+//!   the runtime's pool, a compile or smoke prediction past its deadline on a loaded machine) is
+//!   logged with the pause before the next attempt (also in
+//!   `wasmline_edge_load_retry_timestamp_seconds`), and the version is tried again after an
+//!   exponential backoff with jitter (capped at `--max-backoff`), until it loads, is refused for
+//!   good or the alias moves on. A failure to reach the control plane is also counted in
+//!   `wasmline_edge_sync_failures_total`; the edge recovers by itself when it returns, and serves
+//!   from memory (and after a restart, from the cache, see [`load_cached`]) meanwhile.
 //! - The alias moving back to the previous version swaps it back in without a download.
 //!
 //! Trust: manifests are checked against a [`Trust`]: a key given by the operator, or the
@@ -21,15 +27,16 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use model_wasm::signature::PublicKey;
 use tokio::sync::watch;
 
-use edge_runtime::{LoadError, LoadOptions, MANIFEST_FILE, MODULE_FILE, Runtime, ServedModel};
+use edge_runtime::{LoadError, LoadFailure, LoadOptions, MANIFEST_FILE, MODULE_FILE, Runtime, ServedModel};
 
 use super::cache::{Cache, Served, write_atomic};
 use super::client::{ClientError, ControlPlane};
+use super::metrics::EdgeMetrics;
 use super::models::EdgeModels;
 
 /// Largest manifest accepted (they carry reference profiles).
@@ -150,12 +157,21 @@ pub struct SyncContext {
 /// Why an attempt to install a version failed.
 #[derive(Debug, thiserror::Error)]
 enum SyncError {
-    /// The version itself is bad: do not fetch it again.
+    /// The version did not pass the load gate; [`LoadError::kind`] says whether for good.
     #[error(transparent)]
-    Refused(#[from] LoadError),
+    Load(#[from] LoadError),
     /// The control plane could not be reached or answered oddly: try again later.
     #[error(transparent)]
-    Transient(#[from] ClientError),
+    Fetch(#[from] ClientError),
+}
+
+impl SyncError {
+    fn kind(&self) -> LoadFailure {
+        match self {
+            SyncError::Load(error) => error.kind(),
+            SyncError::Fetch(_) => LoadFailure::Transient,
+        }
+    }
 }
 
 /// Runs `f` on a blocking thread.
@@ -229,11 +245,13 @@ pub async fn follow(ctx: Arc<SyncContext>, name: String, mut stop: watch::Receiv
                 let current = ctx.models.current_version(&name);
                 if Some(target) == current || refused.contains(&target) {
                     failures = 0;
+                    no_retry(&metrics, &name);
                     known = Some(target);
                     // A control plane that does not hold long polls must not be hammered.
                     Duration::from_secs(1).saturating_sub(started.elapsed())
                 } else if let Some(previous) = ctx.models.previous(&name).filter(|p| p.version() == target) {
                     failures = 0;
+                    no_retry(&metrics, &name);
                     tracing::info!(model = %name, version = target, "the alias moved back: serving the previous version again");
                     ctx.models.install(previous);
                     record_served(&ctx, &name);
@@ -243,25 +261,39 @@ pub async fn follow(ctx: Arc<SyncContext>, name: String, mut stop: watch::Receiv
                     match install(&ctx, &name, target).await {
                         Ok(model) => {
                             failures = 0;
+                            no_retry(&metrics, &name);
                             tracing::info!(model = %name, version = target, sha256 = model.sha256(), from = ?current, "serving a new version");
                             ctx.models.install(model);
                             record_served(&ctx, &name);
                             known = Some(target);
                             Duration::ZERO
                         }
-                        Err(SyncError::Refused(error)) => {
-                            failures = 0;
-                            metrics.model_refused.with_label_values(&[&name]).inc();
-                            tracing::error!(model = %name, version = target, %error, serving = ?current, "refused a version; the served one stays");
-                            refused.insert(target);
-                            known = Some(target);
-                            Duration::ZERO
-                        }
-                        Err(SyncError::Transient(error)) => {
-                            failures += 1;
-                            metrics.sync_failures.with_label_values(&[&name]).inc();
-                            tracing::warn!(model = %name, version = target, %error, failures, "cannot fetch a version; will retry");
-                            backoff(failures, ctx.max_backoff)
+                        Err(error) => {
+                            let kind = error.kind();
+                            metrics.load_failures.with_label_values(&[&name, kind.label()]).inc();
+                            match kind {
+                                LoadFailure::Permanent => {
+                                    failures = 0;
+                                    no_retry(&metrics, &name);
+                                    metrics.model_refused.with_label_values(&[&name]).inc();
+                                    tracing::error!(model = %name, version = target, %error, serving = ?current, "refused a version for good; the served one stays");
+                                    refused.insert(target);
+                                    known = Some(target);
+                                    Duration::ZERO
+                                }
+                                LoadFailure::Transient => {
+                                    failures += 1;
+                                    if matches!(error, SyncError::Fetch(_)) {
+                                        metrics.sync_failures.with_label_values(&[&name]).inc();
+                                    }
+                                    let pause = backoff(failures, ctx.max_backoff);
+                                    let at = SystemTime::now() + pause;
+                                    let at = at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+                                    metrics.load_retry_at.with_label_values(&[&name]).set(at);
+                                    tracing::warn!(model = %name, version = target, %error, failures, retry_in = ?pause, serving = ?current, "cannot load a version for now; will retry");
+                                    pause
+                                }
+                            }
                         }
                     }
                 }
@@ -286,6 +318,11 @@ pub async fn follow(ctx: Arc<SyncContext>, name: String, mut stop: watch::Receiv
             }
         }
     }
+}
+
+/// No version of `name` waits for another attempt.
+fn no_retry(metrics: &EdgeMetrics, name: &str) {
+    let _ = metrics.load_retry_at.remove_label_values(&[name]);
 }
 
 /// Writes which versions are served to the cache.
@@ -313,21 +350,21 @@ async fn install(ctx: &Arc<SyncContext>, name: &str, version: u64) -> Result<Arc
             .client
             .artifact(&name, version, MANIFEST_FILE, MAX_MANIFEST_BYTES)
             .map_err(|e| match e {
-                ClientError::TooLarge(limit) => SyncError::Refused(LoadError::Manifest(format!(
+                ClientError::TooLarge(limit) => SyncError::Load(LoadError::Manifest(format!(
                     "the manifest is larger than {limit} bytes"
                 ))),
-                other => SyncError::Transient(other),
+                other => SyncError::Fetch(other),
             })?;
         let limit = ctx.options.max_module_bytes as u64;
         let wasm = ctx
             .client
             .artifact(&name, version, MODULE_FILE, limit)
             .map_err(|e| match e {
-                ClientError::TooLarge(_) => SyncError::Refused(LoadError::TooLarge {
+                ClientError::TooLarge(_) => SyncError::Load(LoadError::TooLarge {
                     size: ctx.options.max_module_bytes + 1,
                     limit: ctx.options.max_module_bytes,
                 }),
-                other => SyncError::Transient(other),
+                other => SyncError::Fetch(other),
             })?;
         let options = LoadOptions {
             trusted_key: Some(key),
@@ -335,7 +372,7 @@ async fn install(ctx: &Arc<SyncContext>, name: &str, version: u64) -> Result<Arc
         };
         let model = ServedModel::load(&ctx.runtime, &manifest, &wasm, &options)?;
         if model.name() != name || model.version() != version {
-            return Err(SyncError::Refused(LoadError::Manifest(format!(
+            return Err(SyncError::Load(LoadError::Manifest(format!(
                 "the manifest is {}, expected {name}@{version}",
                 model.manifest().id()
             ))));
@@ -347,7 +384,7 @@ async fn install(ctx: &Arc<SyncContext>, name: &str, version: u64) -> Result<Arc
     })
     .await
     .unwrap_or_else(|e| {
-        Err(SyncError::Transient(ClientError::Transport(format!(
+        Err(SyncError::Fetch(ClientError::Transport(format!(
             "the load task failed: {e}"
         ))))
     })
@@ -355,7 +392,177 @@ async fn install(ctx: &Arc<SyncContext>, name: &str, version: u64) -> Result<Arc
 
 #[cfg(test)]
 mod tests {
+    use edge_runtime::kserve::ModelSet;
+    use edge_runtime::{ModelModule, ModuleLimits, QueueLimits, RuntimeConfig};
+
     use super::*;
+    use crate::edge::testing::standin::StandIn;
+    use crate::edge::testing::support::{model_files, other_signing_key, public_key, regressor_ir, signing_key};
+
+    /// A sync context following `stand_in` with `runtime`, trusting the test key; backoffs of
+    /// at most 20 ms, so retries come quickly.
+    fn context(stand_in: &StandIn, runtime: Runtime, cache: &std::path::Path) -> Arc<SyncContext> {
+        let metrics = Arc::new(EdgeMetrics::new("test-node"));
+        Arc::new(SyncContext {
+            client: ControlPlane::new(&stand_in.url(), None),
+            cache: Cache::open(cache).unwrap(),
+            models: Arc::new(EdgeModels::new(vec!["wine".into()], metrics, 10)),
+            runtime,
+            trust: Arc::new(Trust::fixed(public_key(&signing_key()))),
+            options: LoadOptions::default(),
+            alias: "production".into(),
+            poll_wait: Duration::from_secs(1),
+            max_backoff: Duration::from_millis(20),
+        })
+    }
+
+    /// Waits (polling) until `done`, failing the test after a minute.
+    async fn until(what: &str, mut done: impl FnMut() -> bool) {
+        let give_up = Instant::now() + Duration::from_secs(60);
+        while !done() {
+            assert!(Instant::now() < give_up, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn load_failures(ctx: &SyncContext, kind: LoadFailure) -> u64 {
+        ctx.models
+            .metrics()
+            .load_failures
+            .with_label_values(&["wine", kind.label()])
+            .get()
+    }
+
+    /// An async runtime for a test (the stand-in runs on its own, so it starts outside this one).
+    fn block_on<F: Future>(test: F) -> F::Output {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(test)
+    }
+
+    #[test]
+    fn a_version_that_finds_the_instance_pool_full_is_tried_again_and_then_served() {
+        let key = signing_key();
+        let stand_in = StandIn::start(public_key(&key));
+        stand_in.publish("wine", 1, &model_files("wine", 1, &regressor_ir(1.0), Some(&key)));
+        stand_in.set_alias("wine", 1);
+        block_on(pool_full_then_served(&stand_in));
+    }
+
+    async fn pool_full_then_served(stand_in: &StandIn) {
+        // A pool of one instance, in a call of another module for as long as `held` lives.
+        let runtime = Runtime::new(RuntimeConfig {
+            max_instances: 1,
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let wasm = model_wasm::codegen::compile(&regressor_ir(0.0), b"{}").unwrap();
+        let other = ModelModule::load(&runtime, &wasm, ModuleLimits::default()).unwrap();
+        let held = other.lease(QueueLimits::default()).await.unwrap();
+
+        let cache = tempfile::tempdir().unwrap();
+        let ctx = context(stand_in, runtime, cache.path());
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(follow(ctx.clone(), "wine".into(), stopped));
+
+        until("two attempts to find no free instance", || {
+            load_failures(&ctx, LoadFailure::Transient) >= 2
+        })
+        .await;
+        assert_eq!(ctx.models.current_version("wine"), None);
+        let metrics = ctx.models.metrics().render();
+        assert!(
+            metrics.contains(r#"wasmline_edge_load_retry_timestamp_seconds{model="wine"}"#),
+            "{metrics}"
+        );
+
+        // The instance comes free: the next attempt loads the version, and it answers.
+        drop(held);
+        until("version 1 to be served", || {
+            ctx.models.current_version("wine") == Some(1)
+        })
+        .await;
+        let model = ctx.models.current("wine").unwrap();
+        let mut outputs = Vec::new();
+        model.module().predict_flat(&[1.0, 1.0], &mut outputs).unwrap();
+        assert_eq!(outputs, [0.0], "y = 1 + x0 - 2 x1");
+        assert_eq!(load_failures(&ctx, LoadFailure::Permanent), 0);
+        assert_eq!(ctx.models.metrics().model_refused.with_label_values(&["wine"]).get(), 0);
+        let metrics = ctx.models.metrics().render();
+        assert!(
+            !metrics.contains("wasmline_edge_load_retry_timestamp_seconds{"),
+            "no retry is pending: {metrics}"
+        );
+        stop.send(true).unwrap();
+        task.await.unwrap();
+    }
+
+    /// How many times the stand-in served `file` of `wine@version`, and saw a poll holding on it.
+    fn seen(stand_in: &StandIn, version: u64) -> (usize, usize, usize) {
+        let registry = stand_in.registry();
+        let fetched = |file: &str| {
+            registry
+                .fetched
+                .iter()
+                .filter(|(n, v, f)| n == "wine" && *v == version && f == file)
+                .count()
+        };
+        let polls = registry
+            .polls
+            .iter()
+            .filter(|(n, known)| n == "wine" && *known == Some(version))
+            .count();
+        (fetched(MANIFEST_FILE), fetched(MODULE_FILE), polls)
+    }
+
+    #[test]
+    fn a_bad_digest_or_signature_is_refused_for_good_and_not_fetched_again() {
+        let key = signing_key();
+        let stand_in = StandIn::start(public_key(&key));
+        let mut tampered = model_files("wine", 1, &regressor_ir(1.0), Some(&key));
+        let last = tampered.wasm.len() - 1;
+        tampered.wasm[last] ^= 0x01;
+        stand_in.publish("wine", 1, &tampered);
+        stand_in.publish(
+            "wine",
+            2,
+            &model_files("wine", 2, &regressor_ir(2.0), Some(&other_signing_key())),
+        );
+        stand_in.set_alias("wine", 1);
+        block_on(refused_for_good(&stand_in));
+    }
+
+    async fn refused_for_good(stand_in: &StandIn) {
+        let cache = tempfile::tempdir().unwrap();
+        let ctx = context(stand_in, crate::edge::testing::support::runtime().clone(), cache.path());
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(follow(ctx.clone(), "wine".into(), stopped));
+        let refused = |n: u64| ctx.models.metrics().model_refused.with_label_values(&["wine"]).get() == n;
+
+        for (n, version) in [(1, 1), (2, 2)] {
+            if version == 2 {
+                stand_in.set_alias("wine", 2);
+            }
+            until("the version to be refused", || refused(n)).await;
+            // Two long polls holding on the refused version: the decision not to fetch it
+            // again was made twice.
+            until("two polls holding on the version", || seen(stand_in, version).2 >= 2).await;
+            let (manifests, modules, _) = seen(stand_in, version);
+            assert_eq!(
+                (manifests, modules),
+                (1, 1),
+                "version {version}: the manifest and module were fetched once"
+            );
+            assert_eq!(load_failures(&ctx, LoadFailure::Permanent), n);
+        }
+        assert_eq!(load_failures(&ctx, LoadFailure::Transient), 0);
+        assert_eq!(ctx.models.current_version("wine"), None);
+        stop.send(true).unwrap();
+        task.await.unwrap();
+    }
 
     #[test]
     fn backoff_grows_to_the_cap_with_jitter() {

@@ -30,6 +30,11 @@
 //! or a body over [`InferLimits::max_body_bytes`] (413). A module that traps or runs past its
 //! deadline fails that one request with a 500; the model keeps serving.
 //!
+//! A request takes an instance of the model before it predicts. When every slot of the
+//! runtime's instance pool is in a call, it waits for one, up to [`InferLimits::queue`]: past
+//! its timeout, or when too many requests wait already, it gets a 503 with the same
+//! `{"error": "..."}` body (and `Retry-After: 1`).
+//!
 //! The files, one concern each: this one the contract ([`ModelSet`], [`Outcome`],
 //! [`InferLimits`]); `routes.rs` the router and its handlers; `json.rs` the body's NaN and
 //! Infinity tokens; `tensors.rs` the request's inputs parsed and checked into row-major rows; `responses.rs` the named outputs and [`ApiError`], the
@@ -60,7 +65,7 @@ mod tensors;
 
 use std::sync::Arc;
 
-use crate::ServedModel;
+use crate::{QueueLimits, ServedModel};
 
 pub use error::ApiError;
 pub use routes::router;
@@ -113,7 +118,7 @@ pub enum Outcome<'a> {
     Ok { rows: &'a [f64], seconds: f64 },
     /// Refused: the request was the caller's error (a 4xx).
     Invalid,
-    /// Failed in the module: a trap, a timeout, a limit (a 5xx).
+    /// Failed in the module (a trap, a timeout, a limit), or found no free instance (a 5xx).
     Error,
 }
 
@@ -135,6 +140,8 @@ pub struct InferLimits {
     pub max_batch_rows: usize,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
+    /// How long a request waits for an instance while the pool is full, and how many may wait.
+    pub queue: QueueLimits,
 }
 
 impl Default for InferLimits {
@@ -142,6 +149,7 @@ impl Default for InferLimits {
         Self {
             max_batch_rows: 10_000,
             max_body_bytes: 4 << 20,
+            queue: QueueLimits::default(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The `/v2` router and its handlers: lookups of a model and version, metadata, readiness, and
-//! infer (parse, predict on the request's task or the blocking pool, answer, report the
-//! [`Outcome`]).
+//! infer (parse, lease an instance (waiting while the pool is full), predict on the request's
+//! task or the blocking pool, answer, report the [`Outcome`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
@@ -224,17 +224,27 @@ async fn run_infer(
         }
     };
     let Prepared { id, features, outputs } = prepared;
-    let predict = |model: &ServedModel, features: Vec<f64>| {
+    let lease = match model.module().lease(state.limits.queue).await {
+        Ok(lease) => lease,
+        Err(error @ HostError::Busy(_)) => {
+            tracing::warn!(model = model.name(), version = model.version(), %error, "request refused");
+            state.models.observe(&model, &Outcome::Error);
+            let busy = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{error}; try again"));
+            return Ok(([(header::RETRY_AFTER, "1")], busy).into_response());
+        }
+        Err(error) => return Err(module_failed(state, &model, &error)),
+    };
+    let predict = |model: &ServedModel, lease, features: Vec<f64>| {
         let mut raw = Vec::new();
         let start = Instant::now();
-        let result = model.module().predict_flat(&features, &mut raw);
+        let result = model.module().predict_flat_on(lease, &features, &mut raw);
         (result, raw, features, start.elapsed())
     };
     let joined = if features.len() <= INLINE_ROWS * model.module().n_features().max(1) {
-        Ok(predict(&model, features))
+        Ok(predict(&model, lease, features))
     } else {
         let task_model = model.clone();
-        tokio::task::spawn_blocking(move || predict(&task_model, features)).await
+        tokio::task::spawn_blocking(move || predict(&task_model, lease, features)).await
     };
     let (result, raw, features, elapsed) = match joined {
         Ok(done) => done,
@@ -263,15 +273,15 @@ async fn run_infer(
                 None => format!("row {row}: {message}"),
             }))
         }
-        Err(error) => {
-            tracing::error!(model = model.name(), version = model.version(), %error, "inference failed in the module");
-            state.models.observe(&model, &Outcome::Error);
-            Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("inference failed: {error}"),
-            ))
-        }
+        Err(error) => Err(module_failed(state, &model, &error)),
     }
+}
+
+/// A call into the module that failed (a trap, a timeout, a limit): logged, counted, a 500.
+fn module_failed(state: &KserveState, model: &ServedModel, error: &HostError) -> ApiError {
+    tracing::error!(model = model.name(), version = model.version(), %error, "inference failed in the module");
+    state.models.observe(model, &Outcome::Error);
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("inference failed: {error}"))
 }
 
 /// A request checked against the model: row-major features and the outputs to send.

@@ -54,6 +54,40 @@ fn serves_a_models_dir() {
     assert!(edge.metric("wasmline_model_info{").is_some());
 }
 
+#[test]
+fn with_one_instance_concurrent_batches_queue_and_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    write_model_dir(dir.path(), "reg", &model_files("reg", 1, &regressor_ir(0.5), None));
+    let edge = Edge::spawn(&[
+        "--models-dir",
+        dir.path().to_str().unwrap(),
+        "--cache-dir",
+        cache.path().to_str().unwrap(),
+        "--max-instances",
+        "1",
+    ]);
+    edge.wait_ready();
+    // Batches of 500 rows from 8 clients at once, one instance to share: they wait their turn.
+    let clients: Vec<_> = (0..8)
+        .map(|client| {
+            let base = edge.base.clone();
+            std::thread::spawn(move || {
+                let probe = Probe { base };
+                let rows: Vec<Vec<f64>> = (0..500).map(|i| vec![f64::from(client), f64::from(i)]).collect();
+                (0..5)
+                    .map(|_| probe.post("/v2/models/reg/infer", &matrix_request(&rows)))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for client in clients {
+        for (status, body) in client.join().unwrap() {
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+}
+
 /// The arguments of an edge following `stand_in` with `cache` as its cache dir.
 fn follower_args(stand_in: &StandIn, cache: &Path, node: &str) -> Vec<String> {
     [
@@ -181,14 +215,28 @@ fn follows_the_alias_without_failing_a_request_and_refuses_bad_versions() {
     stand_in.set_alias("wine", 4);
     refused(2.0);
 
+    // A smoke prediction past its deadline may be a loaded machine's doing: that version is not
+    // refused but tried again after each backoff, while version 2 keeps serving.
     let looping = with_module("wine", 5, &regressor_ir(5.0), looping_module(2), Some(&key));
     stand_in.publish("wine", 5, &looping);
     stand_in.set_alias("wine", 5);
-    refused(3.0);
+    let failures = |kind: &str| {
+        edge.metric(&format!(
+            r#"wasmline_edge_load_failures_total{{kind="{kind}",model="wine"}}"#
+        ))
+    };
+    eventually("two attempts at the looping version", DEADLINE, || {
+        failures("transient").is_some_and(|n| n >= 2.0).then_some(())
+    });
+    assert_eq!(failures("permanent"), Some(2.0));
+    assert_eq!(edge.metric("wasmline_edge_model_refused_total{"), Some(2.0));
+    assert!(edge.metric("wasmline_edge_load_retry_timestamp_seconds{").is_some());
+    assert_eq!(answer(&edge, "/v2/models/wine/infer"), (200, Some(("2".into(), 1.0))));
     let log = edge.log();
     assert!(log.contains("does not match the manifest: sha256"), "{log}");
     assert!(log.contains("not by the trusted key"), "{log}");
     assert!(log.contains("did not finish within its deadline"), "{log}");
+    assert!(log.contains("cannot load a version for now; will retry"), "{log}");
 
     // A good version after the bad ones is taken; the previous one stays addressable.
     stand_in.publish("wine", 6, &model_files("wine", 6, &regressor_ir(6.0), Some(&key)));
@@ -197,6 +245,7 @@ fn follows_the_alias_without_failing_a_request_and_refuses_bad_versions() {
         (edge.served_version("wine").as_deref() == Some("6")).then_some(())
     });
     assert_eq!(answer(&edge, "/v2/models/wine/infer"), (200, Some(("6".into(), 5.0))));
+    assert_eq!(edge.metric("wasmline_edge_load_retry_timestamp_seconds{"), None);
     assert_eq!(
         answer(&edge, "/v2/models/wine/versions/2/infer"),
         (200, Some(("2".into(), 1.0)))

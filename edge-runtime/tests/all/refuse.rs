@@ -1,9 +1,17 @@
-//! Modules the host refuses at load, with the reason.
+//! Modules the host refuses at load, with the reason; versions the load gate refuses, for good
+//! or for now.
 
-use edge_runtime::{HostError, ModelModule, ModuleLimits};
+use std::time::Duration;
 
-use crate::fixtures::{AbiModule, INPUT_PTR, linear};
-use crate::support::runtime;
+use edge_runtime::{
+    HostError, LoadError, LoadFailure, LoadOptions, ModelModule, ModuleLimits, QueueLimits, Runtime, RuntimeConfig,
+    ServedModel,
+};
+
+use crate::fixtures::{AbiModule, INPUT_PTR, linear, with_body};
+use crate::support::{
+    looping_module, model_files, other_signing_key, public_key, regressor_ir, runtime, signing_key, with_module,
+};
 
 fn load(bytes: &[u8]) -> Result<ModelModule, HostError> {
     ModelModule::load(runtime(), bytes, ModuleLimits::default())
@@ -148,4 +156,82 @@ fn a_memory_beyond_the_limit() {
         ModelModule::load(runtime(), &source.wasm(), tight),
         Err(HostError::Limits(message)) if message.contains("131072")
     ));
+}
+
+#[test]
+fn a_version_is_refused_for_good_only_for_what_its_bytes_are() {
+    let key = signing_key();
+    let options = LoadOptions {
+        trusted_key: Some(public_key(&key)),
+        limits: ModuleLimits {
+            deadline: Duration::from_millis(20),
+            ..ModuleLimits::default()
+        },
+        ..LoadOptions::default()
+    };
+    let ir = regressor_ir(1.0);
+    let load = |files: &crate::support::ModelFiles| {
+        ServedModel::load(runtime(), &files.manifest, &files.wasm, &options).map(drop)
+    };
+    let kind_of = |result: Result<(), LoadError>| {
+        let error = result.unwrap_err();
+        (error.kind(), error.to_string())
+    };
+
+    let mut tampered = model_files("m", 1, &ir, Some(&key));
+    tampered.wasm[10] ^= 1;
+    let foreign = model_files("m", 1, &ir, Some(&other_signing_key()));
+    let not_wasm = with_module("m", 1, &ir, b"not a module".to_vec(), Some(&key));
+    // Traps on the manifest's sample rows (1 and 5).
+    let trapping = with_module("m", 1, &ir, with_body(2, "unreachable").wasm(), Some(&key));
+    for (what, files, step) in [
+        (
+            "a module that is not the manifest's",
+            &tampered,
+            "does not match the manifest: sha256",
+        ),
+        (
+            "a manifest signed by another key",
+            &foreign,
+            "manifest signature refused",
+        ),
+        (
+            "bytes that are not a module",
+            &not_wasm,
+            "module refused: invalid model module",
+        ),
+        ("a smoke prediction that traps", &trapping, "smoke prediction"),
+    ] {
+        let (kind, message) = kind_of(load(files));
+        assert_eq!(kind, LoadFailure::Permanent, "{what}: {message}");
+        assert!(message.contains(step), "{what}: {message}");
+    }
+
+    // A smoke prediction past its deadline may be the machine's load: tried again later.
+    let looping = with_module("m", 1, &ir, looping_module(2), Some(&key));
+    let (kind, message) = kind_of(load(&looping));
+    assert_eq!(kind, LoadFailure::Transient, "{message}");
+    assert!(message.contains("did not finish within its deadline"), "{message}");
+
+    // So is a pool with every instance in a call.
+    let busy = Runtime::new(RuntimeConfig {
+        max_instances: 1,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let other = ModelModule::load(&busy, &linear(&[1.0, 2.0], 0.5).wasm(), ModuleLimits::default()).unwrap();
+    let block = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let held = block.block_on(other.lease(QueueLimits::default())).unwrap();
+    let good = model_files("m", 1, &ir, Some(&key));
+    let loaded = ServedModel::load(&busy, &good.manifest, &good.wasm, &options).map(drop);
+    let (kind, message) = kind_of(loaded);
+    assert_eq!(kind, LoadFailure::Transient, "{message}");
+    assert!(message.contains("no instance free"), "{message}");
+    drop(held);
+    assert!(ServedModel::load(&busy, &good.manifest, &good.wasm, &options).is_ok());
+    assert_eq!(LoadFailure::Transient.label(), "transient");
+    assert_eq!(LoadFailure::Permanent.label(), "permanent");
 }

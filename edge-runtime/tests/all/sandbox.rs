@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use edge_runtime::{HostError, ModelModule, ModuleLimits, Prediction, Runtime, RuntimeConfig};
+use edge_runtime::{HostError, ModelModule, ModuleLimits, Prediction, QueueLimits, Runtime, RuntimeConfig};
 
 use crate::fixtures::{AbiModule, with_body};
 use crate::support::runtime;
@@ -189,7 +189,7 @@ fn concurrent_calls_beyond_the_idle_instances_are_served_and_released() {
 }
 
 #[test]
-fn an_exhausted_instance_pool_is_a_limit() {
+fn a_full_pool_takes_idle_instances_back_and_is_busy_only_with_every_instance_in_a_call() {
     let runtime = small_runtime(2);
     let source = misbehaving_when_negative("").wasm();
     let limits = ModuleLimits {
@@ -198,11 +198,67 @@ fn an_exhausted_instance_pool_is_a_limit() {
     };
     let first = ModelModule::load(&runtime, &source, limits.clone()).unwrap();
     let second = ModelModule::load(&runtime, &source, limits.clone()).unwrap();
-    assert!(matches!(
-        ModelModule::load(&runtime, &source, limits.clone()),
-        Err(HostError::Limits(message)) if message.contains("pool")
-    ));
-    drop(first);
-    assert!(ModelModule::load(&runtime, &source, limits).is_ok());
-    drop(second);
+    // Both slots hold idle instances: a third module, and a call of a module whose idle
+    // instance was taken back, get one of them.
+    let third = ModelModule::load(&runtime, &source, limits.clone()).unwrap();
+    assert_eq!(runtime.live_instances(), 2);
+    for module in [&first, &second, &third] {
+        assert_eq!(module.predict(&[[1.5]]).unwrap(), [Prediction::Value(1.5)]);
+    }
+    assert_eq!(runtime.live_instances(), 2);
+
+    // Both instances in calls: a load and a call that may not wait are busy.
+    let block = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let a = block.block_on(first.lease(QueueLimits::default())).unwrap();
+    let b = block.block_on(second.lease(QueueLimits::default())).unwrap();
+    let busy = "every one of the 2 instances of the pool is in a call";
+    assert_eq!(
+        ModelModule::load(&runtime, &source, limits.clone()).unwrap_err(),
+        HostError::Busy(busy.into())
+    );
+    assert_eq!(third.predict(&[[1.0]]), Err(HostError::Busy(busy.into())));
+    assert!(HostError::Busy(busy.into()).is_transient());
+
+    // A call ends: its instance goes back to its module, and another module takes its slot.
+    let mut outputs = Vec::new();
+    first.predict_flat_on(a, &[2.0], &mut outputs).unwrap();
+    assert_eq!(outputs, [2.0]);
+    assert_eq!(third.predict(&[[3.0]]).unwrap(), [Prediction::Value(3.0)]);
+    drop(b);
+    assert_eq!(runtime.waiting_calls(), 0);
+    drop((first, second, third));
+    assert_eq!(runtime.live_instances(), 0);
+}
+
+#[test]
+fn a_call_waits_for_an_instance_another_call_gives_back() {
+    let runtime = small_runtime(1);
+    let module = Arc::new(ModelModule::load(&runtime, &misbehaving_when_negative("").wasm(), limits(100)).unwrap());
+    let block = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .build()
+        .unwrap();
+    let held = block.block_on(module.lease(QueueLimits::default())).unwrap();
+    let waiter = {
+        let module = module.clone();
+        block.spawn(async move {
+            let lease = module.lease(QueueLimits::default()).await?;
+            let mut outputs = Vec::new();
+            module.predict_flat_on(lease, &[4.0], &mut outputs).map(|()| outputs)
+        })
+    };
+    let give_up = Instant::now() + Duration::from_secs(60);
+    while runtime.waiting_calls() == 0 {
+        assert!(Instant::now() < give_up, "the second call never waited");
+        std::thread::yield_now();
+    }
+    let mut outputs = Vec::new();
+    module.predict_flat_on(held, &[5.0], &mut outputs).unwrap();
+    assert_eq!(outputs, [5.0]);
+    assert_eq!(block.block_on(waiter).unwrap().unwrap(), [4.0]);
+    assert_eq!(runtime.live_instances(), 1, "one instance served both calls");
 }

@@ -34,6 +34,10 @@ pub struct Registry {
     /// Every batch accepted (first deliveries only), and every POST's batch id.
     pub accepted: Vec<TelemetryBatch>,
     pub posted_ids: Vec<String>,
+    /// Every alias request as it arrived: the model and its `known=` version.
+    pub polls: Vec<(String, Option<u64>)>,
+    /// Every artifact request: model, version, file.
+    pub fetched: Vec<(String, u64, String)>,
     seen: HashSet<String>,
 }
 
@@ -178,6 +182,7 @@ async fn alias(
     if alias != "production" {
         return error(StatusCode::NOT_FOUND, "not_found", "no such alias");
     }
+    shared.registry.lock().unwrap().polls.push((name.clone(), poll.known));
     let mut changed = shared.changed.subscribe();
     let current = || shared.registry.lock().unwrap().aliases.get(&name).copied();
     if let (Some(known), Some(wait)) = (poll.known, poll.wait) {
@@ -199,7 +204,8 @@ async fn alias(
 }
 
 async fn artifact(State(shared): State<Shared>, Path((name, version, file)): Path<(String, u64, String)>) -> Response {
-    let registry = shared.registry.lock().unwrap();
+    let mut registry = shared.registry.lock().unwrap();
+    registry.fetched.push((name.clone(), version, file.clone()));
     match registry.artifacts.get(&(name, version, file)) {
         Some(bytes) => bytes.clone().into_response(),
         None => error(StatusCode::NOT_FOUND, "not_found", "no such artifact"),

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use edge_runtime::kserve::InferLimits;
-use edge_runtime::{LoadOptions, ServedModel};
+use edge_runtime::{LoadOptions, QueueLimits, Runtime, RuntimeConfig, ServedModel};
 use model_wasm::{ModelIr, Prediction};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -17,7 +17,7 @@ use super::app;
 use crate::edge::metrics::EdgeMetrics;
 use crate::edge::models::EdgeModels;
 use crate::edge::testing::support::{
-    CLASSES, boosted_ir, classifier_ir, matrix_request, regressor_ir, runtime, served, with_module,
+    CLASSES, boosted_ir, classifier_ir, matrix_request, model_files, regressor_ir, runtime, served, with_module,
 };
 
 /// An edge serving `wine` (classifier, v3, with v2 kept) and `reg` (regressor, v1); `missing`
@@ -163,6 +163,7 @@ async fn bad_requests_are_refused_with_the_reason() {
     let limits = InferLimits {
         max_batch_rows: 4,
         max_body_bytes: 2000,
+        ..InferLimits::default()
     };
     let (app, _) = edge(limits, true);
     let path = "/v2/models/wine/infer";
@@ -639,4 +640,148 @@ async fn missing_values_reach_a_model_that_routes_them_and_are_refused_elsewhere
     assert!(x0.psi.is_finite(), "{x0:?}");
     let x2 = &boosted.drift.features[2];
     assert_eq!((x2.missing, x2.observed), (0, 7), "{x2:?}");
+}
+
+/// An edge serving `reg` (`y = 0.5 + x0 - 2 x1`) on a runtime of one instance: the router, the
+/// model, the runtime.
+fn one_instance_edge(limits: InferLimits) -> (Router, Arc<ServedModel>, Runtime) {
+    let runtime = Runtime::new(RuntimeConfig {
+        max_instances: 1,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let files = model_files("reg", 1, &regressor_ir(0.5), None);
+    let model = Arc::new(ServedModel::load(&runtime, &files.manifest, &files.wasm, &LoadOptions::default()).unwrap());
+    let models = Arc::new(EdgeModels::new(
+        vec!["reg".into()],
+        Arc::new(EdgeMetrics::new("test-node")),
+        10,
+    ));
+    models.install(model.clone());
+    (app(models, limits), model, runtime)
+}
+
+/// Waits (yielding) until `runtime` has `n` calls waiting for an instance.
+async fn until_waiting(runtime: &Runtime, n: usize) {
+    let give_up = Instant::now() + Duration::from_secs(60);
+    while runtime.waiting_calls() != n {
+        assert!(
+            Instant::now() < give_up,
+            "{} calls wait, not {n}",
+            runtime.waiting_calls()
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_one_instance_concurrent_batches_wait_for_it_and_all_succeed() {
+    let (app, model, runtime) = one_instance_edge(InferLimits::default());
+    // The only instance is in a call while the requests come: each has to wait for it.
+    let held = model.module().lease(QueueLimits::default()).await.unwrap();
+    // Batches of 200 rows: predicted on the blocking pool.
+    let batches: Vec<Vec<Vec<f64>>> = (0..8)
+        .map(|b| (0..200).map(|i| vec![f64::from(b), f64::from(i) / 10.0]).collect())
+        .collect();
+    let requests: Vec<_> = batches
+        .iter()
+        .map(|rows| {
+            let (app, body) = (app.clone(), matrix_request(rows));
+            tokio::spawn(async move { infer(&app, "/v2/models/reg/infer", &body).await })
+        })
+        .collect();
+    until_waiting(&runtime, batches.len()).await;
+    drop(held);
+
+    let ir = regressor_ir(0.5);
+    for (rows, request) in batches.iter().zip(requests) {
+        let (status, body) = request.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let values = body["outputs"][0]["data"].as_array().unwrap();
+        assert_eq!(values.len(), rows.len());
+        for (row, value) in rows.iter().zip(values) {
+            assert!(close(value.as_f64().unwrap(), value_of(&ir, row)), "{row:?}: {value}");
+        }
+    }
+    assert_eq!(runtime.waiting_calls(), 0);
+    assert!(runtime.live_instances() <= 1);
+}
+
+#[tokio::test]
+async fn a_request_that_waits_past_its_timeout_or_finds_the_queue_full_gets_a_503() {
+    let (quick, model, runtime) = one_instance_edge(InferLimits {
+        queue: QueueLimits {
+            timeout: Duration::from_millis(20),
+            max_waiting: 1,
+        },
+        ..InferLimits::default()
+    });
+    let path = "/v2/models/reg/infer";
+    let request = matrix_request(&[vec![1.0, 2.0]]);
+    let held = model.module().lease(QueueLimits::default()).await.unwrap();
+
+    let response = quick
+        .clone()
+        .oneshot(
+            Request::post(path)
+                .header("content-type", "application/json")
+                .body(Body::from(request.to_string()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value =
+        serde_json::from_slice(&axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap()).unwrap();
+    assert_eq!(
+        body,
+        json!({"error": "no instance free: no instance came free within 20ms: every one of the 1 instances of \
+                          the pool is in a call; try again"})
+    );
+
+    // One request waits (without a timeout that matters here); the next finds the queue full.
+    let patient = {
+        let models = Arc::new(EdgeModels::new(
+            vec!["reg".into()],
+            Arc::new(EdgeMetrics::new("test-node")),
+            10,
+        ));
+        models.install(model.clone());
+        let queue = QueueLimits {
+            timeout: Duration::from_secs(3600),
+            max_waiting: 1,
+        };
+        app(
+            models,
+            InferLimits {
+                queue,
+                ..InferLimits::default()
+            },
+        )
+    };
+    let waiting = {
+        let (patient, request) = (patient.clone(), request.clone());
+        tokio::spawn(async move { infer(&patient, path, &request).await })
+    };
+    until_waiting(&runtime, 1).await;
+    let (status, body) = infer(&patient, path, &request).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(
+        body["error"],
+        "no instance free: every one of the 1 instances of the pool is in a call, and the queue for one is full \
+         (1 waiting); try again"
+    );
+    drop(held);
+    let (status, body) = waiting.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["outputs"][0]["data"], json!([-2.5]));
+
+    let (_, text) = call(&quick, "GET", "/metrics", None).await;
+    assert!(
+        text.as_str()
+            .unwrap()
+            .contains(r#"outcome="error",runtime="wasmtime",version="1"} 1"#),
+        "the refused request is counted as an error"
+    );
 }

@@ -56,6 +56,17 @@ pub struct ServeCommand {
     #[arg(long, env = "WASMLINE_RETRAIN_COOLDOWN")]
     pub retrain_cooldown: Option<u64>,
 
+    /// A path (folder or file) or URL prefix (`https://host/path/`, `s3://bucket/prefix/`) that a
+    /// pipeline run started over HTTP may read from; repeatable (comma-separated in the
+    /// variable). Always allowed: the bundled example and the sources of the store's datasets.
+    #[arg(
+        long = "allow-source",
+        value_name = "PREFIX",
+        env = "WASMLINE_ALLOW_SOURCE",
+        value_delimiter = ','
+    )]
+    pub allow_source: Vec<String>,
+
     /// A TOML file with any of the settings above (`addr = "0.0.0.0:8080"`, `admin_token = ...`);
     /// flags and variables win over it.
     #[arg(long, env = "WASMLINE_SERVE_CONFIG")]
@@ -74,6 +85,7 @@ struct ServeFile {
     web_dir: Option<PathBuf>,
     sdk_dir: Option<PathBuf>,
     retrain_cooldown: Option<u64>,
+    allow_source: Option<Vec<String>>,
 }
 
 impl ServeFile {
@@ -95,6 +107,11 @@ impl ServeCommand {
             (10..=10_000).contains(&poll_ms),
             "poll_ms = {poll_ms}: give 10 to 10000 milliseconds"
         );
+        let allow_sources = if self.allow_source.is_empty() {
+            file.allow_source.unwrap_or_default()
+        } else {
+            self.allow_source
+        };
         let addr = match self.addr.or(file.addr) {
             Some(addr) => addr,
             None => DEFAULT_ADDR.parse()?,
@@ -115,6 +132,7 @@ impl ServeCommand {
                     web_dir: self.web_dir.or(file.web_dir),
                     sdk_dir: self.sdk_dir.or(file.sdk_dir),
                 },
+                runs: server::RunSettings { allow_sources },
             },
         ))
     }
@@ -147,6 +165,7 @@ mod tests {
             web_dir: None,
             sdk_dir: None,
             retrain_cooldown: None,
+            allow_source: Vec::new(),
             config_file,
         }
     }
@@ -156,15 +175,21 @@ mod tests {
         let (addr, options) = command(None).settings().unwrap();
         assert_eq!(addr.to_string(), DEFAULT_ADDR);
         assert_eq!(options.poll_every, Duration::from_millis(DEFAULT_POLL_MS));
+        assert!(options.runs.allow_sources.is_empty());
 
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("serve.toml");
         std::fs::write(
             &file,
-            "addr = \"127.0.0.1:9999\"\nadmin_token = \"from-the-file\"\nedge_token = \"e\"\npoll_ms = 50\n",
+            "addr = \"127.0.0.1:9999\"\nadmin_token = \"from-the-file\"\nedge_token = \"e\"\npoll_ms = 50\n\
+             allow_source = [\"/srv/data\", \"https://data.example.com/\"]\n",
         )
         .unwrap();
         let (addr, options) = command(Some(file.clone())).settings().unwrap();
+        assert_eq!(options.runs.allow_sources, ["/srv/data", "https://data.example.com/"]);
+        let mut flagged = command(Some(file.clone()));
+        flagged.allow_source = vec!["/only/this".into()];
+        assert_eq!(flagged.settings().unwrap().1.runs.allow_sources, ["/only/this"]);
         assert_eq!(addr.port(), 9999);
         assert_eq!(options.admin_token.as_deref(), Some("from-the-flag"));
         assert_eq!(options.edge_token.as_deref(), Some("e"));

@@ -41,6 +41,7 @@ use tokio::sync::watch;
 use tower_http::cors::{Any, CorsLayer};
 
 pub(crate) use error::{ApiError, ErrorBody};
+pub(crate) use pipeline::RunSettings;
 pub(crate) use web::WebOptions;
 
 use crate::registry::PublicKey;
@@ -104,6 +105,8 @@ pub(crate) struct ServerOptions {
     pub web: WebOptions,
     /// Least time between two drift-triggered retrains of one model.
     pub retrain_cooldown: Duration,
+    /// The sources runs may read.
+    pub runs: RunSettings,
 }
 
 impl Default for ServerOptions {
@@ -115,6 +118,7 @@ impl Default for ServerOptions {
             poll_every: Duration::from_millis(250),
             web: WebOptions::default(),
             retrain_cooldown: Duration::from_secs(3600),
+            runs: RunSettings::default(),
         }
     }
 }
@@ -145,7 +149,7 @@ impl AppState {
                 metrics,
                 models,
                 browser_rate: std::sync::Mutex::default(),
-                runs: pipeline::ActiveRuns::default(),
+                runs: pipeline::ActiveRuns::new(options.runs)?,
                 registered: std::sync::RwLock::default(),
                 retrain_cooldown: options.retrain_cooldown,
             }),

@@ -68,6 +68,7 @@ impl PipelineCommand {
         let store = super::open_store(store).await?;
         let options = RunOptions {
             dvc_file: config_args.dvc_file,
+            ..RunOptions::default()
         };
         let pipeline = Pipeline::new(store.as_ref(), config, run_id, options)?;
         println!("run {} (store {})", pipeline.run_id, store.describe());

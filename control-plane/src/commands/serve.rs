@@ -75,6 +75,16 @@ pub struct ServeCommand {
     /// Most long polls on aliases waiting at once; more answer 503 [default: 10000].
     #[arg(long, env = "WASMLINE_MAX_LONG_POLLS")]
     pub max_long_polls: Option<usize>,
+    /// A path (folder or file) or URL prefix (`https://host/path/`, `s3://bucket/prefix/`) that a
+    /// pipeline run started over HTTP may read from; repeatable (comma-separated in the
+    /// variable). Always allowed: the bundled example and the sources of the store's datasets.
+    #[arg(
+        long = "allow-source",
+        value_name = "PREFIX",
+        env = "WASMLINE_ALLOW_SOURCE",
+        value_delimiter = ','
+    )]
+    pub allow_source: Vec<String>,
 
     /// A TOML file with any of the settings above (`addr = "0.0.0.0:8080"`, `admin_token = ...`);
     /// flags and variables win over it.
@@ -98,6 +108,7 @@ struct ServeFile {
     act_on_browser_telemetry: Vec<String>,
     browser_telemetry_retention_hours: Option<u64>,
     max_long_polls: Option<usize>,
+    allow_source: Option<Vec<String>>,
 }
 
 impl ServeFile {
@@ -135,6 +146,11 @@ impl ServeCommand {
         for model in &trusted {
             crate::registry::check_name("model", model)?;
         }
+        let allow_sources = if self.allow_source.is_empty() {
+            file.allow_source.unwrap_or_default()
+        } else {
+            self.allow_source
+        };
         let addr = match self.addr.or(file.addr) {
             Some(addr) => addr,
             None => DEFAULT_ADDR.parse()?,
@@ -158,6 +174,7 @@ impl ServeCommand {
                 trusted_browser_models: trusted.into_iter().collect(),
                 browser_retention: Duration::from_secs(retention_hours * 3600),
                 max_long_polls: self.max_long_polls.or(file.max_long_polls).unwrap_or(10_000),
+                runs: server::RunSettings { allow_sources },
             },
         ))
     }
@@ -193,6 +210,7 @@ mod tests {
             act_on_browser_telemetry: Vec::new(),
             browser_telemetry_retention_hours: None,
             max_long_polls: None,
+            allow_source: Vec::new(),
             config_file,
         }
     }
@@ -202,15 +220,21 @@ mod tests {
         let (addr, options) = command(None).settings().unwrap();
         assert_eq!(addr.to_string(), DEFAULT_ADDR);
         assert_eq!(options.poll_every, Duration::from_millis(DEFAULT_POLL_MS));
+        assert!(options.runs.allow_sources.is_empty());
 
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("serve.toml");
         std::fs::write(
             &file,
-            "addr = \"127.0.0.1:9999\"\nadmin_token = \"from-the-file\"\nedge_token = \"e\"\npoll_ms = 50\n",
+            "addr = \"127.0.0.1:9999\"\nadmin_token = \"from-the-file\"\nedge_token = \"e\"\npoll_ms = 50\n\
+             allow_source = [\"/srv/data\", \"https://data.example.com/\"]\n",
         )
         .unwrap();
         let (addr, options) = command(Some(file.clone())).settings().unwrap();
+        assert_eq!(options.runs.allow_sources, ["/srv/data", "https://data.example.com/"]);
+        let mut flagged = command(Some(file.clone()));
+        flagged.allow_source = vec!["/only/this".into()];
+        assert_eq!(flagged.settings().unwrap().1.runs.allow_sources, ["/only/this"]);
         assert_eq!(addr.port(), 9999);
         assert_eq!(options.admin_token.as_deref(), Some("from-the-flag"));
         assert_eq!(options.edge_token.as_deref(), Some("e"));

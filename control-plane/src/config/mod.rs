@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{EncodeMethod, FillStrategy, Format, TransformStep};
 use crate::text::suggest;
-pub(crate) use bundled::bundled_example;
+pub(crate) use bundled::{bundled_example, bundled_example_source};
 pub(crate) use dataset::DatasetConfig;
 pub(crate) use expectations::{Check, Expectation, Severity};
 pub(crate) use profile::ProfileConfig;

@@ -28,6 +28,9 @@ pub enum DataError {
     File { file: String, message: String },
     #[error("cannot fetch {url}: {message}")]
     Fetch { url: String, message: String },
+    /// A run that may read only some sources named another.
+    #[error(transparent)]
+    NotAllowed(#[from] super::SourceRefused),
 }
 
 impl DataError {

@@ -1,6 +1,7 @@
 //! Tabular data: column types, the streaming reader that checks rows against a declared schema,
 //! the in-memory [`Table`] the transform step works on, and the sources data is fetched from.
 
+mod allowed;
 mod check;
 mod error;
 mod read;
@@ -10,11 +11,12 @@ mod transform;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use allowed::{AllowedSources, SourceRefused};
 pub(crate) use check::check;
 pub(crate) use error::DataError;
 pub(crate) use read::{Cell, ReadOptions, ScanStats, scan};
 pub(crate) use read::{parse_bool, parse_integer};
-pub(crate) use source::{FetchedSource, fetch_source};
+pub(crate) use source::{FetchedSource, fetch_source, fetch_source_within};
 pub(crate) use table::{Column, Table, Values};
 pub(crate) use transform::{EncodeMethod, Encoding, FillStrategy, TransformStep, apply_step, split_indices};
 

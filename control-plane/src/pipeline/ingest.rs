@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{Pipeline, Summary};
 use crate::config::PipelineConfig;
 use crate::data::{ColumnSpec, Format};
-use crate::data::{FetchedSource, ReadOptions, ScanStats, check, fetch_source};
+use crate::data::{FetchedSource, ReadOptions, ScanStats, check, fetch_source, fetch_source_within};
 use crate::dataset::dvc_key;
 use crate::digest::sha256_hex;
 use crate::progress::Progress;
@@ -81,7 +81,11 @@ pub(crate) fn md5_file(path: &Path) -> std::io::Result<String> {
 /// threads). The digest needs the MD5, so the check runs even when the step turns out to be a
 /// no-op; storing the raw bytes is what is skipped.
 pub(super) async fn prepare(p: &Pipeline<'_>) -> anyhow::Result<(String, Scanned)> {
-    let source = fetch_source(&p.config.resolved_source()).await?;
+    let source = match &p.options.sources {
+        // A server's run: checked again here, just before the read (the trigger checked it too).
+        Some(allowed) => fetch_source_within(&p.config.resolved_source(), allowed).await?,
+        None => fetch_source(&p.config.resolved_source()).await?,
+    };
     let before = fingerprint(&source.path)?;
     let (config, path, name) = (p.config.clone(), source.path.clone(), source.name.clone());
     let stats = tokio::task::spawn_blocking(move || {

@@ -35,7 +35,8 @@ use crate::store::{Key, ObjectStore};
 use crate::store::{get_json, put_json};
 
 pub(crate) use import::{ImportRequest, import};
-pub use record::{Status, StepRecord, StepReport, Summary, new_run_id};
+pub(crate) use record::{ExpectationsFailed, error_kind};
+pub use record::{Status, StepRecord, StepReport, Summary, new_run_id, public_view};
 
 /// The steps, in the order a run executes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -101,11 +102,14 @@ impl fmt::Display for StepName {
     }
 }
 
-/// Options a user gives on the command line.
+/// Options a user gives on the command line, and those a server adds.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Write a `.dvc` file for the raw data here (version step).
     pub dvc_file: Option<std::path::PathBuf>,
+    /// Where the run may read data from (runs a server starts): the ingest step checks its
+    /// source again just before reading it, and follows only redirects that stay inside.
+    pub(crate) sources: Option<std::sync::Arc<crate::data::AllowedSources>>,
 }
 
 /// One pipeline run against one store.
@@ -247,16 +251,21 @@ impl<'a> Pipeline<'a> {
                         Status::Running
                     };
                     run.error = None;
+                    run.error_kind = None;
+                    run.failed_step = None;
                 })
                 .await?
             }
             Err(e) => {
                 let message = format!("{step}: {e:#}");
+                let kind = error_kind(e);
                 // The original error matters more than a failure to record it.
                 let _ = self
                     .update_run(|run| {
                         run.status = Status::Failed;
                         run.error = Some(message);
+                        run.error_kind = Some(kind.to_owned());
+                        run.failed_step = Some(step);
                     })
                     .await;
             }

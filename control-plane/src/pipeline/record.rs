@@ -1,6 +1,6 @@
 //! Run records: `runs/{run_id}/run.json` (status, config, steps done) and
-//! `runs/{run_id}/steps/{step}.json` (what a finished step produced), and the trait that sums a
-//! step's outputs up in one line.
+//! `runs/{run_id}/steps/{step}.json` (what a finished step produced), the trait that sums a
+//! step's outputs up in one line, and the public view of a run record.
 
 use std::fmt;
 
@@ -37,10 +37,92 @@ pub(super) struct RunRecord {
     pub config: serde_json::Value,
     /// Steps finished so far, in order.
     pub steps: Vec<StepName>,
+    /// The whole error, as the operator needs it (it can quote the data: a header, a cell);
+    /// public routes show [`public_view`] instead.
     #[serde(default)]
     pub error: Option<String>,
+    /// What kind of error stopped the run ([`error_kind`]): what public routes show of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
+    /// The step that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<StepName>,
     #[serde(default)]
     pub git_commit: Option<String>,
+}
+
+/// A critical expectation failed (validate step): the message lists failing rows.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct ExpectationsFailed(pub String);
+
+/// A coarse, content-free name for what stopped a run: `fetch` (the source could not be
+/// downloaded), `read` (the source could not be read), `data` (rows or the file do not match the
+/// declared schema), `source_not_allowed`, `expectations`, `config`, `store`, `registry`, or
+/// `error`.
+pub(crate) fn error_kind(e: &anyhow::Error) -> &'static str {
+    use crate::data::DataError;
+    for cause in e.chain() {
+        if let Some(data) = cause.downcast_ref::<DataError>() {
+            return match data {
+                DataError::Fetch { .. } => "fetch",
+                DataError::Io { .. } => "read",
+                DataError::Cell { .. } | DataError::Row { .. } | DataError::File { .. } => "data",
+                DataError::NotAllowed(_) => "source_not_allowed",
+            };
+        }
+        if cause.is::<ExpectationsFailed>() {
+            return "expectations";
+        }
+        if cause.is::<crate::config::ConfigError>() {
+            return "config";
+        }
+        if cause.is::<crate::store::StoreError>() {
+            return "store";
+        }
+        if cause.is::<crate::registry::RegistryError>() {
+            return "registry";
+        }
+    }
+    "error"
+}
+
+/// A run record as public routes show it: a failed run's error is replaced by its step and
+/// kind (the whole error can quote the data, e.g. a file's first line, and stays in the store
+/// and the server's log). Other statuses' errors are the pipeline's own words (`cancelled`) and
+/// are kept. Works on any `run.json` (records written before
+/// `error_kind` existed say `error`).
+pub fn public_view(run: &mut serde_json::Value) {
+    let serde_json::Value::Object(map) = run else { return };
+    if map.get("status").and_then(|s| s.as_str()) != Some("failed") {
+        return;
+    }
+    let Some(error) = map.get("error").and_then(|e| e.as_str()) else {
+        return;
+    };
+    let step = map
+        .get("failed_step")
+        .and_then(|s| s.as_str())
+        .map(str::to_owned)
+        .or_else(|| {
+            // Older records: "{step}: {message}".
+            let (step, _) = error.split_once(':')?;
+            StepName::ALL
+                .iter()
+                .find(|s| s.as_str() == step)
+                .map(|s| s.as_str().to_owned())
+        });
+    let kind = map
+        .get("error_kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or("error")
+        .to_owned();
+    let text = match step {
+        Some(step) => format!("step {step} failed ({kind}); the whole error is in the control plane's log"),
+        None => format!("the run failed ({kind}); the whole error is in the control plane's log"),
+    };
+    map.insert("error".into(), serde_json::Value::String(text));
+    map.insert("error_kind".into(), serde_json::Value::String(kind));
 }
 
 /// `runs/{run_id}/steps/{step}.json`: what a finished step produced.
@@ -128,21 +210,27 @@ impl Pipeline<'_> {
             );
         }
         let now = Utc::now();
-        let run = RunRecord {
+        let run = self.new_record(now);
+        put_json(self.store, &self.run_key(), &run).await?;
+        Ok(run)
+    }
+
+    fn new_record(&self, now: DateTime<Utc>) -> RunRecord {
+        RunRecord {
             run_id: self.run_id.clone(),
             kind: "pipeline".into(),
             dataset: self.config.dataset.name.clone(),
             status: Status::Running,
             created_at: now,
             updated_at: now,
-            config_digest: digest,
+            config_digest: self.config_digest(),
             config: serde_json::from_str(&self.config.canonical_json()).expect("valid json"),
             steps: Vec::new(),
             error: None,
+            error_kind: None,
+            failed_step: None,
             git_commit: git_commit(),
-        };
-        put_json(self.store, &self.run_key(), &run).await?;
-        Ok(run)
+        }
     }
 
     pub(super) async fn update_run(&self, f: impl FnOnce(&mut RunRecord)) -> anyhow::Result<()> {
@@ -157,6 +245,7 @@ impl Pipeline<'_> {
         self.update_run(|run| {
             run.status = Status::Cancelled;
             run.error = Some("cancelled".into());
+            run.error_kind = Some("cancelled".into());
         })
         .await
     }

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use anyhow::bail;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -101,7 +100,7 @@ pub(super) async fn run(p: &Pipeline<'_>, t: TransformOutput) -> anyhow::Result<
             }
         }
         write!(message, "\n  report: {md_key} in {}", p.store.describe()).expect("write to string");
-        bail!(message);
+        return Err(super::ExpectationsFailed(message).into());
     }
     Ok(ValidateOutput {
         passed: report.passed,

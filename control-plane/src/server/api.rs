@@ -352,12 +352,15 @@ async fn load_run(state: &AppState, id: &str) -> Result<Value, ApiError> {
     Ok(run)
 }
 
-/// `runs/{id}/run.json` as stored; 404 when there is no such run.
+/// `runs/{id}/run.json` as public routes show it (a failed run's error reduced to its step and
+/// kind: [`crate::pipeline::public_view`]); 404 when there is no such run.
 pub(super) async fn read_run(state: &AppState, id: &str) -> Result<Value, ApiError> {
     let key = Key::segment(id)
         .and_then(|_| Key::new(format!("runs/{id}/run.json")))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    read_json(state, &key, || format!("run '{id}' does not exist")).await
+    let mut run = read_json(state, &key, || format!("run '{id}' does not exist")).await?;
+    crate::pipeline::public_view(&mut run);
+    Ok(run)
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(

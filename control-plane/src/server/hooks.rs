@@ -7,7 +7,9 @@
 //! A cooldown per model (default one hour) turns repeated alerts into no-ops. Every trigger is
 //! recorded at `hooks/retrains/{model}/{id}.json` with what was done and, once the run ends,
 //! its outcome (promoted, kept production, failed); `GET /api/v1/hooks/retrains` lists them.
-//! The records are in the store, so the cooldown holds across restarts and replicas.
+//! The records are in the store, so the cooldown holds across restarts and replicas. Failed
+//! runs are recorded with their error's kind only (the records are public; the run's whole
+//! error is in the log and the run's record).
 //!
 //! Starting a retrain first takes the next number at `hooks/retrain-claims/{model}/{n}.json` with
 //! a conditional create, after checking that claim `n - 1` is older than the cooldown: of several
@@ -199,6 +201,16 @@ async fn trigger(state: &AppState, model: &str, alertname: &str) -> Result<Retra
             return Ok(record);
         }
     };
+    let allowed = super::pipeline::allowed_sources(state).await?;
+    if let Err(e) = super::pipeline::check_source(&allowed, &config) {
+        record.action = "ignored".into();
+        record.detail = Some(match e {
+            ApiError::User { message, .. } => message,
+            ApiError::Unexpected(e) => format!("{e:#}"),
+        });
+        save(state, &record).await?;
+        return Ok(record);
+    }
     if !claim(state, model, next, &record).await? {
         record.action = "cooldown".into();
         record.detail = Some("another retrain of this model started at the same moment".into());
@@ -208,7 +220,7 @@ async fn trigger(state: &AppState, model: &str, alertname: &str) -> Result<Retra
     let run_id = new_run_id();
     record.run_id = Some(run_id.clone());
     save(state, &record).await?;
-    let run = super::pipeline::spawn_run(state, config, run_id.clone());
+    let run = super::pipeline::spawn_run(state, config, run_id.clone(), allowed);
     let task_state = state.clone();
     let mut done = record.clone();
     tokio::spawn(async move {
@@ -223,7 +235,10 @@ async fn trigger(state: &AppState, model: &str, alertname: &str) -> Result<Retra
         done.production_after = after;
         done.outcome = Some(match &result {
             Err(e) => {
-                done.detail = Some(format!("{e:#}"));
+                done.detail = Some(format!(
+                    "the run failed ({}); see /api/v1/runs/{run_id}",
+                    crate::pipeline::error_kind(e)
+                ));
                 "failed".into()
             }
             Ok(_) if after != done.production_before => "promoted".into(),

@@ -43,6 +43,7 @@ use tokio::sync::watch;
 use tower_http::cors::{Any, CorsLayer};
 
 pub(crate) use error::{ApiError, ErrorBody};
+pub(crate) use pipeline::RunSettings;
 pub(crate) use web::WebOptions;
 
 use crate::registry::PublicKey;
@@ -119,6 +120,8 @@ pub(crate) struct ServerOptions {
     pub browser_retention: Duration,
     /// Most long polls waiting at once (then 503).
     pub max_long_polls: usize,
+    /// The sources runs may read.
+    pub runs: RunSettings,
 }
 
 impl Default for ServerOptions {
@@ -133,6 +136,7 @@ impl Default for ServerOptions {
             trusted_browser_models: BTreeSet::new(),
             browser_retention: Duration::from_secs(24 * 3600),
             max_long_polls: 10_000,
+            runs: RunSettings::default(),
         }
     }
 }
@@ -164,7 +168,7 @@ impl AppState {
                 models,
                 browser: telemetry::BrowserBudget::new(options.browser_retention),
                 alias_reads: registry::AliasReads::new(options.poll_every, options.max_long_polls),
-                runs: pipeline::ActiveRuns::default(),
+                runs: pipeline::ActiveRuns::new(options.runs)?,
                 registered: std::sync::RwLock::default(),
                 retrain_cooldown: options.retrain_cooldown,
             }),

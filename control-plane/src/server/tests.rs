@@ -14,6 +14,8 @@ use crate::registry::tests::wine_models;
 use crate::server::telemetry::TELEMETRY_PREFIX;
 use crate::store::{Key, LocalStore};
 
+mod runs;
+
 const EDGE_TOKEN: &str = "edge-secret";
 const ADMIN_TOKEN: &str = "admin-secret";
 
@@ -860,8 +862,14 @@ async fn browser_batches_expire_after_the_retention() {
 
 #[tokio::test]
 async fn pipeline_runs_start_report_and_cancel_over_the_api() {
-    let app = TestApp::new().await;
     let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/winequality/pipeline.toml");
+    let app = TestApp::with(ServerOptions {
+        runs: RunSettings {
+            allow_sources: vec![data.parent().unwrap().display().to_string()],
+        },
+        ..ServerOptions::default()
+    })
+    .await;
     let example = std::fs::read_to_string(&data).unwrap();
     let csv = data.with_file_name("winequality-red.csv");
     let source = example.lines().find(|l| l.starts_with("source = ")).unwrap();

@@ -125,6 +125,7 @@ pub(crate) async fn read_features(
             missing_values: &missing,
             ignore_extra_columns: true,
             columns: &columns,
+            max_line_bytes: crate::data::DEFAULT_MAX_LINE_BYTES,
         };
         Table::read(
             &path,

@@ -23,6 +23,10 @@ pub struct DatasetConfig {
     /// Columns in the source that the schema does not declare: an error unless this is true.
     #[serde(default)]
     pub ignore_extra_columns: bool,
+    /// Longest line read, in bytes (default 1 MiB): a longer one stops the read with an error
+    /// naming it, so a file without line breaks cannot take the memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_line_bytes: Option<usize>,
     pub columns: Vec<ColumnSpec>,
 }
 

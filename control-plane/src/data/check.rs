@@ -318,6 +318,7 @@ mod tests {
             missing_values: &missing,
             ignore_extra_columns: false,
             columns: &columns,
+            max_line_bytes: crate::data::DEFAULT_MAX_LINE_BYTES,
         };
         let progress = Progress::hidden();
         let parallel = check_csv_parallel(&path, "d.csv", &opts, &progress).map_err(|e| e.to_string());

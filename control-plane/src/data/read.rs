@@ -31,7 +31,13 @@ pub struct ReadOptions<'a> {
     pub missing_values: &'a [String],
     pub ignore_extra_columns: bool,
     pub columns: &'a [ColumnSpec],
+    /// Longest line read (bytes); a longer one is an error naming the line, and memory stays
+    /// bounded by it rather than by the file.
+    pub max_line_bytes: usize,
 }
+
+/// The default of `max_line_bytes` in `[dataset]`: 1 MiB.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 
 /// What a scan saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +72,9 @@ pub(crate) fn scan(
         current: Vec::new(),
         pos: 0,
         progress,
+        max_line: opts.max_line_bytes,
+        line_bytes: 0,
+        lines: 0,
     };
     let rows = match opts.format {
         Format::Csv => scan_csv(blocks, name, opts, &mut on_row),
@@ -127,6 +136,10 @@ struct BlockReader<'p> {
     current: Vec<u8>,
     pos: usize,
     progress: &'p Progress,
+    /// The longest line allowed, the bytes of the current line so far, and the lines ended.
+    max_line: usize,
+    line_bytes: usize,
+    lines: u64,
 }
 
 impl Read for BlockReader<'_> {
@@ -142,7 +155,23 @@ impl Read for BlockReader<'_> {
             }
         }
         let n = buf.len().min(self.current.len() - self.pos);
-        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        let chunk = &self.current[self.pos..self.pos + n];
+        // Checked before the parser sees the bytes: a 1 GiB line fails after max_line bytes.
+        for part in chunk.split_inclusive(|&b| b == b'\n') {
+            self.line_bytes += part.len();
+            if self.line_bytes > self.max_line.saturating_add(1) {
+                return Err(std::io::Error::other(format!(
+                    "line {} is longer than {} bytes (max_line_bytes in [dataset])",
+                    self.lines + 1,
+                    self.max_line
+                )));
+            }
+            if part.ends_with(b"\n") {
+                self.lines += 1;
+                self.line_bytes = 0;
+            }
+        }
+        buf[..n].copy_from_slice(chunk);
         self.pos += n;
         Ok(n)
     }
@@ -459,6 +488,7 @@ mod tests {
             missing_values: &missing,
             ignore_extra_columns: false,
             columns,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
         };
         let mut rows = Vec::new();
         let stats = scan(&path, "data.csv", &opts, &Progress::hidden(), |_, cells| {
@@ -489,6 +519,55 @@ mod tests {
         assert_eq!(stats.bytes, text.len() as u64);
         assert_eq!(stats.md5, format!("{:x}", Md5::digest(text.as_bytes())));
         assert_eq!(rows[1], r#"[Number(10.5), Missing, Text("white")]"#);
+    }
+
+    /// A file of 1 GiB without a line break (sparse, so it costs no disk) after its header: the
+    /// read stops after `max_line_bytes` with an error naming the line, for CSV and JSON Lines,
+    /// instead of buffering the gigabyte.
+    #[test]
+    fn a_line_longer_than_the_limit_is_an_error_not_a_gigabyte_in_memory() {
+        for (format, header) in [
+            (Format::Csv, "alcohol,quality,colour\n9.4,5,red\n"),
+            (
+                Format::Jsonl,
+                "{\"alcohol\": 9.4, \"quality\": 5, \"colour\": \"red\"}\n",
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("data");
+            std::fs::write(&path, header).unwrap();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(1 << 30)
+                .unwrap();
+            let missing = vec![String::new()];
+            let columns = cols();
+            let opts = ReadOptions {
+                format,
+                delimiter: b',',
+                missing_values: &missing,
+                ignore_extra_columns: false,
+                columns: &columns,
+                max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            };
+            let mut rows = 0;
+            let err = scan(&path, "big.csv", &opts, &Progress::hidden(), |_, _| {
+                rows += 1;
+                Ok(())
+            })
+            .unwrap_err()
+            .to_string();
+            let line = if format == Format::Csv { 3 } else { 2 };
+            assert!(err.starts_with("big.csv"), "{err}");
+            assert!(
+                err.contains(&format!(
+                    "line {line} is longer than 1048576 bytes (max_line_bytes in [dataset])"
+                )),
+                "{format:?}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -157,6 +157,7 @@ impl Table {
             missing_values: &missing,
             ignore_extra_columns: false,
             columns,
+            max_line_bytes: crate::data::DEFAULT_MAX_LINE_BYTES,
         };
         Table::read(path, &path.display().to_string(), &opts, &Progress::hidden())
     }

@@ -47,6 +47,7 @@ pub(crate) fn read_options(config: &PipelineConfig) -> ReadOptions<'_> {
         missing_values: &d.missing_values,
         ignore_extra_columns: d.ignore_extra_columns,
         columns: &d.columns,
+        max_line_bytes: d.max_line_bytes.unwrap_or(crate::data::DEFAULT_MAX_LINE_BYTES),
     }
 }
 

@@ -58,6 +58,7 @@ pub(crate) fn read(path: &Path, ir: &ModelIr, target: Option<&str>) -> anyhow::R
         missing_values: &missing,
         ignore_extra_columns: true,
         columns: &columns,
+        max_line_bytes: crate::data::DEFAULT_MAX_LINE_BYTES,
     };
     let table = Table::read(path, &name, &opts, &crate::progress::Progress::hidden())?;
     let n_rows = table.rows();

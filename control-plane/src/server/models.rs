@@ -114,6 +114,11 @@ impl RegistryModels {
                     .insert(name.to_owned(), Arc::new(model));
                 Ok(Some(Refusal::None))
             }
+            Err(e) if e.kind() == edge_runtime::LoadFailure::Transient => {
+                // No free instance, a deadline on a loaded machine: the next refresh tries again.
+                tracing::warn!(model = %name, version = alias.version, error = %e, "version not loaded yet (transient)");
+                Ok(Some(Refusal::Refused))
+            }
             Err(e) => {
                 tracing::warn!(model = %name, version = alias.version, error = %e, "version refused");
                 self.refused

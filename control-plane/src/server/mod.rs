@@ -18,6 +18,7 @@
 mod api;
 mod error;
 mod hooks;
+mod leases;
 pub(crate) mod metrics;
 mod models;
 mod openapi;
@@ -105,7 +106,7 @@ pub(crate) struct ServerOptions {
     pub web: WebOptions,
     /// Least time between two drift-triggered retrains of one model.
     pub retrain_cooldown: Duration,
-    /// The sources runs may read.
+    /// Run leases, the shutdown grace, the sources runs may read.
     pub runs: RunSettings,
 }
 
@@ -389,7 +390,7 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
 pub(crate) struct ApiJson<T>(pub T);
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish
-/// (long polls answer at once).
+/// (long polls answer at once) and runs finish their step under way, up to the shutdown grace.
 pub(crate) async fn serve(
     listener: TcpListener,
     store: Arc<dyn ObjectStore>,
@@ -398,6 +399,7 @@ pub(crate) async fn serve(
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let state = AppState::new(store.clone(), options, stopped.clone()).await?;
+    let stopped_for_leases = stopped.clone();
     let follower = tokio::spawn(
         state
             .inner
@@ -405,12 +407,19 @@ pub(crate) async fn serve(
             .clone()
             .follow(store, Duration::from_secs(1), stopped),
     );
+    let scanner = tokio::spawn(leases::watch(state.clone(), stopped_for_leases));
+    let draining = state.clone();
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down");
+        draining.inner.runs.begin_shutdown();
         let _ = stop.send(true);
     };
-    axum::serve(listener, app(state)).with_graceful_shutdown(signal).await?;
+    axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(signal)
+        .await?;
+    state.inner.runs.drain().await;
+    scanner.abort();
     follower.abort();
     Ok(())
 }

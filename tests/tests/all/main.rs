@@ -9,6 +9,7 @@ mod dvc;
 mod edge;
 mod gbdt;
 mod monitoring;
+mod runs;
 mod train;
 mod web;
 

@@ -25,7 +25,12 @@ fn main() -> ExitCode {
             return ExitCode::from(error_exit_code);
         }
     };
-    match runtime.block_on(cli.execute()) {
+    let result = runtime.block_on(cli.execute());
+    // Blocking work left behind (a pipeline step `serve` stopped waiting for when its shutdown
+    // grace ran out) must not hold the exit up: its run's lease expires and another control
+    // plane marks it abandoned.
+    runtime.shutdown_background();
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -105,6 +105,27 @@ impl ChildGuard {
         self.child.id()
     }
 
+    /// Sends `signal` to the child alone (not its group), e.g. `KILL` to crash it, `TERM` to
+    /// stop it gracefully.
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a child's pid");
+        rustix::process::kill_process(pid, signal).unwrap_or_else(|e| panic!("cannot signal {}: {e}", self.name));
+    }
+
+    /// Waits until the child exits, or panics after `deadline` with its log; its exit status.
+    pub fn wait_exit(&mut self, deadline: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if start.elapsed() > deadline {
+                panic!("{} did not exit within {deadline:?}:\n{}", self.name, self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

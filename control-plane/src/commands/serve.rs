@@ -17,6 +17,8 @@ use crate::server::{self, ServerOptions};
 const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 const DEFAULT_POLL_MS: u64 = 250;
 const DEFAULT_RETRAIN_COOLDOWN: u64 = 3600;
+const DEFAULT_RUN_LEASE_SECS: u64 = 60;
+const DEFAULT_SHUTDOWN_GRACE: u64 = 30;
 
 #[derive(Debug, Args)]
 pub struct ServeCommand {
@@ -75,6 +77,16 @@ pub struct ServeCommand {
     /// Most long polls on aliases waiting at once; more answer 503 [default: 10000].
     #[arg(long, env = "WASMLINE_MAX_LONG_POLLS")]
     pub max_long_polls: Option<usize>,
+    /// Seconds a run's (or drift retrain's) lease lasts without a heartbeat (renewed every third
+    /// of it); a control plane that finds a lease expired marks the run `abandoned` [default: 60].
+    #[arg(long, env = "WASMLINE_RUN_LEASE_SECS")]
+    pub run_lease_secs: Option<u64>,
+
+    /// Seconds a shutdown (SIGTERM, ctrl-c) waits for the pipeline steps under way; runs stop
+    /// before their next step [default: 30].
+    #[arg(long, env = "WASMLINE_SHUTDOWN_GRACE")]
+    pub shutdown_grace: Option<u64>,
+
     /// A path (folder or file) or URL prefix (`https://host/path/`, `s3://bucket/prefix/`) that a
     /// pipeline run started over HTTP may read from; repeatable (comma-separated in the
     /// variable). Always allowed: the bundled example and the sources of the store's datasets.
@@ -108,6 +120,8 @@ struct ServeFile {
     act_on_browser_telemetry: Vec<String>,
     browser_telemetry_retention_hours: Option<u64>,
     max_long_polls: Option<usize>,
+    run_lease_secs: Option<u64>,
+    shutdown_grace: Option<u64>,
     allow_source: Option<Vec<String>>,
 }
 
@@ -146,6 +160,14 @@ impl ServeCommand {
         for model in &trusted {
             crate::registry::check_name("model", model)?;
         }
+        let run_lease_secs = self
+            .run_lease_secs
+            .or(file.run_lease_secs)
+            .unwrap_or(DEFAULT_RUN_LEASE_SECS);
+        anyhow::ensure!(
+            (1..=86_400).contains(&run_lease_secs),
+            "run_lease_secs = {run_lease_secs}: give 1 to 86400 seconds"
+        );
         let allow_sources = if self.allow_source.is_empty() {
             file.allow_source.unwrap_or_default()
         } else {
@@ -174,7 +196,15 @@ impl ServeCommand {
                 trusted_browser_models: trusted.into_iter().collect(),
                 browser_retention: Duration::from_secs(retention_hours * 3600),
                 max_long_polls: self.max_long_polls.or(file.max_long_polls).unwrap_or(10_000),
-                runs: server::RunSettings { allow_sources },
+                runs: server::RunSettings {
+                    lease: Duration::from_secs(run_lease_secs),
+                    shutdown_grace: Duration::from_secs(
+                        self.shutdown_grace
+                            .or(file.shutdown_grace)
+                            .unwrap_or(DEFAULT_SHUTDOWN_GRACE),
+                    ),
+                    allow_sources,
+                },
             },
         ))
     }
@@ -210,6 +240,8 @@ mod tests {
             act_on_browser_telemetry: Vec::new(),
             browser_telemetry_retention_hours: None,
             max_long_polls: None,
+            run_lease_secs: None,
+            shutdown_grace: None,
             allow_source: Vec::new(),
             config_file,
         }
@@ -220,6 +252,8 @@ mod tests {
         let (addr, options) = command(None).settings().unwrap();
         assert_eq!(addr.to_string(), DEFAULT_ADDR);
         assert_eq!(options.poll_every, Duration::from_millis(DEFAULT_POLL_MS));
+        assert_eq!(options.runs.lease, Duration::from_secs(DEFAULT_RUN_LEASE_SECS));
+        assert_eq!(options.runs.shutdown_grace, Duration::from_secs(DEFAULT_SHUTDOWN_GRACE));
         assert!(options.runs.allow_sources.is_empty());
 
         let dir = tempfile::tempdir().unwrap();
@@ -227,10 +261,12 @@ mod tests {
         std::fs::write(
             &file,
             "addr = \"127.0.0.1:9999\"\nadmin_token = \"from-the-file\"\nedge_token = \"e\"\npoll_ms = 50\n\
-             allow_source = [\"/srv/data\", \"https://data.example.com/\"]\n",
+             run_lease_secs = 5\nshutdown_grace = 2\nallow_source = [\"/srv/data\", \"https://data.example.com/\"]\n",
         )
         .unwrap();
         let (addr, options) = command(Some(file.clone())).settings().unwrap();
+        assert_eq!(options.runs.lease, Duration::from_secs(5));
+        assert_eq!(options.runs.shutdown_grace, Duration::from_secs(2));
         assert_eq!(options.runs.allow_sources, ["/srv/data", "https://data.example.com/"]);
         let mut flagged = command(Some(file.clone()));
         flagged.allow_source = vec!["/only/this".into()];
@@ -244,8 +280,11 @@ mod tests {
         let e = format!("{:#}", command(Some(file.clone())).settings().unwrap_err());
         assert!(e.contains("serve.toml") && e.contains("unknown field `adress`"), "{e}");
         std::fs::write(&file, "poll_ms = 1\n").unwrap();
-        let e = command(Some(file)).settings().unwrap_err().to_string();
+        let e = command(Some(file.clone())).settings().unwrap_err().to_string();
         assert!(e.contains("10 to 10000"), "{e}");
+        std::fs::write(&file, "run_lease_secs = 0\n").unwrap();
+        let e = command(Some(file)).settings().unwrap_err().to_string();
+        assert!(e.contains("1 to 86400"), "{e}");
         let e = format!(
             "{:#}",
             command(Some(dir.path().join("missing.toml"))).settings().unwrap_err()

@@ -13,6 +13,7 @@ mod evaluate;
 mod export;
 mod import;
 mod ingest;
+mod lease;
 mod profile_step;
 mod record;
 mod register;
@@ -35,8 +36,10 @@ use crate::store::{Key, ObjectStore};
 use crate::store::{get_json, put_json};
 
 pub(crate) use import::{ImportRequest, import};
-pub(crate) use record::{ExpectationsFailed, error_kind};
-pub use record::{Status, StepRecord, StepReport, Summary, new_run_id, public_view};
+pub(crate) use lease::{Found as LeaseFound, Lease, LeaseHolder, Leased, entry_key as lease_entry_key, new_owner_id};
+pub(crate) use lease::{enter as enter_lease, leave as leave_lease, scan as scan_leases, update_json};
+pub(crate) use record::{ExpectationsFailed, error_kind, scan_run_leases};
+pub use record::{LeaseLost, Status, StepRecord, StepReport, Summary, new_run_id, public_view};
 
 /// The steps, in the order a run executes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -107,6 +110,8 @@ impl fmt::Display for StepName {
 pub struct RunOptions {
     /// Write a `.dvc` file for the raw data here (version step).
     pub dvc_file: Option<std::path::PathBuf>,
+    /// The lease the run is held under (server runs): see [`Pipeline::begin`].
+    pub(crate) lease: Option<LeaseHolder>,
     /// Where the run may read data from (runs a server starts): the ingest step checks its
     /// source again just before reading it, and follows only redirects that stay inside.
     pub(crate) sources: Option<std::sync::Arc<crate::data::AllowedSources>>,
@@ -256,6 +261,7 @@ impl<'a> Pipeline<'a> {
                 })
                 .await?
             }
+            Err(e) if e.downcast_ref::<LeaseLost>().is_some() => {} // not ours to write any more
             Err(e) => {
                 let message = format!("{step}: {e:#}");
                 let kind = error_kind(e);

@@ -1,6 +1,6 @@
-//! Run records: `runs/{run_id}/run.json` (status, config, steps done) and
-//! `runs/{run_id}/steps/{step}.json` (what a finished step produced), the trait that sums a
-//! step's outputs up in one line, and the public view of a run record.
+//! Run records: `runs/{run_id}/run.json` (status, config, steps done, the lease of the process
+//! running it) and `runs/{run_id}/steps/{step}.json` (what a finished step produced), the trait
+//! that sums a step's outputs up in one line, and the public view of a run record.
 
 use std::fmt;
 
@@ -8,9 +8,13 @@ use anyhow::bail;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::lease::{self, Lease, Leased};
 use super::{Pipeline, StepName};
 use crate::digest::sha256_hex;
 use crate::store::{get_json, put_json};
+
+/// The lease index's kind for runs: `leases/runs/{run_id}.json`.
+pub(crate) const RUN_LEASES: &str = "runs";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -21,11 +25,26 @@ pub enum Status {
     /// Stopped between two steps on request; its finished steps stay valid (a rerun with the
     /// same run id resumes after them).
     Cancelled,
+    /// The process running it stopped before it ended: its lease expired (the process died), or
+    /// the server shut down between two steps. Finished steps stay valid, as for `Cancelled`.
+    Abandoned,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+            Status::Abandoned => "abandoned",
+        }
+    }
 }
 
 /// `runs/{run_id}/run.json` for a pipeline run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct RunRecord {
+pub(crate) struct RunRecord {
     pub run_id: String,
     pub kind: String,
     pub dataset: String,
@@ -49,6 +68,40 @@ pub(super) struct RunRecord {
     pub failed_step: Option<StepName>,
     #[serde(default)]
     pub git_commit: Option<String>,
+    /// Held by the process running it, while it runs (see [`super::lease`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+}
+
+impl Leased for RunRecord {
+    fn open_lease(&self) -> Option<&Lease> {
+        self.lease.as_ref().filter(|_| self.status == Status::Running)
+    }
+
+    fn abandon(&mut self, reason: String, now: DateTime<Utc>) {
+        self.status = Status::Abandoned;
+        self.error = Some(reason);
+        self.error_kind = Some("abandoned".into());
+        self.lease = None;
+        self.updated_at = now;
+    }
+}
+
+/// Marks every run whose lease expired by `now` abandoned (see [`lease::scan`]).
+pub(crate) async fn scan_run_leases(
+    store: &dyn crate::store::ObjectStore,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<(String, lease::Found)>> {
+    lease::scan::<RunRecord>(store, RUN_LEASES, now).await
+}
+
+/// The run's process lost its lease: another control plane marked the run abandoned (its
+/// heartbeats stopped for a whole lease), so this process must stop writing to it.
+#[derive(Debug, thiserror::Error)]
+#[error("run {run_id} is no longer this process's to run: {status}")]
+pub struct LeaseLost {
+    pub run_id: String,
+    pub status: String,
 }
 
 /// A critical expectation failed (validate step): the message lists failing rows.
@@ -58,8 +111,8 @@ pub(crate) struct ExpectationsFailed(pub String);
 
 /// A coarse, content-free name for what stopped a run: `fetch` (the source could not be
 /// downloaded), `read` (the source could not be read), `data` (rows or the file do not match the
-/// declared schema), `source_not_allowed`, `expectations`, `config`, `store`, `registry`, or
-/// `error`.
+/// declared schema), `source_not_allowed`, `expectations`, `config`, `store`, `registry`,
+/// `lease`, or `error`.
 pub(crate) fn error_kind(e: &anyhow::Error) -> &'static str {
     use crate::data::DataError;
     for cause in e.chain() {
@@ -83,14 +136,17 @@ pub(crate) fn error_kind(e: &anyhow::Error) -> &'static str {
         if cause.is::<crate::registry::RegistryError>() {
             return "registry";
         }
+        if cause.is::<LeaseLost>() {
+            return "lease";
+        }
     }
     "error"
 }
 
 /// A run record as public routes show it: a failed run's error is replaced by its step and
 /// kind (the whole error can quote the data, e.g. a file's first line, and stays in the store
-/// and the server's log). Other statuses' errors are the pipeline's own words (`cancelled`) and
-/// are kept. Works on any `run.json` (records written before
+/// and the server's log). Other statuses' errors are the pipeline's own words (`cancelled`, the
+/// reason a run was abandoned) and are kept. Works on any `run.json` (records written before
 /// `error_kind` existed say `error`).
 pub fn public_view(run: &mut serde_json::Value) {
     let serde_json::Value::Object(map) = run else { return };
@@ -230,14 +286,84 @@ impl Pipeline<'_> {
             error_kind: None,
             failed_step: None,
             git_commit: git_commit(),
+            lease: self.options.lease.as_ref().map(|holder| holder.lease(now)),
         }
     }
 
+    fn lease_entry(&self) -> anyhow::Result<crate::store::Key> {
+        lease::entry_key(RUN_LEASES, &self.run_id)
+    }
+
+    /// Starts a new run under this process's lease (the options' [`super::LeaseHolder`]): the
+    /// run is listed under `leases/` and its record created `running`, so a client sees it at
+    /// once and a control plane finds it if this process dies. Fails if the run id is taken.
+    pub async fn begin(&self) -> anyhow::Result<()> {
+        let holder = self
+            .options
+            .lease
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("a run begins under a lease"))?;
+        let run = self.new_record(Utc::now());
+        let taken = run.lease.as_ref().expect("a lease");
+        lease::enter(self.store, &self.lease_entry()?, &self.run_key(), taken).await?;
+        let body = bytes::Bytes::from(serde_json::to_vec_pretty(&run)?);
+        self.store
+            .create_new(&self.run_key(), body)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start run {} ({}): {e}", self.run_id, holder.owner))?;
+        Ok(())
+    }
+
+    /// Reads, changes and writes the run record. Under a lease, the write renews the lease while
+    /// the run stays `running` and gives it up (and leaves the lease index) when it ends; and a
+    /// record no longer leased to this process is not written ([`LeaseLost`]).
     pub(super) async fn update_run(&self, f: impl FnOnce(&mut RunRecord)) -> anyhow::Result<()> {
-        let mut run = self.open_run(false).await?;
-        f(&mut run);
-        run.updated_at = Utc::now();
-        put_json(self.store, &self.run_key(), &run).await
+        let Some(holder) = &self.options.lease else {
+            let mut run = self.open_run(false).await?;
+            f(&mut run);
+            run.updated_at = Utc::now();
+            return put_json(self.store, &self.run_key(), &run).await;
+        };
+        let _writing = holder.writes.lock().await;
+        self.open_run(false).await?;
+        let mut f = Some(f);
+        let run = lease::update_json::<RunRecord>(self.store, &self.run_key(), |run| {
+            let ours = run.lease.as_ref().is_some_and(|l| l.owner == holder.owner);
+            if !ours || run.status != Status::Running {
+                return Err(LeaseLost {
+                    run_id: self.run_id.clone(),
+                    status: match &run.error {
+                        Some(error) => format!("{}: {error}", run.status.as_str()),
+                        None => run.status.as_str().to_owned(),
+                    },
+                }
+                .into());
+            }
+            if let Some(f) = f.take() {
+                f(run);
+            }
+            let now = Utc::now();
+            run.updated_at = now;
+            run.lease = (run.status == Status::Running).then(|| holder.lease(now));
+            Ok(true)
+        })
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("run {} disappeared from {}", self.run_id, self.store.describe()))?;
+        if run.status != Status::Running {
+            lease::leave(self.store, &self.lease_entry()?).await?;
+        }
+        Ok(())
+    }
+
+    /// Renews the run's lease (the heartbeat). False when the run is no longer running under
+    /// this process's lease (it ended, or another control plane marked it abandoned): the
+    /// heartbeat stops, and the run's next write says which.
+    pub async fn heartbeat(&self) -> anyhow::Result<bool> {
+        match self.update_run(|_| {}).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.downcast_ref::<LeaseLost>().is_some() => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Marks the run cancelled (called between steps, so no step is half done).
@@ -246,6 +372,17 @@ impl Pipeline<'_> {
             run.status = Status::Cancelled;
             run.error = Some("cancelled".into());
             run.error_kind = Some("cancelled".into());
+        })
+        .await
+    }
+
+    /// Marks the run abandoned by its own process, with `reason` (a server shutting down stops
+    /// its runs between two steps).
+    pub async fn mark_abandoned(&self, reason: String) -> anyhow::Result<()> {
+        self.update_run(|run| {
+            run.status = Status::Abandoned;
+            run.error = Some(reason);
+            run.error_kind = Some("abandoned".into());
         })
         .await
     }

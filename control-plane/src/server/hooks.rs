@@ -7,9 +7,12 @@
 //! A cooldown per model (default one hour) turns repeated alerts into no-ops. Every trigger is
 //! recorded at `hooks/retrains/{model}/{id}.json` with what was done and, once the run ends,
 //! its outcome (promoted, kept production, failed); `GET /api/v1/hooks/retrains` lists them.
-//! The records are in the store, so the cooldown holds across restarts and replicas. Failed
-//! runs are recorded with their error's kind only (the records are public; the run's whole
-//! error is in the log and the run's record).
+//! The records are in the store, so the cooldown holds across restarts and replicas.
+//!
+//! A record waiting for its run's outcome holds a lease, renewed by the process running it
+//! like the run's; a control plane that finds the lease expired records the outcome
+//! `abandoned` with the reason. Failed runs are recorded with their error's kind only (the
+//! records are public; the run's whole error is in the log and the run's record).
 //!
 //! Starting a retrain first takes the next number at `hooks/retrain-claims/{model}/{n}.json` with
 //! a conditional create, after checking that claim `n - 1` is older than the cooldown: of several
@@ -28,12 +31,14 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, ApiJson, AppState, ErrorBody};
 use crate::config::PipelineConfig;
 use crate::dataset::load_dataset;
-use crate::pipeline::new_run_id;
+use crate::pipeline::{Lease, LeaseFound, Leased, new_run_id};
 use crate::registry;
 use crate::store::{ErrorKind, Key};
 
 /// Where trigger records live.
 pub(super) const RETRAINS_PREFIX: &str = "hooks/retrains/";
+/// The lease index's kind for retrains: `leases/retrains/{model}/{id}.json`.
+const RETRAIN_LEASES: &str = "retrains";
 
 /// Where the numbered claims that serialise retrain starts live.
 const CLAIMS_PREFIX: &str = "hooks/retrain-claims/";
@@ -73,10 +78,41 @@ pub(super) struct RetrainRecord {
     pub run_id: Option<String>,
     /// The production version when the alert came.
     pub production_before: Option<u64>,
-    /// Once the run ended: `promoted`, `kept` (the gate kept production) or `failed`.
+    /// Once the run ended: `promoted`, `kept` (the gate kept production), `failed`,
+    /// `cancelled`, or `abandoned` (the process running it stopped: see `detail`).
     pub outcome: Option<String>,
     pub production_after: Option<u64>,
     pub detail: Option<String>,
+    /// Held by the process running the retrain until the outcome is recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+}
+
+impl RetrainRecord {
+    fn key(&self) -> anyhow::Result<Key> {
+        Ok(Key::new(format!("{RETRAINS_PREFIX}{}/{}.json", self.model, self.id))?)
+    }
+
+    fn lease_entry(&self) -> anyhow::Result<Key> {
+        crate::pipeline::lease_entry_key(RETRAIN_LEASES, &format!("{}/{}", self.model, self.id))
+    }
+}
+
+impl Leased for RetrainRecord {
+    fn open_lease(&self) -> Option<&Lease> {
+        self.lease.as_ref().filter(|_| self.outcome.is_none())
+    }
+
+    fn abandon(&mut self, reason: String, _now: DateTime<Utc>) {
+        self.outcome = Some("abandoned".into());
+        self.detail = Some(reason);
+        self.lease = None;
+    }
+}
+
+/// Marks every retrain whose lease expired by `now` abandoned.
+pub(super) async fn scan_leases(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<Vec<(String, LeaseFound)>> {
+    crate::pipeline::scan_leases::<RetrainRecord>(state.store(), RETRAIN_LEASES, now).await
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -161,6 +197,7 @@ fn ignored(model: &str, alertname: &str, why: &str) -> RetrainRecord {
         outcome: None,
         production_after: None,
         detail: Some(why.to_owned()),
+        lease: None,
     }
 }
 
@@ -178,6 +215,7 @@ async fn trigger(state: &AppState, model: &str, alertname: &str) -> Result<Retra
         outcome: None,
         production_after: None,
         detail: None,
+        lease: None,
     };
     let (last, next) = last_claim(state, model).await?;
     let cooldown = state.inner.retrain_cooldown;
@@ -218,43 +256,120 @@ async fn trigger(state: &AppState, model: &str, alertname: &str) -> Result<Retra
         return Ok(record);
     }
     let run_id = new_run_id();
+    let runs = &state.inner.runs;
     record.run_id = Some(run_id.clone());
+    record.lease = Some(runs.holder.lease(now));
+    let lease_entry = record.lease_entry()?;
+    let key = record.key()?;
+    crate::pipeline::enter_lease(
+        state.store(),
+        &lease_entry,
+        &key,
+        record.lease.as_ref().expect("a lease"),
+    )
+    .await?;
     save(state, &record).await?;
-    let run = super::pipeline::spawn_run(state, config, run_id.clone(), allowed);
+    let run = match super::pipeline::start_run(state, config, run_id.clone(), allowed).await {
+        Ok(run) => run,
+        Err(e) => {
+            tracing::warn!(model, status = %e.status(), "the retrain's run could not start");
+            let mut failed = record.clone();
+            failed.outcome = Some("failed".into());
+            failed.detail = Some("the run could not start".into());
+            failed.lease = None;
+            save(state, &failed).await?;
+            crate::pipeline::leave_lease(state.store(), &lease_entry).await?;
+            return Err(e);
+        }
+    };
+    let work = runs.work();
     let task_state = state.clone();
-    let mut done = record.clone();
+    let (before, model) = (record.production_before, record.model.clone());
     tokio::spawn(async move {
+        let _work = work;
+        let state = task_state;
+        let holder = state.inner.runs.holder.clone();
+        let (stop_beats, beats_stopped) = tokio::sync::watch::channel(false);
+        let beats = {
+            let (state, key, holder) = (state.clone(), key.clone(), holder.clone());
+            tokio::spawn(async move {
+                let (state, key, holder) = (&state, &key, &holder);
+                super::pipeline::heartbeats(holder.heartbeat_every(), beats_stopped, move || async move {
+                    renew(state, key, holder).await
+                })
+                .await;
+            })
+        };
         let result = run
             .await
             .unwrap_or_else(|e| Err(anyhow::anyhow!("the run's task failed: {e}")));
-        let after = registry::get_alias(task_state.store(), &done.model, "production")
+        let _ = stop_beats.send(true);
+        let _ = beats.await;
+        let after = registry::get_alias(state.store(), &model, "production")
             .await
             .ok()
             .flatten()
             .map(|p| p.version);
-        done.production_after = after;
-        done.outcome = Some(match &result {
-            Err(e) => {
-                done.detail = Some(format!(
+        let (outcome, detail) = match &result {
+            Err(e) => (
+                "failed",
+                Some(format!(
                     "the run failed ({}); see /api/v1/runs/{run_id}",
                     crate::pipeline::error_kind(e)
-                ));
-                "failed".into()
-            }
-            Ok(_) if after != done.production_before => "promoted".into(),
-            Ok(_) => {
-                done.detail = Some(format!(
+                )),
+            ),
+            Ok("cancelled") => ("cancelled", None),
+            Ok("abandoned") => ("abandoned", Some(format!("see /api/v1/runs/{run_id}"))),
+            Ok(_) if after != before => ("promoted", None),
+            Ok(_) => (
+                "kept",
+                Some(format!(
                     "the compare gate kept production (see runs/{run_id}/artifacts/compare/report.md)"
-                ));
-                "kept".into()
+                )),
+            ),
+        };
+        let written = crate::pipeline::update_json::<RetrainRecord>(state.store(), &key, |done| {
+            if done.outcome.is_some() {
+                // Marked abandoned elsewhere meanwhile (this process stopped heartbeating for a
+                // whole lease): that record stands.
+                return Ok(false);
             }
-        });
-        tracing::info!(model = %done.model, run_id = %run_id, outcome = ?done.outcome, "drift retrain ended");
-        if let Err(e) = save(&task_state, &done).await {
-            tracing::warn!(error = %e.status(), "cannot record the retrain outcome");
+            done.production_after = after;
+            done.outcome = Some(outcome.to_owned());
+            done.detail = detail.clone();
+            done.lease = None;
+            Ok(true)
+        })
+        .await;
+        tracing::info!(record = %key, run_id = %run_id, outcome, "drift retrain ended");
+        if let Err(e) = written {
+            tracing::warn!(record = %key, error = format!("{e:#}"), "cannot record the retrain outcome");
+        }
+        if let Err(e) = crate::pipeline::leave_lease(state.store(), &lease_entry).await {
+            tracing::warn!(record = %key, error = format!("{e:#}"), "cannot remove the retrain's lease entry");
         }
     });
     Ok(record)
+}
+
+/// Renews a retrain record's lease; false once it is no longer this process's.
+async fn renew(state: &AppState, key: &Key, holder: &crate::pipeline::LeaseHolder) -> bool {
+    let renewed = crate::pipeline::update_json::<RetrainRecord>(state.store(), key, |record| {
+        let ours = record.open_lease().is_some_and(|l| l.owner == holder.owner);
+        if ours {
+            record.lease = Some(holder.lease(Utc::now()));
+        }
+        Ok(ours)
+    })
+    .await;
+    match renewed {
+        Ok(Some(record)) => record.open_lease().is_some_and(|l| l.owner == holder.owner),
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(record = %key, error = format!("{e:#}"), "cannot renew the retrain's lease");
+            true
+        }
+    }
 }
 
 /// The config that trained the model's production version, pointed at its data source's
@@ -308,7 +423,7 @@ async fn claim(state: &AppState, model: &str, n: u64, record: &RetrainRecord) ->
 }
 
 async fn save(state: &AppState, record: &RetrainRecord) -> Result<(), ApiError> {
-    let key = Key::new(format!("{RETRAINS_PREFIX}{}/{}.json", record.model, record.id)).map_err(anyhow::Error::from)?;
+    let key = record.key()?;
     let body = Bytes::from(serde_json::to_vec_pretty(record).map_err(anyhow::Error::from)?);
     state.store().put(&key, body).await.map_err(anyhow::Error::from)?;
     Ok(())

@@ -18,6 +18,7 @@
 mod api;
 mod error;
 mod hooks;
+mod leases;
 pub(crate) mod metrics;
 mod models;
 mod openapi;
@@ -120,7 +121,7 @@ pub(crate) struct ServerOptions {
     pub browser_retention: Duration,
     /// Most long polls waiting at once (then 503).
     pub max_long_polls: usize,
-    /// The sources runs may read.
+    /// Run leases, the shutdown grace, the sources runs may read.
     pub runs: RunSettings,
 }
 
@@ -385,7 +386,7 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
 pub(crate) struct ApiJson<T>(pub T);
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish
-/// (long polls answer at once).
+/// (long polls answer at once) and runs finish their step under way, up to the shutdown grace.
 pub(crate) async fn serve(
     listener: TcpListener,
     store: Arc<dyn ObjectStore>,
@@ -394,6 +395,7 @@ pub(crate) async fn serve(
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let state = AppState::new(store.clone(), options, stopped.clone()).await?;
+    let stopped_for_leases = stopped.clone();
     let follower = tokio::spawn(
         state
             .inner
@@ -401,18 +403,26 @@ pub(crate) async fn serve(
             .clone()
             .follow(store, Duration::from_secs(1), stopped),
     );
+    let scanner = tokio::spawn(leases::watch(state.clone(), stopped_for_leases));
+    let draining = state.clone();
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down");
+        draining.inner.runs.begin_shutdown();
         let _ = stop.send(true);
     };
     let janitor = tokio::spawn(telemetry::expire_browser_batches_every(
         state.clone(),
         Duration::from_secs(600),
     ));
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(signal)
-        .await?;
+    axum::serve(
+        listener,
+        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .await?;
+    state.inner.runs.drain().await;
+    scanner.abort();
     follower.abort();
     janitor.abort();
     Ok(())

@@ -866,6 +866,7 @@ async fn pipeline_runs_start_report_and_cancel_over_the_api() {
     let app = TestApp::with(ServerOptions {
         runs: RunSettings {
             allow_sources: vec![data.parent().unwrap().display().to_string()],
+            ..RunSettings::default()
         },
         ..ServerOptions::default()
     })

@@ -179,12 +179,10 @@ pub(crate) async fn set_alias(
     by: &str,
 ) -> anyhow::Result<AliasRecord> {
     check_alias(alias)?;
-    let manifest = load_version(store, name, version)
-        .await
-        .with_context(|| format!("cannot point {name}@{alias} at version {version}"))?;
-    verify_artifacts(store, &manifest)
-        .await
-        .with_context(|| format!("cannot point {name}@{alias} at version {version}"))?;
+    check_target(store, name, version, || {
+        format!("cannot point {name}@{alias} at version {version}")
+    })
+    .await?;
     let mut contention = Contention::new(name, alias);
     loop {
         let read = read_alias(store, name, alias).await?;
@@ -212,12 +210,10 @@ pub(crate) async fn move_if_unchanged(
     version: u64,
     by: &str,
 ) -> anyhow::Result<Option<AliasRecord>> {
-    let manifest = load_version(store, name, version)
-        .await
-        .with_context(|| format!("cannot point {name}@{alias} at version {version}"))?;
-    verify_artifacts(store, &manifest)
-        .await
-        .with_context(|| format!("cannot point {name}@{alias} at version {version}"))?;
+    check_target(store, name, version, || {
+        format!("cannot point {name}@{alias} at version {version}")
+    })
+    .await?;
     let moved = swap(store, name, alias, read, version, by).await?;
     if let Some(record) = &moved {
         tracing::info!(model = %name, alias = %alias, version, by = %by, transition = record.transition, "alias moved by the gate");
@@ -255,12 +251,10 @@ pub(crate) async fn rollback(
         };
         let version = current.history[i].version;
         if verified != Some(version) {
-            let manifest = load_version(store, name, version)
-                .await
-                .with_context(|| format!("cannot roll {name}@{alias} back to version {version}"))?;
-            verify_artifacts(store, &manifest)
-                .await
-                .with_context(|| format!("cannot roll {name}@{alias} back to version {version}"))?;
+            check_target(store, name, version, || {
+                format!("cannot roll {name}@{alias} back to version {version}")
+            })
+            .await?;
             verified = Some(version);
         }
         let record = AliasRecord {
@@ -277,6 +271,19 @@ pub(crate) async fn rollback(
         }
         contention.lost().await?;
     }
+}
+
+/// Checks that `version` may be an alias's target: its manifest verifies and every artifact
+/// matches its digest. `context` says what was being done.
+async fn check_target(
+    store: &dyn ObjectStore,
+    name: &str,
+    version: u64,
+    context: impl Fn() -> String,
+) -> anyhow::Result<()> {
+    let manifest = load_version(store, name, version).await.with_context(&context)?;
+    verify_artifacts(store, &manifest).await.with_context(&context)?;
+    Ok(())
 }
 
 /// The record that moves what `read` saw to `version`, written if nobody moved it since.

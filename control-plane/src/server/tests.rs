@@ -55,6 +55,13 @@ impl TestApp {
         }
     }
 
+    /// Points `winequality-red@production` at `version`.
+    async fn promote(&self, version: u64) {
+        crate::registry::set_alias(self.store.as_ref(), "winequality-red", "production", version, "test")
+            .await
+            .unwrap();
+    }
+
     async fn call(&self, request: Request<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
         let response = app(self.state.clone()).oneshot(request).await.unwrap();
         let status = response.status();
@@ -100,15 +107,7 @@ async fn liveness_and_the_signing_key_that_verifies_manifests() {
 async fn edges_read_aliases_and_published_files_that_verify() {
     let app = TestApp::new().await;
     let (_, good, _) = wine_models(app.store.as_ref()).await;
-    crate::registry::set_alias(
-        app.store.as_ref(),
-        "winequality-red",
-        "production",
-        good.version,
-        "test",
-    )
-    .await
-    .unwrap();
+    app.promote(good.version).await;
 
     let (status, body) = app.get("/api/v1/models/winequality-red/aliases/production").await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -191,15 +190,7 @@ async fn a_long_poll_answers_when_the_alias_moves() {
 async fn one_unreadable_record_takes_down_its_model_only() {
     let app = TestApp::new().await;
     let (_, good, _) = wine_models(app.store.as_ref()).await;
-    crate::registry::set_alias(
-        app.store.as_ref(),
-        "winequality-red",
-        "production",
-        good.version,
-        "test",
-    )
-    .await
-    .unwrap();
+    app.promote(good.version).await;
     for (key, body) in [
         ("models/broken/1/manifest.json", "{\"not\": \"a manifest\"}"),
         ("models/broken/aliases/production.json", "garbage"),
@@ -275,15 +266,7 @@ async fn long_poll_waiters_share_their_reads_and_are_capped() {
     };
     let app = TestApp::over(dir, counting.clone(), options).await;
     let (_, good, _) = wine_models(app.store.as_ref()).await;
-    crate::registry::set_alias(
-        app.store.as_ref(),
-        "winequality-red",
-        "production",
-        good.version,
-        "test",
-    )
-    .await
-    .unwrap();
+    app.promote(good.version).await;
     let poll = app.state.inner.poll_every;
     let wait = Duration::from_secs(3);
     let uri = format!(
@@ -592,15 +575,7 @@ async fn the_production_model_answers_kserve_v2_and_shows_in_metrics() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
-    crate::registry::set_alias(
-        app.store.as_ref(),
-        "winequality-red",
-        "production",
-        good.version,
-        "test",
-    )
-    .await
-    .unwrap();
+    app.promote(good.version).await;
     app.state.refresh_models().await.unwrap();
     assert_eq!(app.get("/v2/health/ready").await.0, StatusCode::OK);
     let (status, body) = app

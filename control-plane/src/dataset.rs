@@ -195,7 +195,17 @@ impl DatasetRecord {
     /// The version's train and test splits as training data (features, target, classes).
     pub async fn train_data(&self, store: &dyn ObjectStore) -> anyhow::Result<(TrainData, TrainData)> {
         let (train, test) = self.load_tables(store).await?;
-        let make = |table: &Table| TrainData::from_table(table, &self.features, &self.target, self.task, &self.classes);
+        let make = |table: &Table| -> anyhow::Result<TrainData> {
+            let mut data = TrainData::from_table(table, &self.features, &self.target, self.task, &self.classes)?;
+            // Ordinal-encoded columns hold category codes.
+            for (flag, name) in data.categorical.iter_mut().zip(&self.features) {
+                *flag = self
+                    .encodings
+                    .get(name)
+                    .is_some_and(|e| e.method == crate::data::EncodeMethod::Ordinal);
+            }
+            Ok(data)
+        };
         Ok((make(&train)?, make(&test)?))
     }
 }

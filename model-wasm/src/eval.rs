@@ -45,6 +45,13 @@ impl ModelIr {
                 if classes.len() < 2 {
                     return Err(invalid("a classifier needs at least two classes"));
                 }
+                if classes.len() > crate::ir::MAX_CLASSES {
+                    return Err(invalid(format!(
+                        "{} classes: a module outputs at most {}",
+                        classes.len(),
+                        crate::ir::MAX_CLASSES
+                    )));
+                }
                 for (i, c) in classes.iter().enumerate() {
                     if classes[..i].contains(c) {
                         return Err(invalid(format!("class {c:?} is repeated")));

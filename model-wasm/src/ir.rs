@@ -152,6 +152,10 @@ pub enum Node {
     Weights { weights: Vec<f32> },
 }
 
+/// A classifier has at most this many classes: a batch of [`crate::codegen::MAX_ROWS`] rows of
+/// probabilities then fits the module's output buffer (8 MiB).
+pub const MAX_CLASSES: usize = 1024;
+
 /// Categories are below this (XGBoost's own limit, `2^24`: the integers an `f32` holds exactly).
 pub const MAX_CATEGORY: u32 = 1 << 24;
 

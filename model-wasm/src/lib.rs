@@ -45,5 +45,7 @@ pub mod telemetry;
 
 pub use error::{Error, Result};
 pub use eval::{sigmoid, softmax};
-pub use ir::{Aggregate, Body, IR_VERSION, Link, ModelIr, Node, Output, Outputs, Prediction, Preprocess, Tree};
+pub use ir::{
+    Aggregate, Body, IR_VERSION, Link, MAX_CLASSES, ModelIr, Node, Output, Outputs, Prediction, Preprocess, Tree,
+};
 pub use profile::{DriftWindow, FeatureReference, PSI_DRIFT_THRESHOLD, ReferenceProfile, ks_statistic, psi};

@@ -131,6 +131,7 @@ pub enum Family {
     LogisticRegression,
     DecisionTree,
     RandomForest,
+    GradientBoosting,
 }
 
 impl Family {
@@ -141,14 +142,24 @@ impl Family {
             Family::LogisticRegression => "logistic_regression",
             Family::DecisionTree => "decision_tree",
             Family::RandomForest => "random_forest",
+            Family::GradientBoosting => "gradient_boosting",
         }
     }
 
-    pub fn task(self) -> TaskKind {
+    /// Whether the family learns `task`.
+    pub fn learns(self, task: TaskKind) -> bool {
         match self {
-            Family::LinearRegression | Family::ElasticNet => TaskKind::Regression,
-            Family::LogisticRegression | Family::DecisionTree | Family::RandomForest => TaskKind::Classification,
+            Family::LinearRegression | Family::ElasticNet => task == TaskKind::Regression,
+            Family::LogisticRegression | Family::DecisionTree | Family::RandomForest => {
+                task == TaskKind::Classification
+            }
+            Family::GradientBoosting => true,
         }
+    }
+
+    /// Whether the family trains on missing values as they are (and its models route them).
+    pub fn takes_missing(self) -> bool {
+        matches!(self, Family::RandomForest | Family::GradientBoosting)
     }
 }
 
@@ -184,10 +195,12 @@ impl TrainConfig {
         }
         for (i, spec) in self.models.iter().enumerate() {
             let at = format!("self.models[{}] ({})", i + 1, spec.family.name());
-            if spec.family.task() != task {
-                return Err(
-                    format!("{at}: a {:?} family cannot learn a {:?} task", spec.family.task(), task).to_lowercase(),
-                );
+            if !spec.family.learns(task) {
+                let other = match task {
+                    TaskKind::Classification => "regression",
+                    TaskKind::Regression => "classification",
+                };
+                return Err(format!("{at}: a {other} family cannot learn a {task:?} task").to_lowercase());
             }
         }
         Ok(())

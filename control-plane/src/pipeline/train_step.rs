@@ -101,7 +101,7 @@ pub(super) async fn run(p: &Pipeline<'_>, dataset: DatasetRecord) -> anyhow::Res
     let metric = config.metric(dataset.task);
     let model_name = config.model_name.clone().unwrap_or_else(|| dataset.name.clone());
     let (train_data, test_data) = dataset.train_data(p.store).await?;
-    train_data.check()?;
+    train_data.check_split()?;
     let mut candidates: Vec<Candidate> = Vec::new();
     for spec in &config.models {
         candidates.extend(train::candidates(spec).map_err(|e| anyhow::anyhow!("{}: {e}", spec.family.name()))?);
@@ -147,6 +147,11 @@ pub(super) async fn run(p: &Pipeline<'_>, dataset: DatasetRecord) -> anyhow::Res
     let (c, data, seed) = (best_candidate.clone(), train_data.clone(), config.seed);
     let fitted = tokio::task::spawn_blocking(move || train::fit(&c, &data, seed)).await??;
     let fit_seconds = started.elapsed().as_secs_f64();
+    if !best_candidate.family.takes_missing() {
+        test_data
+            .check_complete()
+            .with_context(|| format!("{} cannot predict the test split", best_candidate.label()))?;
+    }
     let linfa = fitted.linfa_predict(&test_data.x);
     let parity = train::check_parity(&fitted.ir, &linfa, &test_data.row_vecs())
         .context("the model IR does not reproduce linfa's predictions on the test split")?;

@@ -7,14 +7,14 @@ use linfa_logistic::{
     FittedLogisticRegression, LogisticRegression, MultiFittedLogisticRegression, MultiLogisticRegression,
 };
 use linfa_trees::{DecisionTree, SplitQuality};
-use model_wasm::{Aggregate, Body, IR_VERSION, Link, ModelIr, Output, Preprocess, Tree};
+use model_wasm::{Aggregate, Body, IR_VERSION, Link, ModelIr, Output, Preprocess};
 use ndarray::{Array1, Array2, Axis};
 use serde::{Deserialize, Serialize};
 
+use super::boosted;
 use super::trees::{ConvertedTree, convert, leaf_of};
 use super::{Candidate, Targets, TrainData};
 use crate::config::Family;
-use crate::rng::SplitMix64;
 
 /// Intercept given to a class the training data lacked (a multinomial fit on a fold without it):
 /// finite, and far enough below any real score that its probability is zero in float64.
@@ -68,6 +68,8 @@ enum LinfaModel {
     MultiLogistic(MultiFittedLogisticRegression<f64, usize>, Scale),
     /// Each tree with the features it saw and its tied leaves.
     Trees(Vec<(DecisionTree<f64, usize>, Vec<usize>, ConvertedTree)>),
+    Booster(gbdt::Booster),
+    Forest(gbdt::Forest),
 }
 
 /// A trained model: its IR, and the linfa model it came from.
@@ -184,6 +186,18 @@ impl Fitted {
                     })
                     .collect()
             }
+            LinfaModel::Booster(m) => {
+                let classifier = matches!(self.ir.output, Output::Classification { .. });
+                x.rows()
+                    .into_iter()
+                    .map(|r| boosted::row(m.predict(r.as_slice().expect("row-major")), classifier))
+                    .collect()
+            }
+            LinfaModel::Forest(m) => x
+                .rows()
+                .into_iter()
+                .map(|r| boosted::row(m.predict(r.as_slice().expect("row-major")), true))
+                .collect(),
         };
         LinfaPredictions { rows }
     }
@@ -200,7 +214,7 @@ fn output(data: &TrainData) -> Output {
     }
 }
 
-fn ir(data: &TrainData, preprocess: Vec<Preprocess>, body: Body) -> anyhow::Result<ModelIr> {
+pub(super) fn ir(data: &TrainData, preprocess: Vec<Preprocess>, body: Body) -> anyhow::Result<ModelIr> {
     let ir = ModelIr {
         ir_version: IR_VERSION,
         features: data.features.clone(),
@@ -234,14 +248,19 @@ fn quality(c: &Candidate) -> SplitQuality {
     }
 }
 
-/// Fits `candidate` on `data`; `seed` drives the forest's bootstraps and feature subsets.
-pub(super) fn fit(candidate: &Candidate, data: &TrainData, seed: u64) -> anyhow::Result<Fitted> {
+/// Fits `candidate` on `data`; `seed` drives the forest's bootstraps and feature subsets, and
+/// boosting's row and feature samples. `threads` is what a tree family uses unless its grid says
+/// (`n_threads`); no model depends on it.
+pub(super) fn fit(candidate: &Candidate, data: &TrainData, seed: u64, threads: usize) -> anyhow::Result<Fitted> {
     data.check()?;
+    if !candidate.family.takes_missing() {
+        data.check_complete()?;
+    }
     let label = candidate.label();
-    fit_family(candidate, data, seed).map_err(|e| e.context(format!("fitting {label}")))
+    fit_family(candidate, data, seed, threads).map_err(|e| e.context(format!("fitting {label}")))
 }
 
-fn fit_family(c: &Candidate, data: &TrainData, seed: u64) -> anyhow::Result<Fitted> {
+fn fit_family(c: &Candidate, data: &TrainData, seed: u64, threads: usize) -> anyhow::Result<Fitted> {
     let nf = data.features.len();
     match c.family {
         Family::LinearRegression => {
@@ -348,39 +367,19 @@ fn fit_family(c: &Candidate, data: &TrainData, seed: u64) -> anyhow::Result<Fitt
                 model: LinfaModel::Trees(vec![(tree, all, converted)]),
             })
         }
-        Family::RandomForest => {
-            let y = classes(data)?;
-            let n_trees = c.int("n_trees").unwrap_or(100) as usize;
-            let fraction = c
-                .float("feature_fraction")
-                .unwrap_or(((nf as f64).sqrt() / nf as f64).max(0.3));
-            let m = ((fraction * nf as f64).ceil() as usize).clamp(1, nf);
-            let bootstrap = c.bool("bootstrap").unwrap_or(true);
-            let n = data.rows();
-            let mut trees = Vec::with_capacity(n_trees);
-            for t in 0..n_trees {
-                let mut rng = SplitMix64(seed ^ (t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-                let rows: Vec<usize> = if bootstrap {
-                    (0..n).map(|_| rng.below(n)).collect()
-                } else {
-                    (0..n).collect()
-                };
-                let mut features: Vec<usize> = (0..nf).collect();
-                rng.shuffle(&mut features);
-                features.truncate(m);
-                features.sort_unstable();
-                let x = data.x.select(Axis(0), &rows).select(Axis(1), &features);
-                let y_t: Vec<usize> = rows.iter().map(|&r| y[r]).collect();
-                let (tree, converted) = fit_tree(c, data, &x, &y_t, &features, c.int("max_depth"))?;
-                trees.push((tree, features, converted));
-            }
-            let body = Body::Trees {
-                trees: trees.iter().map(|(_, _, c)| c.tree.clone()).collect::<Vec<Tree>>(),
-                aggregate: Aggregate::Vote,
-            };
+        Family::GradientBoosting => {
+            let (ir, model) = boosted::fit_boosting(c, data, seed, threads)?;
             Ok(Fitted {
-                ir: ir(data, vec![], body)?,
-                model: LinfaModel::Trees(trees),
+                ir,
+                model: LinfaModel::Booster(model),
+            })
+        }
+        Family::RandomForest => {
+            classes(data)?;
+            let (ir, model) = boosted::fit_forest(c, data, seed, threads)?;
+            Ok(Fitted {
+                ir,
+                model: LinfaModel::Forest(model),
             })
         }
     }

@@ -13,6 +13,7 @@
 //! ties towards the lowest class index; the parity check accepts a difference from linfa only on
 //! such tied leaves.
 
+mod boosted;
 mod families;
 pub(crate) mod metrics;
 mod trees;
@@ -67,6 +68,8 @@ enum Kind {
     Float(f64, f64),
     /// An integer in [min, max].
     Int(u64, u64),
+    /// A number greater than 0 and at most max.
+    Positive(f64),
     Bool,
     Choice(&'static [&'static str]),
 }
@@ -74,6 +77,8 @@ enum Kind {
 /// The hyperparameters each family takes.
 fn param_kinds(family: Family) -> &'static [(&'static str, Kind)] {
     const QUALITY: Kind = Kind::Choice(&["gini", "entropy"]);
+    // Threads a tree fit uses (0: every core); the model is the same on any number.
+    const THREADS: Kind = Kind::Int(0, 1024);
     match family {
         Family::LinearRegression => &[("fit_intercept", Kind::Bool)],
         Family::ElasticNet => &[
@@ -96,10 +101,28 @@ fn param_kinds(family: Family) -> &'static [(&'static str, Kind)] {
         Family::RandomForest => &[
             ("n_trees", Kind::Int(1, 2000)),
             ("max_depth", Kind::Int(1, 64)),
-            ("feature_fraction", Kind::Float(1e-9, 1.0)),
+            ("feature_fraction", Kind::Positive(1.0)),
             ("bootstrap", Kind::Bool),
-            ("min_weight_leaf", Kind::Float(1.0, 1e9)),
+            ("min_samples_leaf", Kind::Int(1, 1_000_000_000)),
             ("split_quality", QUALITY),
+            ("max_bins", Kind::Int(2, 255)),
+            ("n_threads", THREADS),
+        ],
+        Family::GradientBoosting => &[
+            ("n_estimators", Kind::Int(1, 100_000)),
+            ("learning_rate", Kind::Positive(1000.0)),
+            ("num_leaves", Kind::Int(2, 131_072)),
+            ("max_depth", Kind::Int(1, 64)),
+            ("min_samples_leaf", Kind::Int(1, 1_000_000_000)),
+            ("feature_fraction", Kind::Positive(1.0)),
+            ("subsample", Kind::Positive(1.0)),
+            ("l2_regularization", Kind::Float(0.0, 1e9)),
+            ("max_bins", Kind::Int(2, 255)),
+            ("early_stopping_rounds", Kind::Int(1, 100_000)),
+            ("validation_fraction", Kind::Positive(0.5)),
+            ("objective", Kind::Choice(&["squared_error", "poisson", "log_loss"])),
+            ("categorical", Kind::Choice(&["ordinal", "native"])),
+            ("n_threads", THREADS),
         ],
     }
 }
@@ -122,9 +145,18 @@ fn to_json(name: &str, kind: Kind, value: &toml::Value) -> Result<serde_json::Va
             }
             Ok(serde_json::json!(i))
         }
+        (Kind::Positive(hi), toml::Value::Float(_) | toml::Value::Integer(_)) => {
+            let v = value
+                .as_float()
+                .unwrap_or_else(|| value.as_integer().unwrap_or_default() as f64);
+            if !(v > 0.0 && v <= hi) {
+                return bad(&format!("greater than 0 and at most {hi}"));
+            }
+            Ok(serde_json::json!(v))
+        }
         (Kind::Bool, toml::Value::Boolean(b)) => Ok(serde_json::json!(b)),
         (Kind::Choice(options), toml::Value::String(s)) if options.contains(&s.as_str()) => Ok(serde_json::json!(s)),
-        (Kind::Float(..), _) => bad("a number"),
+        (Kind::Float(..) | Kind::Positive(_), _) => bad("a number"),
         (Kind::Int(lo, hi), _) => bad(&format!("an integer between {lo} and {hi}")),
         (Kind::Bool, _) => bad("true or false"),
         (Kind::Choice(options), _) => bad(&format!("one of {options:?}")),
@@ -193,20 +225,25 @@ pub fn candidates(spec: &ModelSpec) -> Result<Vec<Candidate>, String> {
         .collect())
 }
 
-/// Features and target as linfa wants them.
+/// Features and target as the trainers want them.
 #[derive(Debug, Clone)]
 pub struct TrainData {
     pub features: Vec<String>,
+    /// One row per example; NaN where a value is missing.
     pub x: Array2<f64>,
     pub targets: Targets,
     /// Classes, in index order (classification only).
     pub classes: Vec<String>,
     pub target: String,
+    /// Per feature, whether it holds the codes of an ordinal-encoded categorical column
+    /// (`gradient_boosting` with `categorical = "native"` splits them on category sets).
+    pub categorical: Vec<bool>,
 }
 
 impl TrainData {
-    /// Takes `features` and `target` from a table. Every feature must be numeric (or boolean) with
-    /// no missing value; the target's values must be among `classes` (classification).
+    /// Takes `features` and `target` from a table. Every feature must be numeric (or boolean); a
+    /// missing value becomes NaN (the families that cannot learn from one refuse it when they
+    /// fit). The target's values must be among `classes` (classification).
     pub fn from_table(
         table: &Table,
         features: &[String],
@@ -220,17 +257,11 @@ impl TrainData {
             let column = table
                 .column(name)
                 .ok_or_else(|| anyhow::anyhow!("feature '{name}' is not in the data"))?;
-            let missing = column.values.missing_count();
-            if missing > 0 {
-                anyhow::bail!(
-                    "feature '{name}' has {missing} missing values in the training data: fill or drop them in a transform step"
-                );
-            }
             match &column.values {
                 Values::Number(v) => {
                     for (i, value) in v.iter().enumerate() {
-                        let value = value.expect("checked");
-                        if !value.is_finite() {
+                        let value = value.unwrap_or(f64::NAN);
+                        if value.is_infinite() {
                             anyhow::bail!("feature '{name}' has a non-finite value in row {}", i + 1);
                         }
                         x[[i, j]] = value;
@@ -238,7 +269,7 @@ impl TrainData {
                 }
                 Values::Bool(v) => {
                     for (i, b) in v.iter().enumerate() {
-                        x[[i, j]] = if b.expect("checked") { 1.0 } else { 0.0 };
+                        x[[i, j]] = b.map_or(f64::NAN, |b| if b { 1.0 } else { 0.0 });
                     }
                 }
                 Values::Text(_) => anyhow::bail!(
@@ -275,7 +306,72 @@ impl TrainData {
             targets,
             classes: classes.to_vec(),
             target: target.to_owned(),
+            categorical: vec![false; features.len()],
         })
+    }
+
+    /// Refuses a missing value: what the families that cannot learn from one call.
+    pub fn check_complete(&self) -> anyhow::Result<()> {
+        for (j, name) in self.features.iter().enumerate() {
+            let missing = self.x.column(j).iter().filter(|v| v.is_nan()).count();
+            if missing > 0 {
+                anyhow::bail!(
+                    "feature '{name}' has {missing} missing values: fill or drop them in a transform step, or train gradient_boosting or random_forest, which learn from them"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a whole training split before any candidate trains: [`TrainData::check`], a target
+    /// value for every row, no feature missing everywhere, at least two rows of every class that
+    /// has any (so each can be in a fold's training rows), and no more classes than a module
+    /// outputs.
+    pub fn check_split(&self) -> anyhow::Result<()> {
+        self.check()?;
+        for (j, name) in self.features.iter().enumerate() {
+            if self.x.column(j).iter().all(|v| v.is_nan()) {
+                anyhow::bail!(
+                    "feature '{name}' is missing in every row of the training split: drop it (op = \"drop\") or fill it"
+                );
+            }
+        }
+        match &self.targets {
+            Targets::Values(y) => {
+                if let Some(row) = y.iter().position(|v| !v.is_finite()) {
+                    anyhow::bail!(
+                        "target '{}' is {} in row {} of the training split: drop such rows (op = \"drop_missing\")",
+                        self.target,
+                        if y[row].is_nan() {
+                            "missing".to_owned()
+                        } else {
+                            y[row].to_string()
+                        },
+                        row + 1
+                    );
+                }
+            }
+            Targets::Classes(y) => {
+                if self.classes.len() > model_wasm::MAX_CLASSES {
+                    anyhow::bail!(
+                        "target '{}' has {} classes: a module predicts at most {}",
+                        self.target,
+                        self.classes.len(),
+                        model_wasm::MAX_CLASSES
+                    );
+                }
+                let mut counts = vec![0usize; self.classes.len()];
+                y.iter().for_each(|k| counts[*k] += 1);
+                if let Some(k) = counts.iter().position(|c| *c == 1) {
+                    anyhow::bail!(
+                        "target '{}': class '{}' has a single row in the training split; every class needs at least two (drop or merge it)",
+                        self.target,
+                        self.classes[k]
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn rows(&self) -> usize {
@@ -298,6 +394,7 @@ impl TrainData {
             },
             classes: self.classes.clone(),
             target: self.target.clone(),
+            categorical: self.categorical.clone(),
         }
     }
 
@@ -377,7 +474,8 @@ pub(crate) fn cross_validate(
         let (train_idx, test_idx): (Vec<usize>, Vec<usize>) = (0..data.rows()).partition(|&i| assignment[i] != k);
         let train = data.select(&train_idx);
         let test = data.select(&test_idx);
-        let fitted = families::fit(candidate, &train, seed.wrapping_add(k as u64))?;
+        // Folds already run on two threads.
+        let fitted = families::fit(candidate, &train, seed.wrapping_add(k as u64), 1)?;
         Ok(score(&fitted.ir, &test.row_vecs(), &test.targets)?)
     };
     let results: Vec<anyhow::Result<Metrics>> = std::thread::scope(|scope| {
@@ -420,8 +518,10 @@ pub(crate) fn cross_validate(
 }
 
 /// Fits a candidate on all of `data`.
+/// Fits a candidate on all of `data`; tree families use every core unless the grid says.
 pub fn fit(candidate: &Candidate, data: &TrainData, seed: u64) -> anyhow::Result<Fitted> {
-    families::fit(candidate, data, seed)
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    families::fit(candidate, data, seed, threads)
 }
 
 /// How the IR's predictions compare with linfa's on some rows.
@@ -648,5 +748,201 @@ mod bundled {
         };
         let err = fit(&candidates(&spec).unwrap()[0], &train, 1).unwrap_err().to_string();
         assert!(err.contains("single class ('1')"), "{err}");
+    }
+
+    /// Wine with a share of its feature values removed (every `every`-th value, row-major).
+    fn with_missing(mut data: TrainData, every: usize) -> TrainData {
+        for (i, v) in data.x.iter_mut().enumerate() {
+            if i % every == 3 {
+                *v = f64::NAN;
+            }
+        }
+        data
+    }
+
+    #[test]
+    fn gradient_boosting_learns_every_task_and_matches_its_ir() {
+        let wine = load("winequality/winequality-red.csv", "quality", Some(6.0));
+        let m = fit_and_check(Family::GradientBoosting, "n_estimators = [60]", &wine);
+        assert!(m.get(Metric::Accuracy).unwrap() > 0.75, "{m:?}");
+        assert!(m.get(Metric::RocAuc).unwrap() > 0.82, "{m:?}");
+
+        let diabetes = load("diabetes/diabetes.csv", "progression", None);
+        for objective in ["squared_error", "poisson"] {
+            let grid =
+                format!("objective = [\"{objective}\"]\nn_estimators = [80]\nlearning_rate = [0.05]\nnum_leaves = [8]");
+            let m = fit_and_check(Family::GradientBoosting, &grid, &diabetes);
+            assert!(m.get(Metric::R2).unwrap() > 0.3, "{objective}: {m:?}");
+        }
+
+        // Three classes from the wine quality score: softmax, one tree per class and round.
+        let (train, test) = load("winequality/winequality-red.csv", "quality", None);
+        let bucket = |data: TrainData| {
+            let Targets::Values(y) = &data.targets else {
+                unreachable!()
+            };
+            let y = y.iter().map(|q| (*q as usize).clamp(5, 7) - 5).collect();
+            TrainData {
+                targets: Targets::Classes(y),
+                classes: vec!["low".into(), "mid".into(), "high".into()],
+                ..data
+            }
+        };
+        let three = (bucket(train), bucket(test));
+        let m = fit_and_check(Family::GradientBoosting, "n_estimators = [40]", &three);
+        assert!(m.get(Metric::Accuracy).unwrap() > 0.6, "{m:?}");
+    }
+
+    #[test]
+    fn tree_families_learn_from_missing_values_and_the_others_refuse_them() {
+        let (train, test) = load("winequality/winequality-red.csv", "quality", Some(6.0));
+        let data = (with_missing(train, 7), with_missing(test, 7));
+        for (family, grid, min_accuracy) in [
+            (Family::GradientBoosting, "n_estimators = [60]", 0.72),
+            (Family::RandomForest, "n_trees = [40]\nmax_depth = [8]", 0.7),
+        ] {
+            let m = fit_and_check(family, grid, &data);
+            assert!(m.get(Metric::Accuracy).unwrap() > min_accuracy, "{family:?}: {m:?}");
+            let fitted = fit(&candidates(&spec(family, grid)).unwrap()[0], &data.0, 1).unwrap();
+            assert!(
+                fitted.ir.accepts_missing().iter().all(|a| *a),
+                "{family:?} refuses a missing value"
+            );
+        }
+        let err = fit(
+            &candidates(&spec(Family::LogisticRegression, "")).unwrap()[0],
+            &data.0,
+            1,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("feature 'fixed acidity' has") && err.contains("train gradient_boosting or random_forest"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn native_categorical_features_split_on_category_sets() {
+        let (mut train, mut test) = load("winequality/winequality-red.csv", "quality", Some(6.0));
+        // alcohol as 12 category codes, in an order unrelated to its value.
+        let a = train.features.iter().position(|f| f == "alcohol").unwrap();
+        for data in [&mut train, &mut test] {
+            data.x
+                .column_mut(a)
+                .mapv_inplace(|v| ((v * 2.0) as u64 * 7 % 12) as f64);
+            data.categorical[a] = true;
+        }
+        let data = (train, test);
+        let grid = "n_estimators = [30]\ncategorical = [\"native\"]\nmin_samples_leaf = [10]";
+        fit_and_check(Family::GradientBoosting, grid, &data);
+        let fitted = fit(
+            &candidates(&spec(Family::GradientBoosting, grid)).unwrap()[0],
+            &data.0,
+            1,
+        )
+        .unwrap();
+        let model_wasm::Body::Boosted { trees, .. } = &fitted.ir.body else {
+            panic!("not boosted")
+        };
+        let sets = trees
+            .iter()
+            .flat_map(|t| &t.nodes)
+            .filter(|n| {
+                matches!(**n, model_wasm::Node::SplitIn { feature, cast: model_wasm::ir::Cast::Exact, .. } if feature as usize == a)
+            })
+            .count();
+        assert!(sets > 0, "no category-set split on alcohol");
+        // Without "native", the codes are numbers.
+        let ordinal = fit(
+            &candidates(&spec(Family::GradientBoosting, "n_estimators = [30]")).unwrap()[0],
+            &data.0,
+            1,
+        )
+        .unwrap();
+        let model_wasm::Body::Boosted { trees, .. } = &ordinal.ir.body else {
+            panic!("not boosted")
+        };
+        assert!(
+            !trees
+                .iter()
+                .flat_map(|t| &t.nodes)
+                .any(|n| matches!(n, model_wasm::Node::SplitIn { .. }))
+        );
+    }
+
+    #[test]
+    fn bad_boosting_grids_and_splits_are_named() {
+        for (grid, expected) in [
+            (
+                "learning_rate = [0.0]",
+                "hyperparameter 'learning_rate': 0.0 is not greater than 0 and at most 1000",
+            ),
+            (
+                "learning_rate = [-0.1]",
+                "hyperparameter 'learning_rate': -0.1 is not greater than 0 and at most 1000",
+            ),
+            (
+                "num_leaves = [1]",
+                "hyperparameter 'num_leaves': 1 is not an integer between 2 and 131072",
+            ),
+            (
+                "n_estimators = []",
+                "hyperparameter 'n_estimators' has an empty list of values",
+            ),
+            (
+                "objective = [\"huber\"]",
+                "hyperparameter 'objective': \"huber\" is not one of [\"squared_error\", \"poisson\", \"log_loss\"]",
+            ),
+        ] {
+            assert_eq!(candidates(&spec(Family::GradientBoosting, grid)).unwrap_err(), expected);
+        }
+        let (train, _) = load("winequality/winequality-red.csv", "quality", Some(6.0));
+        let poisson = &candidates(&spec(Family::GradientBoosting, "objective = [\"poisson\"]")).unwrap()[0];
+        let err = format!("{:#}", fit(poisson, &train, 1).unwrap_err());
+        assert!(
+            err.contains("hyperparameter 'objective': 'poisson' does not fit the target 'quality', which is a class"),
+            "{err}"
+        );
+
+        let mut all_missing = train.clone();
+        all_missing.x.column_mut(2).fill(f64::NAN);
+        let err = all_missing.check_split().unwrap_err().to_string();
+        assert!(
+            err.starts_with("feature 'citric acid' is missing in every row"),
+            "{err}"
+        );
+
+        let mut lonely = train.clone();
+        lonely.classes.push("rare".into());
+        let Targets::Classes(y) = &mut lonely.targets else {
+            unreachable!()
+        };
+        y[10] = 2;
+        let err = lonely.check_split().unwrap_err().to_string();
+        assert!(err.contains("class 'rare' has a single row"), "{err}");
+
+        let mut many = train.clone();
+        many.classes = (0..=model_wasm::MAX_CLASSES).map(|k| k.to_string()).collect();
+        let err = many.check_split().unwrap_err().to_string();
+        assert_eq!(err, "target 'quality' has 1025 classes: a module predicts at most 1024");
+
+        let (mut diabetes, _) = load("diabetes/diabetes.csv", "progression", None);
+        let Targets::Values(y) = &mut diabetes.targets else {
+            unreachable!()
+        };
+        y[4] = f64::NAN;
+        let err = diabetes.check_split().unwrap_err().to_string();
+        assert!(
+            err.starts_with("target 'progression' is missing in row 5 of the training split"),
+            "{err}"
+        );
+    }
+
+    fn spec(family: Family, grid: &str) -> ModelSpec {
+        ModelSpec {
+            family,
+            grid: toml::from_str(grid).unwrap(),
+        }
     }
 }

@@ -45,7 +45,7 @@ impl DriftCommand {
             .context("the manifest has no usable reference profile")?;
         let names: Vec<String> = view.features.iter().map(|f| f.name.clone()).collect();
         // Missing and non-finite values are counted as missing by the drift window, not refused.
-        let table = super::read_features(&self.data, &names, true).await?;
+        let table = super::read_features(&self.data, &names, &[], true).await?;
         let n_features = table.columns.len();
         let mut flat = Vec::with_capacity(table.rows() * n_features);
         for r in 0..table.rows() {

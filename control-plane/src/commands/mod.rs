@@ -94,21 +94,23 @@ pub(crate) async fn open_store(location: &str) -> anyhow::Result<Box<dyn crate::
 }
 
 /// Reads the named feature columns (floats) of a CSV or JSON Lines file (`.jsonl`, `.ndjson`),
-/// ignoring other columns. With `lenient`, empty, `NA` and non-finite cells are read as missing
-/// rather than refused.
+/// ignoring other columns. An empty or `NA` cell is read as missing where `nullable` says so (and
+/// refused elsewhere); with `lenient`, every cell may be missing and non-finite ones are too.
 pub(crate) async fn read_features(
     path: &std::path::Path,
     names: &[String],
+    nullable: &[bool],
     lenient: bool,
 ) -> anyhow::Result<crate::data::Table> {
     use crate::data::{ColumnSpec, Format};
     use crate::data::{ColumnType, ReadOptions, Table};
     let columns: Vec<ColumnSpec> = names
         .iter()
-        .map(|name| ColumnSpec {
+        .enumerate()
+        .map(|(i, name)| ColumnSpec {
             name: name.clone(),
             ty: ColumnType::Float,
-            nullable: lenient,
+            nullable: lenient || nullable.get(i).copied().unwrap_or(false),
             allow_non_finite: lenient,
         })
         .collect();

@@ -28,7 +28,7 @@ impl PredictCommand {
             serde_json::from_slice(&registry::load_artifact(store.as_ref(), &manifest, "model.ir.json").await?)
                 .context("model.ir.json is not a model IR")?;
         ir.validate()?;
-        let table = super::read_features(&self.data, &ir.features, false).await?;
+        let table = super::read_features(&self.data, &ir.features, &ir.accepts_missing(), false).await?;
         let rows: Vec<Vec<f64>> = (0..table.rows())
             .map(|r| {
                 table

@@ -147,7 +147,7 @@ impl<'a> Pipeline<'a> {
     /// trainer checks (it knows each family's hyperparameters).
     pub fn check(config: &PipelineConfig) -> Result<(), String> {
         match &config.train {
-            Some(train) => crate::train::check_grids(train),
+            Some(train) => crate::train::check_grids(train, config.task.kind),
             None => Ok(()),
         }
     }

@@ -86,6 +86,11 @@ pub(super) async fn run(p: &Pipeline<'_>, inputs: RegisterInputs) -> anyhow::Res
     draft.metrics = evaluate.metrics.scalars();
     draft.selection_metric = train.metric;
     draft.run_id = p.run_id.clone();
+    // Edges and browsers take a missing value only where the model routes one.
+    let ir = train.load_ir(p.store).await?;
+    for (feature, accepts) in draft.features.iter_mut().zip(ir.accepts_missing()) {
+        feature.missing = accepts;
+    }
     let mut artifacts = Vec::new();
     for (name, key) in [
         ("model.ir.json", &train.ir_key),

@@ -285,7 +285,7 @@ impl ManifestDraft {
             },
             run_id: record.run_id.clone(),
             reference_profile,
-            sample_rows: test.row_vecs().into_iter().take(SAMPLE_ROWS).collect(),
+            sample_rows: sample_rows(&test.row_vecs()),
             lineage: None,
         })
     }
@@ -374,6 +374,39 @@ pub(crate) fn task_name(task: TaskKind) -> &'static str {
         TaskKind::Classification => "classification",
         TaskKind::Regression => "regression",
     }
+}
+
+/// The manifest's sample rows (JSON has no NaN): the first complete test rows; when every row
+/// misses a value, the first rows with each gap filled by its column's mean.
+fn sample_rows(rows: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let complete: Vec<Vec<f64>> = rows
+        .iter()
+        .filter(|r| r.iter().all(|v| v.is_finite()))
+        .take(SAMPLE_ROWS)
+        .cloned()
+        .collect();
+    if !complete.is_empty() || rows.is_empty() {
+        return complete;
+    }
+    let means: Vec<f64> = (0..rows[0].len())
+        .map(|j| {
+            let known: Vec<f64> = rows.iter().map(|r| r[j]).filter(|v| v.is_finite()).collect();
+            if known.is_empty() {
+                0.0
+            } else {
+                known.iter().sum::<f64>() / known.len() as f64
+            }
+        })
+        .collect();
+    rows.iter()
+        .take(SAMPLE_ROWS)
+        .map(|r| {
+            r.iter()
+                .zip(&means)
+                .map(|(v, m)| if v.is_finite() { *v } else { *m })
+                .collect()
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -163,16 +163,29 @@ fn to_json(name: &str, kind: Kind, value: &toml::Value) -> Result<serde_json::Va
     }
 }
 
-/// Checks a family's grid: known hyperparameters (with a suggestion), non-empty value lists,
-/// values of the right kind and range.
-pub(crate) fn check_grid(spec: &ModelSpec) -> Result<(), String> {
-    candidates(spec).map(|_| ())
-}
-
-/// Checks every family's grid of a `[train]` section; the error names the model by its place.
-pub(crate) fn check_grids(config: &TrainConfig) -> Result<(), String> {
+/// Checks every family's grid of a `[train]` section for a `task`; the error names the model by
+/// its place.
+pub(crate) fn check_grids(config: &TrainConfig, task: TaskKind) -> Result<(), String> {
     for (i, spec) in config.models.iter().enumerate() {
-        check_grid(spec).map_err(|e| format!("train.models[{}] ({}): {e}", i + 1, spec.family.name()))?;
+        let at = |e: String| format!("train.models[{}] ({}): {e}", i + 1, spec.family.name());
+        for candidate in candidates(spec).map_err(at)? {
+            if let Some(objective) = candidate.str("objective") {
+                let fits = match task {
+                    TaskKind::Classification => objective == "log_loss",
+                    TaskKind::Regression => objective != "log_loss",
+                };
+                if !fits {
+                    return Err(at(format!(
+                        "hyperparameter 'objective': '{objective}' does not fit a {} task (use {})",
+                        format!("{task:?}").to_lowercase(),
+                        match task {
+                            TaskKind::Classification => "log_loss",
+                            TaskKind::Regression => "squared_error or poisson",
+                        }
+                    )));
+                }
+            }
+        }
     }
     Ok(())
 }

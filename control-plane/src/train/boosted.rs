@@ -1,11 +1,10 @@
 //! `gradient_boosting` and `random_forest`: fitted with the workspace's `gbdt` crate, whose trees
 //! become IR trees node for node (`f32` thresholds, missing-value directions, category sets), so
-//! the IR predicts exactly what the trainer predicts.
+//! the IR predicts exactly what the trainer predicts. The IR's body comes out; `families` wraps it.
 
 use model_wasm::ir::{Cast, Missing};
-use model_wasm::{Aggregate, Body, Link, ModelIr, Node, Tree};
+use model_wasm::{Aggregate, Body, Link, Node, Tree};
 
-use super::families::{LinfaRow, ir};
 use super::{Candidate, Targets, TrainData};
 use linfa::ParamGuard;
 
@@ -80,7 +79,7 @@ pub(super) fn fit_boosting(
     data: &TrainData,
     seed: u64,
     default_threads: usize,
-) -> anyhow::Result<(ModelIr, gbdt::Booster)> {
+) -> anyhow::Result<(Body, gbdt::Booster)> {
     let mut params = gbdt::GbdtParams::new(objective(c, data)?)
         .seed(seed)
         .threads(threads(c, default_threads))
@@ -143,7 +142,7 @@ pub(super) fn fit_boosting(
             gbdt::Link::Exp => Link::Exp,
         },
     };
-    Ok((ir(data, vec![], body)?, model))
+    Ok((body, model))
 }
 
 pub(super) fn fit_forest(
@@ -151,7 +150,7 @@ pub(super) fn fit_forest(
     data: &TrainData,
     seed: u64,
     default_threads: usize,
-) -> anyhow::Result<(ModelIr, gbdt::Forest)> {
+) -> anyhow::Result<(Body, gbdt::Forest)> {
     let mut params = gbdt::ForestParams::default()
         .seed(seed)
         .threads(threads(c, default_threads))
@@ -191,7 +190,7 @@ pub(super) fn fit_forest(
             .collect(),
         aggregate: Aggregate::Sum,
     };
-    Ok((ir(data, vec![], body)?, model))
+    Ok((body, model))
 }
 
 /// A `gbdt` tree as an IR tree, node for node; `leaf` makes each leaf.
@@ -232,19 +231,4 @@ fn ir_tree(tree: &gbdt::Tree, leaf: impl Fn(&[f64]) -> Node) -> Tree {
         })
         .collect();
     Tree { nodes }
-}
-
-/// The trainer's own prediction of one row, as the parity check compares it.
-pub(super) fn row(prediction: Vec<f64>, classifier: bool) -> LinfaRow {
-    if !classifier {
-        return LinfaRow::Value { value: prediction[0] };
-    }
-    let max = prediction.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let label = prediction.iter().position(|p| *p == max).unwrap_or(0);
-    let tie = prediction.iter().filter(|p| **p == max).count() > 1;
-    LinfaRow::Class {
-        label,
-        probabilities: Some(prediction),
-        tie,
-    }
 }

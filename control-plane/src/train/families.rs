@@ -190,13 +190,13 @@ impl Fitted {
                 let classifier = matches!(self.ir.output, Output::Classification { .. });
                 x.rows()
                     .into_iter()
-                    .map(|r| boosted::row(m.predict(r.as_slice().expect("row-major")), classifier))
+                    .map(|r| tree_row(m.predict(r.as_slice().expect("row-major")), classifier))
                     .collect()
             }
             LinfaModel::Forest(m) => x
                 .rows()
                 .into_iter()
-                .map(|r| boosted::row(m.predict(r.as_slice().expect("row-major")), true))
+                .map(|r| tree_row(m.predict(r.as_slice().expect("row-major")), true))
                 .collect(),
         };
         LinfaPredictions { rows }
@@ -214,7 +214,23 @@ fn output(data: &TrainData) -> Output {
     }
 }
 
-pub(super) fn ir(data: &TrainData, preprocess: Vec<Preprocess>, body: Body) -> anyhow::Result<ModelIr> {
+/// A `gbdt` model's prediction of one row (values, or class probabilities), as the parity check
+/// compares it.
+fn tree_row(prediction: Vec<f64>, classifier: bool) -> LinfaRow {
+    if !classifier {
+        return LinfaRow::Value { value: prediction[0] };
+    }
+    let max = prediction.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let label = prediction.iter().position(|p| *p == max).unwrap_or(0);
+    let tie = prediction.iter().filter(|p| **p == max).count() > 1;
+    LinfaRow::Class {
+        label,
+        probabilities: Some(prediction),
+        tie,
+    }
+}
+
+fn ir(data: &TrainData, preprocess: Vec<Preprocess>, body: Body) -> anyhow::Result<ModelIr> {
     let ir = ModelIr {
         ir_version: IR_VERSION,
         features: data.features.clone(),
@@ -368,17 +384,17 @@ fn fit_family(c: &Candidate, data: &TrainData, seed: u64, threads: usize) -> any
             })
         }
         Family::GradientBoosting => {
-            let (ir, model) = boosted::fit_boosting(c, data, seed, threads)?;
+            let (body, model) = boosted::fit_boosting(c, data, seed, threads)?;
             Ok(Fitted {
-                ir,
+                ir: ir(data, vec![], body)?,
                 model: LinfaModel::Booster(model),
             })
         }
         Family::RandomForest => {
             classes(data)?;
-            let (ir, model) = boosted::fit_forest(c, data, seed, threads)?;
+            let (body, model) = boosted::fit_forest(c, data, seed, threads)?;
             Ok(Fitted {
-                ir,
+                ir: ir(data, vec![], body)?,
                 model: LinfaModel::Forest(model),
             })
         }

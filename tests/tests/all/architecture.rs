@@ -39,6 +39,7 @@ const CRATES: &[(&str, Option<Layers>)] = &[
     ("control-plane", Some(CONTROL_PLANE_LAYERS)),
     ("model-wasm", None),
     ("edge-runtime", None),
+    ("gbdt", None),
     ("web/sdk", None),
 ];
 
@@ -46,9 +47,10 @@ const CRATES: &[(&str, Option<Layers>)] = &[
 /// dev-dependencies may name any crate.
 const CRATE_DEPS: &[(&str, &[&str])] = &[
     ("model-wasm", &[]),
+    ("gbdt", &[]),
     ("edge-runtime", &["model-wasm"]),
     ("wasmline-sdk", &["model-wasm"]),
-    ("control-plane", &["edge-runtime", "model-wasm"]),
+    ("control-plane", &["edge-runtime", "gbdt", "model-wasm"]),
     ("tests", &["edge-runtime", "model-wasm"]),
 ];
 

@@ -56,7 +56,7 @@ pub use config::{Family, Metric, ModelSpec, PipelineConfig};
 pub use dataset::{DatasetRecord, load_dataset};
 pub use pipeline::{Pipeline, RunOptions, StepName, StepReport, new_run_id};
 // Training (the benches fit candidates directly).
-pub use train::{Candidate, Fitted, Metrics, TrainData, candidates, fit, score};
+pub use train::{Candidate, Fitted, Metrics, Targets, TrainData, candidates, fit, score};
 // The registry, read.
 pub use registry::{IR_ARTIFACT, Manifest, ModelSelector, list_models, load_artifact, load_manifest, load_version};
 // ONNX: export, the tract check, import.

@@ -8,6 +8,9 @@ use ndarray::ArrayView2;
 
 use crate::error::{Error, Result};
 
+/// LightGBM's `min_data_in_bin`: no numeric bin is cut with fewer training rows.
+const MIN_DATA_IN_BIN: usize = 3;
+
 /// Categories are codes below this (two more bins are needed: unseen and missing).
 pub const MAX_CATEGORIES: u32 = 254;
 
@@ -121,8 +124,14 @@ fn numeric_bins(feature: usize, values: impl Iterator<Item = (usize, f64)>, max_
     }
     let mut edges = Vec::new();
     if distinct.len() <= max_bins {
-        for w in distinct.windows(2) {
-            edges.push(midpoint(w[0].0, w[1].0));
+        // A bin holds MIN_DATA_IN_BIN rows at least (LightGBM's rule): rare values join the next.
+        let mut in_bin = 0;
+        for (i, w) in distinct.windows(2).enumerate() {
+            in_bin += distinct[i].1;
+            if in_bin >= MIN_DATA_IN_BIN {
+                edges.push(midpoint(w[0].0, w[1].0));
+                in_bin = 0;
+            }
         }
     } else {
         // Greedy equal-count cuts: each bin takes values until it holds its share of the rows
@@ -134,7 +143,7 @@ fn numeric_bins(feature: usize, values: impl Iterator<Item = (usize, f64)>, max_
             in_bin += n;
             left -= n;
             let share = (in_bin + left) as f64 / bins_left as f64;
-            if i + 1 < distinct.len() && bins_left > 1 && in_bin as f64 >= share {
+            if i + 1 < distinct.len() && bins_left > 1 && in_bin >= MIN_DATA_IN_BIN && in_bin as f64 >= share {
                 edges.push(midpoint(*v, distinct[i + 1].0));
                 bins_left -= 1;
                 in_bin = 0;
@@ -203,9 +212,10 @@ mod tests {
 
     #[test]
     fn a_bin_is_the_ir_test() {
-        let values = [0.1, 0.2, 0.2, 0.3, 1e-8, 5.0, f64::NAN];
+        let values = [0.1, 0.2, 0.2, 0.3, 1e-8, 5.0, 0.1, 7.0, 0.3, 5.0, 5.0, 6.0, f64::NAN];
         let bins = numeric_bins(0, values.iter().copied().enumerate(), 255).unwrap();
-        assert_eq!(bins.value_bins, 5);
+        // 1e-8 0.1 0.1 | 0.2 0.2 0.3 | 0.3 5 5 | 5 6 7: three rows a bin at least.
+        assert_eq!(bins.value_bins, 4);
         for v in values.iter().filter(|v| !v.is_nan()) {
             let b = bins.bin(*v);
             for (e, edge) in bins.edges.iter().enumerate() {

@@ -245,14 +245,20 @@ fn gradients(
         }
         (_, Target::Classes { y, .. }) => {
             let factor = outputs as f64 / (outputs as f64 - 1.0);
-            let mut z = vec![0.0; outputs];
+            let mut p = vec![0.0; outputs];
             for &r in rows {
-                for (k, zk) in z.iter_mut().enumerate() {
-                    *zk = margins[k * n + r];
+                let max = (0..outputs)
+                    .map(|k| margins[k * n + r])
+                    .fold(f64::NEG_INFINITY, f64::max);
+                let mut sum = 0.0;
+                for (k, pk) in p.iter_mut().enumerate() {
+                    *pk = (margins[k * n + r] - max).exp();
+                    sum += *pk;
                 }
-                for (k, p) in softmax(&z).into_iter().enumerate() {
-                    g[k * n + r] = p - f64::from(u8::from(y[r] == k));
-                    h[k * n + r] = (factor * p * (1.0 - p)).max(1e-16);
+                for (k, pk) in p.iter().enumerate() {
+                    let pk = pk / sum;
+                    g[k * n + r] = pk - f64::from(u8::from(y[r] == k));
+                    h[k * n + r] = (factor * pk * (1.0 - pk)).max(1e-16);
                 }
             }
         }

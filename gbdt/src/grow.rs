@@ -17,6 +17,9 @@ const MAX_CAT_THRESHOLD: usize = 32;
 const CAT_SMOOTH: f64 = 10.0;
 const CAT_L2: f64 = 10.0;
 
+/// Rows per histogram block (see `Grower::histogram`).
+const BLOCK: usize = 1 << 14;
+
 /// What each row adds to a histogram bin, and how a node's sums score.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Stats<'a> {
@@ -73,31 +76,65 @@ impl Stats<'_> {
         }
     }
 
-    /// Adds `rows` of one feature's `column` into that feature's histogram.
-    fn fill(&self, column: &[u8], rows: &[u32], hist: &mut [f64]) {
-        hist.fill(0.0);
+    /// What `rows` add to a histogram, gathered into contiguous arrays once per node (and in the
+    /// calling thread: worker threads allocate nothing).
+    fn gather(&self, rows: &[u32]) -> Gathered {
         match *self {
-            Stats::Newton { g, h, .. } => {
-                for &r in rows {
-                    let r = r as usize;
-                    let b = column[r] as usize * 3;
-                    let e = &mut hist[b..b + 3];
-                    e[0] += g[r];
-                    e[1] += h[r];
-                    e[2] += 1.0;
+            Stats::Newton { g, h, .. } => Gathered::Newton(
+                rows.iter().map(|r| g[*r as usize]).collect(),
+                rows.iter().map(|r| h[*r as usize]).collect(),
+            ),
+            Stats::Classes { y, w, .. } => Gathered::Classes(
+                rows.iter().map(|r| y[*r as usize]).collect(),
+                rows.iter().map(|r| w[*r as usize]).collect(),
+            ),
+        }
+    }
+
+    /// Adds `rows` (whose statistics are `gathered[at..]`) into the histograms of `features`
+    /// (`range(f)`: where feature `f`'s bins are in `hist`).
+    #[allow(clippy::too_many_arguments)]
+    fn fill(
+        &self,
+        binned: &Binned,
+        rows: &[u32],
+        gathered: &Gathered,
+        at: usize,
+        features: &[usize],
+        hist: &mut [f64],
+        range: impl Fn(usize) -> std::ops::Range<usize>,
+    ) {
+        let span = at..at + rows.len();
+        match (gathered, *self) {
+            (Gathered::Newton(og, oh), _) => {
+                let (og, oh) = (&og[span.clone()], &oh[span]);
+                for &f in features {
+                    let column = &binned.columns[f];
+                    let (bins, _) = hist[range(f)].as_chunks_mut::<3>();
+                    for ((r, g), h) in rows.iter().zip(og).zip(oh) {
+                        let e = &mut bins[column[*r as usize] as usize];
+                        e[0] += g;
+                        e[1] += h;
+                        e[2] += 1.0;
+                    }
                 }
             }
-            Stats::Classes { y, w, k, .. } => {
+            (Gathered::Classes(oy, ow), Stats::Classes { k, .. }) => {
+                let (oy, ow) = (&oy[span.clone()], &ow[span]);
                 let stride = k + 2;
-                for &r in rows {
-                    let r = r as usize;
-                    let b = column[r] as usize * stride;
-                    let e = &mut hist[b..b + stride];
-                    e[y[r]] += w[r];
-                    e[k] += w[r];
-                    e[k + 1] += 1.0;
+                for &f in features {
+                    let column = &binned.columns[f];
+                    let bins = &mut hist[range(f)];
+                    for ((r, c), w) in rows.iter().zip(oy).zip(ow) {
+                        let b = column[*r as usize] as usize * stride;
+                        let e = &mut bins[b..b + stride];
+                        e[*c] += w;
+                        e[k] += w;
+                        e[k + 1] += 1.0;
+                    }
                 }
             }
+            (Gathered::Classes(..), Stats::Newton { .. }) => unreachable!("gathered by the same stats"),
         }
     }
 
@@ -122,6 +159,13 @@ impl Stats<'_> {
         e[n] = rows.len() as f64;
         e
     }
+}
+
+/// A node's rows' statistics in row order (see `Stats::gather`).
+#[derive(Debug)]
+enum Gathered {
+    Newton(Vec<f64>, Vec<f64>),
+    Classes(Vec<usize>, Vec<f64>),
 }
 
 /// How a tree grows.
@@ -345,31 +389,68 @@ impl Grower<'_> {
         self.binned.offsets[f] * self.stride..self.binned.offsets[f + 1] * self.stride
     }
 
-    /// Histograms of `features` over `rows` (other features' bins stay zero).
+    /// Histograms of `features` over `rows` (other features' bins stay zero): the sum, in block
+    /// order, of the histograms of blocks of [`BLOCK`] rows, which threads count in any order, so
+    /// the result is the same on any number of threads.
     fn histogram(&self, rows: &[u32], features: &[usize]) -> Vec<f64> {
-        let mut hist = vec![0.0; self.binned.total_bins * self.stride];
-        let mut slices: Vec<(usize, &mut [f64])> = Vec::with_capacity(features.len());
-        let mut rest: &mut [f64] = &mut hist;
-        let mut at = 0;
-        for &f in features {
-            let range = self.range(f);
-            let (_, tail) = rest.split_at_mut(range.start - at);
-            let (mine, tail) = tail.split_at_mut(range.len());
-            slices.push((f, mine));
-            rest = tail;
-            at = range.end;
+        let len = self.binned.total_bins * self.stride;
+        let gathered = self.stats.gather(rows);
+        let blocks = rows.len().div_ceil(BLOCK).max(1);
+        if blocks == 1 {
+            let mut hist = vec![0.0; len];
+            self.fill_by_features(rows, &gathered, features, &mut hist);
+            return hist;
         }
-        // Threads only pay off on large nodes.
-        let threads = if rows.len() * features.len() >= 1 << 16 {
-            self.params.threads
-        } else {
-            1
-        };
-        let (binned, stats) = (self.binned, self.stats);
-        crate::parallel::for_each(slices, threads, |(f, slice)| {
-            stats.fill(&binned.columns[f], rows, slice)
+        let mut parts: Vec<Vec<f64>> = (0..blocks).map(|_| vec![0.0; len]).collect();
+        let work: Vec<(usize, &mut Vec<f64>)> = parts.iter_mut().enumerate().collect();
+        crate::parallel::for_each(work, self.params.threads, |(b, part)| {
+            let at = b * BLOCK;
+            let block = &rows[at..(at + BLOCK).min(rows.len())];
+            self.stats
+                .fill(self.binned, block, &gathered, at, features, part, |f| self.range(f));
         });
+        let mut parts = parts.into_iter();
+        let mut hist = parts.next().expect("two blocks or more");
+        for part in parts {
+            for &f in features {
+                let range = self.range(f);
+                for (a, b) in hist[range.clone()].iter_mut().zip(&part[range]) {
+                    *a += b;
+                }
+            }
+        }
         hist
+    }
+
+    /// One block's histograms, its features split over the threads (each feature is counted by
+    /// one thread, in row order).
+    fn fill_by_features(&self, rows: &[u32], gathered: &Gathered, features: &[usize], hist: &mut [f64]) {
+        let threads = self.params.threads.min(features.len());
+        if threads <= 1 || rows.len() * features.len() < 1 << 15 {
+            self.stats
+                .fill(self.binned, rows, gathered, 0, features, hist, |f| self.range(f));
+            return;
+        }
+        // Contiguous groups of features, each with the part of `hist` its features' bins are in.
+        let per = features.len().div_ceil(threads);
+        let mut groups: Vec<(&[usize], usize, &mut [f64])> = Vec::with_capacity(threads);
+        let mut rest: &mut [f64] = hist;
+        let mut at = 0;
+        for group in features.chunks(per) {
+            let start = self.range(group[0]).start;
+            let end = self.range(group[group.len() - 1]).end;
+            let (_, tail) = rest.split_at_mut(start - at);
+            let (mine, tail) = tail.split_at_mut(end - start);
+            groups.push((group, start, mine));
+            rest = tail;
+            at = end;
+        }
+        crate::parallel::for_each(groups, threads, |(group, base, slice)| {
+            self.stats.fill(self.binned, rows, gathered, 0, group, slice, |f| {
+                let r = self.range(f);
+                r.start - base..r.end - base
+            })
+        });
     }
 
     /// A new leaf over `rows[start..end]`, with its best split when it may split.
@@ -476,6 +557,9 @@ impl Grower<'_> {
     }
 
     fn numeric_split(&self, f: usize, h: &[f64], total: &[f64], parent: f64) -> Option<Candidate> {
+        if let Stats::Newton { lambda, .. } = self.stats {
+            return self.numeric_newton(f, h, total, parent, lambda);
+        }
         let s = self.stride;
         let fb = &self.binned.features[f];
         let missing = &h[fb.missing_bin * s..(fb.missing_bin + 1) * s];
@@ -522,6 +606,56 @@ impl Grower<'_> {
             }
         }
         best
+    }
+
+    /// [`Grower::numeric_split`] for boosting, in scalars: the same gains, the same order, the
+    /// same ties as the general loop.
+    fn numeric_newton(&self, f: usize, h: &[f64], total: &[f64], parent: f64, lambda: f64) -> Option<Candidate> {
+        let fb = &self.binned.features[f];
+        let (bins, _) = h.as_chunks::<3>();
+        let [mg, mh, mn] = bins[fb.missing_bin];
+        let has_missing = mn > 0.0;
+        let (tg, th, tn) = (total[0], total[1], total[2]);
+        let min_n = self.params.min_samples_leaf.max(1) as f64;
+        let min_h = self.params.min_hessian;
+        let floor = 1e-10 * parent.abs().max(1e-10);
+        let gain = |lg: f64, lh: f64, ln: f64| -> Option<f64> {
+            let (rg, rh, rn) = (tg - lg, th - lh, tn - ln);
+            if ln < min_n || rn < min_n || lh < min_h || rh < min_h {
+                return None;
+            }
+            let gain = lg * lg / (lh + lambda) + rg * rg / (rh + lambda) - parent;
+            (gain > floor).then_some(gain)
+        };
+        let (mut cg, mut ch, mut cn) = (0.0, 0.0, 0.0);
+        let mut best: Option<(f64, usize, bool, [f64; 3])> = None;
+        for (b, [g, hh, n]) in bins.iter().enumerate().take(fb.value_bins.saturating_sub(1)) {
+            cg += g;
+            ch += hh;
+            cn += n;
+            if cn == 0.0 {
+                continue;
+            }
+            if let Some(gain) = gain(cg, ch, cn)
+                && best.is_none_or(|c| gain > c.0)
+            {
+                let missing_left = !has_missing && cn >= tn - cn;
+                best = Some((gain, b, missing_left, [cg, ch, cn]));
+            }
+            if has_missing
+                && let Some(gain) = gain(cg + mg, ch + mh, cn + mn)
+                && best.is_none_or(|c| gain > c.0)
+            {
+                best = Some((gain, b, true, [cg + mg, ch + mh, cn + mn]));
+            }
+        }
+        best.map(|(gain, b, missing_left, left)| Candidate {
+            feature: f,
+            gain,
+            rule: Rule::UpTo(b),
+            missing_left,
+            left: left.to_vec(),
+        })
     }
 
     fn categorical_split(&self, f: usize, h: &[f64], total: &[f64]) -> Option<Candidate> {

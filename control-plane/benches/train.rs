@@ -213,6 +213,7 @@ fn read_csv(
         (Targets::Values(values), Vec::new())
     };
     let data = TrainData {
+        categorical: vec![false; features.len()],
         features,
         x,
         targets,

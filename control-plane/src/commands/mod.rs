@@ -4,6 +4,7 @@ mod compare;
 mod datasets;
 mod drift;
 mod import_onnx;
+mod init;
 mod models;
 mod pipeline;
 mod predict;
@@ -16,6 +17,7 @@ pub(crate) use compare::{COMPARE_ERROR_EXIT_CODE, CompareCommand, CompareOutcome
 pub(crate) use datasets::DatasetsCommand;
 pub(crate) use drift::DriftCommand;
 pub use import_onnx::ImportOnnxCommand;
+pub(crate) use init::InitCommand;
 pub(crate) use models::ModelsCommand;
 pub(crate) use pipeline::PipelineCommand;
 pub(crate) use predict::PredictCommand;
@@ -36,6 +38,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a commented pipeline.toml for a CSV file: column types inferred from every row,
+    /// expectations the data meets (as warnings), a training grid for the task and size.
+    Init(InitCommand),
     /// Run the pipeline, or one of its steps.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
@@ -65,6 +70,7 @@ impl Cli {
     /// [`Cli::error_exit_code`].
     pub async fn execute(self) -> anyhow::Result<u8> {
         match self.command {
+            Command::Init(c) => c.execute().map(|()| 0),
             Command::Pipeline(c) => c.execute(&self.store).await.map(|()| 0),
             Command::Datasets(c) => c.execute(&self.store).await.map(|()| 0),
             Command::Models(c) => c.execute(&self.store).await.map(|()| 0),

@@ -4,7 +4,7 @@
 use clap::ValueEnum;
 use clap::builder::PossibleValue;
 
-use crate::config::Metric;
+use crate::config::{Metric, TaskKind};
 use crate::pipeline::StepName;
 
 impl ValueEnum for Metric {
@@ -31,6 +31,19 @@ impl ValueEnum for StepName {
     }
 }
 
+impl ValueEnum for TaskKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[TaskKind::Classification, TaskKind::Regression]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            TaskKind::Classification => "classification",
+            TaskKind::Regression => "regression",
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,6 +53,11 @@ mod tests {
         assert_eq!(Metric::from_str("roc-auc", false), Ok(Metric::RocAuc));
         assert_eq!(Metric::from_str("f1", false), Ok(Metric::F1));
         assert!(Metric::from_str("roc_auc", false).is_err());
+        assert_eq!(TaskKind::from_str("regression", false), Ok(TaskKind::Regression));
+        assert_eq!(
+            TaskKind::from_str("classification", false),
+            Ok(TaskKind::Classification)
+        );
         for step in StepName::ALL {
             assert_eq!(StepName::from_str(step.as_str(), false), Ok(step));
         }

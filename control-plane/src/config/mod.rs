@@ -22,7 +22,7 @@ pub(crate) use dataset::DatasetConfig;
 pub(crate) use expectations::{Check, Expectation, Severity};
 pub(crate) use profile::ProfileConfig;
 pub(crate) use task::{SplitConfig, TaskConfig, TaskKind};
-pub use train::{Family, Metric, ModelSpec, TrainConfig};
+pub use train::{Family, Metric, ModelSpec, RefitGap, TrainConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -99,7 +99,29 @@ pub struct TrainConfig {
     /// The alias `pipeline run` promotes to.
     #[serde(default = "default_alias")]
     pub alias: String,
+    /// How much worse (in the metric's units) the winner refitted on the whole training split may
+    /// score on that split than its cross-validation mean. A refit that scores worse on rows it
+    /// has seen than the fold models did on rows they had not did not fit as they did.
+    #[serde(default = "default_refit_margin")]
+    pub refit_margin: f64,
+    /// What a larger gap does: `fail` the run (default) or `warn` and go on.
+    #[serde(default)]
+    pub refit_gap: RefitGap,
     pub models: Vec<ModelSpec>,
+}
+
+/// What the evaluate step does when the refit scores worse than cross-validation by more than
+/// `refit_margin`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefitGap {
+    #[default]
+    Fail,
+    Warn,
+}
+
+fn default_refit_margin() -> f64 {
+    0.02
 }
 
 fn default_folds() -> usize {
@@ -188,6 +210,12 @@ impl TrainConfig {
         }
         if !(self.tolerance >= 0.0 && self.tolerance.is_finite()) {
             return Err("self.tolerance must be a non-negative number".into());
+        }
+        if !(self.refit_margin >= 0.0 && self.refit_margin.is_finite()) {
+            return Err(format!(
+                "train.refit_margin must be a non-negative number, not {}",
+                self.refit_margin
+            ));
         }
         let metric = self.metric(task);
         if metric.for_classification() != (task == TaskKind::Classification) {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::train_step::TrainOutput;
 use super::{Pipeline, StepName, Summary};
-use crate::config::Metric;
+use crate::config::{Metric, RefitGap};
 use crate::dataset::DatasetRecord;
 use crate::digest::sha256_hex;
 use crate::train::{Metrics, metrics};
@@ -24,6 +24,23 @@ pub(super) struct EvaluateOutput {
     pub value: f64,
     pub metrics_json: String,
     pub report_html: String,
+    /// The selection metric of the refitted model on its own training split.
+    #[serde(default)]
+    pub train_value: Option<f64>,
+    /// The refit scored worse than cross-validation beyond `refit_margin` (`refit_gap = "warn"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refit_warning: Option<String>,
+}
+
+/// Why the refit's score on its own training split (`fit`) is not to be trusted, given the
+/// winner's cross-validation mean `cv`: `None` when it is at most `margin` worse.
+pub(super) fn refit_gap(metric: Metric, label: &str, fit: f64, cv: f64, margin: f64) -> Option<String> {
+    let gap = metric.worsening(fit, cv);
+    (gap > margin || fit.is_nan()).then(|| {
+        format!(
+            "{label} refitted on the whole training split scores {metric} {fit:.4} on it, {gap:.4} worse than its cross-validation mean {cv:.4} (train.refit_margin = {margin}): the refit did not fit as the fold models did (more iterations, or less regularisation per row, may be needed)"
+        )
+    })
 }
 
 impl Summary for EvaluateOutput {
@@ -34,14 +51,21 @@ impl Summary for EvaluateOutput {
             .iter()
             .map(|(k, v)| format!("{k} {v:.4}"))
             .collect();
-        format!("{}; report {}", scalars.join(", "), self.report_html)
+        let warning = self
+            .refit_warning
+            .as_deref()
+            .map(|w| format!(" (warning: {w})"))
+            .unwrap_or_default();
+        format!("{}; report {}{warning}", scalars.join(", "), self.report_html)
     }
 }
 
 pub(super) async fn prepare(p: &Pipeline<'_>) -> anyhow::Result<(String, (TrainOutput, DatasetRecord))> {
     let train: TrainOutput = p.outputs_of(StepName::Train).await?;
     let dataset: DatasetRecord = p.outputs_of(StepName::Version).await?;
-    let digest = sha256_hex(&["evaluate", &train.ir_sha256, &dataset.content_digest]);
+    let config = super::train_step::train_config(p)?;
+    let guard = serde_json::to_string(&(config.refit_margin, config.refit_gap))?;
+    let digest = sha256_hex(&["evaluate", &train.ir_sha256, &dataset.content_digest, &guard]);
     Ok((digest, (train, dataset)))
 }
 
@@ -50,7 +74,26 @@ pub(super) async fn run(
     (train, dataset): (TrainOutput, DatasetRecord),
 ) -> anyhow::Result<EvaluateOutput> {
     let ir = train.load_ir(p.store).await?;
-    let (_, test) = dataset.train_data(p.store).await?;
+    let (fit_split, test) = dataset.train_data(p.store).await?;
+    let config = super::train_step::train_config(p)?;
+    let train_value = metrics::score(&ir, &fit_split.row_vecs(), &fit_split.targets)?
+        .get(train.metric)
+        .unwrap_or(f64::NAN);
+    let gap = refit_gap(
+        train.metric,
+        &train.best.label(),
+        train_value,
+        train.best_cv.mean,
+        config.refit_margin,
+    );
+    let refit_warning = match (gap, config.refit_gap) {
+        (Some(why), RefitGap::Fail) => anyhow::bail!("{why}; set train.refit_gap = \"warn\" to go on"),
+        (Some(why), RefitGap::Warn) => {
+            tracing::warn!(%why, "refit gap");
+            Some(why)
+        }
+        (None, _) => None,
+    };
     let rows = test.row_vecs();
     let metrics = metrics::score(&ir, &rows, &test.targets)?;
     let value = metrics
@@ -70,6 +113,8 @@ pub(super) async fn run(
         value,
         metrics_json: metrics_key.to_string(),
         report_html: html_key.to_string(),
+        train_value: Some(train_value),
+        refit_warning,
     })
 }
 
@@ -321,4 +366,28 @@ pub(super) fn report_html(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{} run report</title><style>body{{font-family:system-ui,sans-serif;max-width:900px;margin:auto;padding:1em;color:#1a202c}}table{{border-collapse:collapse;margin:.5em 0}}td,th{{border-bottom:1px solid #e2e8f0;padding:.25em .75em;text-align:left}}tr.key{{font-weight:bold;background:#ebf4ff}}small{{color:#718096;font-weight:normal}}svg{{max-width:100%;height:auto}}</style></head><body>{body}</body></html>"#,
         esc(&train.model_name)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refit_worse_than_its_cross_validation_is_named_with_both_numbers() {
+        // Higher is better: 0.913 on its own rows against 0.964 in cross-validation.
+        let why = refit_gap(Metric::F1, "logistic_regression(alpha=1.0)", 0.913, 0.964, 0.02).unwrap();
+        assert!(
+            why.starts_with("logistic_regression(alpha=1.0) refitted on the whole training split scores f1 0.9130 on it, 0.0510 worse than its cross-validation mean 0.9640 (train.refit_margin = 0.02)"),
+            "{why}"
+        );
+        // A refit that fits its own rows better than the folds did (the usual case) passes, and
+        // so does one within the margin.
+        assert_eq!(refit_gap(Metric::F1, "m", 0.99, 0.96, 0.02), None);
+        assert_eq!(refit_gap(Metric::F1, "m", 0.95, 0.96, 0.02), None);
+        // Lower is better.
+        assert!(refit_gap(Metric::Rmse, "m", 60.0, 52.0, 5.0).is_some());
+        assert_eq!(refit_gap(Metric::Rmse, "m", 40.0, 52.0, 5.0), None);
+        // No score is no pass.
+        assert!(refit_gap(Metric::RocAuc, "m", f64::NAN, 0.9, 0.02).is_some());
+    }
 }

@@ -34,7 +34,7 @@ use crate::edge::{TOKEN, control_plane};
 use crate::{Edge, Scratch};
 
 /// The GBDT venv: WASMLINE_GBDT_VENV (scripts/test sets it), else its place in the cache.
-fn gbdt_python() -> PathBuf {
+pub(crate) fn gbdt_python() -> PathBuf {
     let venv = std::env::var_os("WASMLINE_GBDT_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/wasmline/gbdt-venv"));

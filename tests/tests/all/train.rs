@@ -232,6 +232,94 @@ fn gradient_boosting_takes_missing_values_and_category_sets_end_to_end() {
     onnxruntime_agrees(&dir.join("model.onnx"), &expected);
 }
 
+/// Runs `script` in the GBDT venv's Python (scikit-learn) with `args`; its stdout.
+fn sklearn(script: &str, args: &[&Path]) -> String {
+    let output = Command::new(crate::gbdt::gbdt_python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        output.status.success(),
+        "python failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A generated 10-class set of 64 features (scikit-learn's `make_classification`), from a CSV to
+/// a registered model with nothing written by hand but the grid: `wasmline init` writes the
+/// config, the pipeline's logistic regression scores within a point of scikit-learn's
+/// `LogisticRegression` (same split, standardised, the same L2) on the held-out rows, and its
+/// refit passes the check against its own cross-validation.
+#[test]
+fn a_generated_ten_class_set_trains_as_well_as_scikit_learn() {
+    let s = Scratch::new();
+    let csv = s.path().join("ten.csv");
+    sklearn(
+        "import sys, numpy as np\n\
+         from sklearn.datasets import make_classification\n\
+         x, y = make_classification(n_samples=3000, n_features=64, n_informative=30, n_classes=10, class_sep=2.5, random_state=0)\n\
+         np.savetxt(sys.argv[1], np.column_stack([x, y]), delimiter=',', fmt=['%.6f'] * 64 + ['%d'], comments='',\n\
+                    header=','.join([f'f{i}' for i in range(64)] + ['label']))\n",
+        &[&csv],
+    );
+    let config = s.path().join("ten.toml");
+    let out = s
+        .run(&[
+            "init",
+            csv.to_str().unwrap(),
+            "--target",
+            "label",
+            "--out",
+            config.to_str().unwrap(),
+        ])
+        .ok();
+    assert!(out.contains("classification"), "{out}");
+    // The inferred config as it is, with one family in its grid.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let data = text.split("\n[train]").next().unwrap();
+    let train = train_section(
+        "ten",
+        "accuracy",
+        "logistic_regression",
+        "alpha = [1.0], max_iterations = [300]",
+    );
+    std::fs::write(&config, format!("{data}\n{train}")).unwrap();
+    let out = s.run(&["pipeline", "run", "-c", config.to_str().unwrap()]).ok();
+    let ours: f64 = out
+        .split("evaluate  accuracy ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no held-out accuracy in:\n{out}"));
+
+    let record: serde_json::Value = serde_json::from_str(&s.run(&["datasets", "show", "ten"]).ok()).unwrap();
+    let split = |part: &str| s.store().join(record[part]["key"].as_str().unwrap());
+    let theirs: f64 = sklearn(
+        "import sys, numpy as np\n\
+         from sklearn.linear_model import LogisticRegression\n\
+         from sklearn.pipeline import make_pipeline\n\
+         from sklearn.preprocessing import StandardScaler\n\
+         tr = np.genfromtxt(sys.argv[1], delimiter=',', names=True)\n\
+         te = np.genfromtxt(sys.argv[2], delimiter=',', names=True)\n\
+         cols = [c for c in tr.dtype.names if c != 'label']\n\
+         X = lambda t: np.column_stack([t[c] for c in cols])\n\
+         m = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)).fit(X(tr), tr['label'])\n\
+         print(m.score(X(te), te['label']))\n",
+        &[&split("train"), &split("test")],
+    )
+    .trim()
+    .parse()
+    .unwrap();
+    eprintln!("held-out accuracy: wasmline {ours}, scikit-learn {theirs}");
+    assert!(
+        ours >= theirs - 0.01,
+        "held-out accuracy {ours} against scikit-learn's {theirs}:\n{out}"
+    );
+}
+
 fn http_json(url: &str, body: Option<serde_json::Value>) -> serde_json::Value {
     let response = match body {
         Some(b) => ureq::post(url).send_json(b),
@@ -356,6 +444,14 @@ fn bad_training_configs_are_named() {
             "cannot learn a classification task",
         ),
         (train_section("../m", "f1", "decision_tree", ""), "train.model_name"),
+        (
+            train_section("m", "f1", "decision_tree", "").replacen(
+                "folds = 3\n",
+                "folds = 3\nrefit_margin = -1.0\n",
+                1,
+            ),
+            "train.refit_margin must be a non-negative number, not -1",
+        ),
     ];
     for (i, (train, expected)) in cases.iter().enumerate() {
         let config = with_training(&s, "winequality", &format!("bad{i}"), train);

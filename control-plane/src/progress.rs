@@ -43,6 +43,40 @@ impl Progress {
         }
     }
 
+    /// Progress over a count of work items (training: fits), shown on stderr: a bar with the
+    /// latest [`Progress::milestone`] on a terminal; elsewhere a log line at each milestone.
+    pub fn count(label: &str) -> Progress {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = terminal.then(|| {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {elapsed} {wide_msg}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(label.to_owned());
+            bar
+        });
+        Progress {
+            label: label.to_owned(),
+            bar,
+            // Counted work logs at milestones only.
+            plain: false,
+            done: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            last_log: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Says where counted work stands: the bar's message on a terminal, else a log line.
+    pub fn milestone(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.set_message(text.to_owned()),
+            None if !self.label.is_empty() => tracing::info!(step = %self.label, "{}: {text}", self.label),
+            None => {}
+        }
+    }
+
     /// Progress that shows nothing (tests, library use).
     pub fn hidden() -> Progress {
         Progress {

@@ -16,6 +16,7 @@ use crate::config::TrainConfig;
 use crate::dataset::DatasetRecord;
 use crate::digest::sha256_bytes;
 use crate::digest::sha256_hex;
+use crate::progress::Progress;
 use crate::store::put_json;
 use crate::store::{Key, ObjectStore, get_json};
 use crate::train::{self, Candidate, CvResult, Parity};
@@ -109,9 +110,13 @@ pub(super) async fn run(p: &Pipeline<'_>, dataset: DatasetRecord) -> anyhow::Res
     let git_commit = git_commit();
     let mut summaries = Vec::with_capacity(candidates.len());
     let mut best: Option<(usize, CvResult)> = None;
+    let progress = std::sync::Arc::new(Progress::count("train"));
+    progress.set_length(Some((candidates.len() * config.folds) as u64));
+    let started = Instant::now();
     for (i, candidate) in candidates.iter().enumerate() {
         let (c, data, folds, seed) = (candidate.clone(), train_data.clone(), config.folds, config.seed);
-        let cv = tokio::task::spawn_blocking(move || train::cross_validate(&c, &data, folds, seed, metric))
+        let shown = progress.clone();
+        let cv = tokio::task::spawn_blocking(move || train::cross_validate(&c, &data, folds, seed, metric, &shown))
             .await?
             .with_context(|| format!("cross-validating {}", candidate.label()))?;
         let run_id = format!("{}.c{:02}", p.run_id, i + 1);
@@ -140,7 +145,19 @@ pub(super) async fn run(p: &Pipeline<'_>, dataset: DatasetRecord) -> anyhow::Res
         if !cv.mean.is_nan() && best.as_ref().is_none_or(|(_, b)| metric.better(cv.mean, b.mean)) {
             best = Some((i, cv));
         }
+        if let Some((b, cv)) = &best {
+            progress.milestone(&format!(
+                "{}/{} candidates ({} folds each), {:.1} s, best {} {metric} {:.4}",
+                i + 1,
+                candidates.len(),
+                config.folds,
+                started.elapsed().as_secs_f64(),
+                candidates[*b].label(),
+                cv.mean
+            ));
+        }
     }
+    progress.finish();
     let (best_index, best_cv) = best.context("no candidate produced a usable cross-validation score")?;
     let best_candidate = candidates[best_index].clone();
     let started = Instant::now();

@@ -473,13 +473,14 @@ pub(crate) fn fold_assignment(targets: &Targets, folds: usize, seed: u64) -> Vec
 }
 
 /// k-fold cross-validation: fit on k-1 folds, score the IR on the held-out fold. Folds run on
-/// two threads.
+/// two threads; each finished fold counts one on `progress`.
 pub(crate) fn cross_validate(
     candidate: &Candidate,
     data: &TrainData,
     folds: usize,
     seed: u64,
     metric: Metric,
+    progress: &crate::progress::Progress,
 ) -> anyhow::Result<CvResult> {
     let started = Instant::now();
     let assignment = fold_assignment(&data.targets, folds, seed);
@@ -489,7 +490,9 @@ pub(crate) fn cross_validate(
         let test = data.select(&test_idx);
         // Folds already run on two threads.
         let fitted = families::fit(candidate, &train, seed.wrapping_add(k as u64), 1)?;
-        Ok(score(&fitted.ir, &test.row_vecs(), &test.targets)?)
+        let metrics = score(&fitted.ir, &test.row_vecs(), &test.targets)?;
+        progress.inc(1);
+        Ok(metrics)
     };
     let results: Vec<anyhow::Result<Metrics>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..2)
@@ -745,8 +748,9 @@ mod bundled {
             grid: toml::from_str("max_depth = [4]").unwrap(),
         };
         let c = candidates(&spec).unwrap().remove(0);
-        let a = cross_validate(&c, &train, 5, 3, Metric::F1).unwrap();
-        let b = cross_validate(&c, &train, 5, 3, Metric::F1).unwrap();
+        let hidden = crate::progress::Progress::hidden();
+        let a = cross_validate(&c, &train, 5, 3, Metric::F1, &hidden).unwrap();
+        let b = cross_validate(&c, &train, 5, 3, Metric::F1, &hidden).unwrap();
         assert_eq!(a.folds, b.folds);
         assert!(a.mean > 0.6, "{a:?}");
     }

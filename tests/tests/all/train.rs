@@ -409,6 +409,13 @@ fn an_unreachable_mlflow_does_not_fail_the_run() {
     let out = run.ok();
     assert!(out.contains("production -> version 1"), "{out}");
     assert!(run.stderr().contains("MLflow tracking skipped"), "{}", run.stderr());
+    // Off a terminal, training says where it stands after each candidate.
+    assert!(
+        run.stderr().contains("train: 1/1 candidates (3 folds each)")
+            && run.stderr().contains("best logistic_regression(alpha=1.0) f1 0."),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]

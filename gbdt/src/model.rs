@@ -49,30 +49,16 @@ impl Tree {
                     missing_left,
                     left,
                     right,
-                } => {
-                    let v = x[*feature];
-                    let goes_left = if v.is_nan() {
-                        *missing_left
-                    } else {
-                        (v as f32) < *threshold
-                    };
-                    if goes_left { *left } else { *right }
-                }
+                } => branch(x[*feature], *missing_left, (*left, *right), |v| (v as f32) < *threshold),
                 Node::Categorical {
                     feature,
                     categories,
                     missing_left,
                     left,
                     right,
-                } => {
-                    let v = x[*feature];
-                    let goes_left = if v.is_nan() {
-                        *missing_left
-                    } else {
-                        category(v).is_some_and(|c| categories.binary_search(&c).is_ok())
-                    };
-                    if goes_left { *left } else { *right }
-                }
+                } => branch(x[*feature], *missing_left, (*left, *right), |v| {
+                    category(v).is_some_and(|c| categories.binary_search(&c).is_ok())
+                }),
             }
         }
     }
@@ -81,6 +67,12 @@ impl Tree {
     pub fn leaves(&self) -> usize {
         self.nodes.iter().filter(|n| matches!(n, Node::Leaf { .. })).count()
     }
+}
+
+/// The child a split sends `v` to: a missing value by `missing_left`, any other by `test`.
+fn branch(v: f64, missing_left: bool, (left, right): (usize, usize), test: impl Fn(f64) -> bool) -> usize {
+    let goes_left = if v.is_nan() { missing_left } else { test(v) };
+    if goes_left { left } else { right }
 }
 
 /// How a boosted model's summed margins become predictions.

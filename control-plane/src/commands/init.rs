@@ -278,15 +278,7 @@ fn read_header(path: &Path, file: &str) -> anyhow::Result<Vec<String>> {
     if !read {
         bail!("{file}: the file is empty (no header, no rows)");
     }
-    Ok(record
-        .iter()
-        .map(|f| {
-            String::from_utf8_lossy(f)
-                .trim_start_matches('\u{feff}')
-                .trim()
-                .to_owned()
-        })
-        .collect())
+    Ok(crate::data::header_names(&record))
 }
 
 /// How init will use a column.

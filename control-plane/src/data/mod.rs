@@ -15,7 +15,7 @@ pub(crate) use allowed::{AllowedSources, SourceRefused};
 pub(crate) use check::check;
 pub(crate) use error::DataError;
 pub(crate) use read::{Cell, DEFAULT_MAX_LINE_BYTES, ReadOptions, ScanStats, scan};
-pub(crate) use read::{parse_bool, parse_integer};
+pub(crate) use read::{header_names, parse_bool, parse_integer};
 pub(crate) use source::{FetchedSource, fetch_source, fetch_source_within};
 pub(crate) use table::{Column, Table, Values};
 pub(crate) use transform::{EncodeMethod, Encoding, FillStrategy, TransformStep, apply_step, split_indices};

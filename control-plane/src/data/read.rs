@@ -178,7 +178,7 @@ impl Read for BlockReader<'_> {
 }
 
 /// Column names from a header record (a UTF-8 byte-order mark and surrounding spaces removed).
-pub(super) fn header_names(record: &csv::ByteRecord) -> Vec<String> {
+pub(crate) fn header_names(record: &csv::ByteRecord) -> Vec<String> {
     record
         .iter()
         .map(|f| {

@@ -20,52 +20,46 @@ pub struct Progress {
 const LOG_EVERY: Duration = Duration::from_secs(5);
 
 impl Progress {
-    /// Progress over bytes, shown on stderr.
-    pub fn bytes(label: &str) -> Progress {
-        let terminal = std::io::stderr().is_terminal();
-        let bar = terminal.then(|| {
+    /// A bar on stderr when it is a terminal, drawn with `template` (labelled by `label`).
+    fn on_stderr(label: &str, template: &str, label_bar: fn(&ProgressBar, String)) -> Option<ProgressBar> {
+        std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(0);
             bar.set_style(
-                ProgressStyle::with_template("{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                ProgressStyle::with_template(template)
                     .expect("valid template")
                     .progress_chars("=> "),
             );
-            bar.set_message(label.to_owned());
+            label_bar(&bar, label.to_owned());
             bar
-        });
+        })
+    }
+
+    fn new(label: &str, bar: Option<ProgressBar>, plain: bool) -> Progress {
         Progress {
             label: label.to_owned(),
             bar,
-            plain: !terminal,
+            plain,
             done: AtomicU64::new(0),
             total: AtomicU64::new(0),
             last_log: Mutex::new(Instant::now()),
         }
     }
 
+    /// Progress over bytes, shown on stderr.
+    pub fn bytes(label: &str) -> Progress {
+        let template = "{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}";
+        let bar = Self::on_stderr(label, template, |bar, label| bar.set_message(label));
+        let plain = bar.is_none();
+        Progress::new(label, bar, plain)
+    }
+
     /// Progress over a count of work items (training: fits), shown on stderr: a bar with the
     /// latest [`Progress::milestone`] on a terminal; elsewhere a log line at each milestone.
     pub fn count(label: &str) -> Progress {
-        let terminal = std::io::stderr().is_terminal();
-        let bar = terminal.then(|| {
-            let bar = ProgressBar::new(0);
-            bar.set_style(
-                ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {elapsed} {wide_msg}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
-            bar.set_prefix(label.to_owned());
-            bar
-        });
-        Progress {
-            label: label.to_owned(),
-            bar,
-            // Counted work logs at milestones only.
-            plain: false,
-            done: AtomicU64::new(0),
-            total: AtomicU64::new(0),
-            last_log: Mutex::new(Instant::now()),
-        }
+        let template = "{prefix:>10} [{bar:30}] {pos}/{len} {elapsed} {wide_msg}";
+        let bar = Self::on_stderr(label, template, |bar, label| bar.set_prefix(label));
+        // Counted work logs at milestones only.
+        Progress::new(label, bar, false)
     }
 
     /// Says where counted work stands: the bar's message on a terminal, else a log line.
@@ -79,14 +73,7 @@ impl Progress {
 
     /// Progress that shows nothing (tests, library use).
     pub fn hidden() -> Progress {
-        Progress {
-            label: String::new(),
-            bar: None,
-            plain: false,
-            done: AtomicU64::new(0),
-            total: AtomicU64::new(0),
-            last_log: Mutex::new(Instant::now()),
-        }
+        Progress::new("", None, false)
     }
 
     pub fn set_length(&self, total: Option<u64>) {

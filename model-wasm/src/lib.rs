@@ -36,6 +36,7 @@ pub mod codegen;
 mod error;
 mod eval;
 pub mod ir;
+pub mod json;
 pub mod manifest;
 pub mod parity;
 mod profile;

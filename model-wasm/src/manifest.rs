@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::json::{self, read};
 use crate::{Error, ReferenceProfile, Result};
 
 /// The manifest schema version this view reads.
@@ -87,11 +88,72 @@ pub struct ArtifactView {
 impl ManifestView {
     /// Parses and checks a manifest: a schema version this view reads, at least one feature,
     /// unique feature names, and two or more classes for a classifier.
+    ///
+    /// Read with [`crate::json`] (not serde), as every runtime reads it: members the view does
+    /// not know are ignored, a missing or `null` optional member takes its default.
     pub fn from_json(bytes: &[u8]) -> Result<ManifestView> {
-        let manifest: ManifestView =
-            serde_json::from_slice(bytes).map_err(|e| Error::InvalidManifest(format!("not a model manifest: {e}")))?;
+        let not_a_manifest = |e: String| Error::InvalidManifest(format!("not a model manifest: {e}"));
+        let value = json::parse(bytes).map_err(not_a_manifest)?;
+        let manifest = ManifestView::read(&value).map_err(not_a_manifest)?;
         manifest.check()?;
         Ok(manifest)
+    }
+
+    /// The view of a parsed manifest, with serde's rules for the derived `Deserialize`: every
+    /// member required but those marked `default`.
+    fn read(v: &json::Value) -> read::Result<ManifestView> {
+        let schema_version = read::integer(read::member(v, "", "schema_version")?, "schema_version")?;
+        let feature = |f: &json::Value, at: &str| -> read::Result<FeatureView> {
+            Ok(FeatureView {
+                name: read::string(read::member(f, at, "name")?, &read::path(at, "name"))?,
+                min: read::number(read::member(f, at, "min")?, &read::path(at, "min"))?,
+                max: read::number(read::member(f, at, "max")?, &read::path(at, "max"))?,
+                categories: read::optional(f, at, "categories")?
+                    .map(|c| read::list(c, &read::path(at, "categories"), read::string))
+                    .transpose()?,
+                missing: read::optional(f, at, "missing")?
+                    .map(|m| read::boolean(m, &read::path(at, "missing")))
+                    .transpose()?
+                    .unwrap_or(false),
+            })
+        };
+        let output = read::member(v, "", "output")?;
+        let artifacts = match read::optional(v, "", "artifacts")? {
+            None => BTreeMap::new(),
+            Some(a) => {
+                let members = a
+                    .as_object()
+                    .ok_or_else(|| format!("artifacts is {}, not an object", a.kind()))?;
+                let mut artifacts = BTreeMap::new();
+                for (file, info) in members {
+                    let at = format!("artifacts.{file}");
+                    let artifact = ArtifactView {
+                        size: read::integer(read::member(info, &at, "size")?, &read::path(&at, "size"))?,
+                        sha256: read::string(read::member(info, &at, "sha256")?, &read::path(&at, "sha256"))?,
+                    };
+                    artifacts.insert(file.clone(), artifact);
+                }
+                artifacts
+            }
+        };
+        Ok(ManifestView {
+            schema_version: u32::try_from(schema_version).map_err(|_| "schema_version is too large".to_owned())?,
+            name: read::string(read::member(v, "", "name")?, "name")?,
+            version: read::integer(read::member(v, "", "version")?, "version")?,
+            features: read::list(read::member(v, "", "features")?, "features", feature)?,
+            output: OutputView {
+                target: read::string(read::member(output, "output", "target")?, "output.target")?,
+                classes: read::optional(output, "output", "classes")?
+                    .map(|c| read::list(c, "output.classes", read::string))
+                    .transpose()?,
+            },
+            artifacts,
+            reference_profile: ReferenceProfile::read(read::member(v, "", "reference_profile")?, "reference_profile")?,
+            sample_rows: read::optional(v, "", "sample_rows")?
+                .map(|rows| read::list(rows, "sample_rows", |row, at| read::list(row, at, read::number)))
+                .transpose()?
+                .unwrap_or_default(),
+        })
     }
 
     fn check(&self) -> Result<()> {
@@ -242,6 +304,63 @@ pub(crate) mod tests {
             Some(&["red".to_owned(), "white".to_owned()][..])
         );
         assert_eq!(m.reference_profile.features.len(), 1);
+        // The hand-written reader and the derived Deserialize agree.
+        assert_eq!(serde_json::from_value::<ManifestView>(json).unwrap(), m);
+
+        let mut full = manifest(&["a", "b"], Some(&["x", "y"][..]), b"wasm");
+        full.features[1].categories = Some(vec!["red".into(), "white \"w\"".into()]);
+        full.features[0].missing = true;
+        full.reference_profile.features[1] =
+            FeatureReference::categorical_from_values("b", [Some("red"), Some("red"), None, Some("white")]).unwrap();
+        let text = serde_json::to_string_pretty(&full).unwrap();
+        assert_eq!(ManifestView::from_json(text.as_bytes()).unwrap(), full);
+    }
+
+    #[test]
+    fn members_of_the_wrong_type_are_named_by_their_path() {
+        let base = serde_json::to_value(manifest(&["a", "b"], None, b"wasm")).unwrap();
+        let check = |edit: &dyn Fn(&mut serde_json::Value), expected: &str| {
+            let mut v = base.clone();
+            edit(&mut v);
+            let err = ManifestView::from_json(v.to_string().as_bytes()).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("invalid manifest: not a model manifest: {expected}")
+            );
+        };
+        check(
+            &|v| v["features"][1]["min"] = "0".into(),
+            "features[1].min is a string, not a finite number",
+        );
+        check(
+            &|v| v["features"][0]["categories"] = 3.into(),
+            "features[0].categories is the number 3, not an array",
+        );
+        check(
+            &|v| v["version"] = (-1).into(),
+            "version is the number -1, not a non-negative integer",
+        );
+        check(
+            &|v| v["artifacts"]["model.wasm"]["size"] = serde_json::Value::Null,
+            "artifacts.model.wasm.size is missing",
+        );
+        check(
+            &|v| v["reference_profile"]["features"][0]["kind"] = "ordinal".into(),
+            "reference_profile.features[0].kind is 'ordinal', not 'numeric' or 'categorical'",
+        );
+        check(
+            &|v| v["sample_rows"] = serde_json::json!([[1, true]]),
+            "sample_rows[0][1] is a boolean, not a finite number",
+        );
+        check(
+            &|v| *v = serde_json::json!([1]),
+            "the document is an array, not an object",
+        );
+        let err = ManifestView::from_json(b"{\"name\": \"w\",\n \"name\": \"v\"}").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid manifest: not a model manifest: line 2 column 2: key 'name' is given twice"
+        );
     }
 
     #[test]
@@ -265,7 +384,7 @@ pub(crate) mod tests {
         );
         check(
             &|v| v.as_object_mut().unwrap().retain(|k, _| k != "reference_profile"),
-            "missing field `reference_profile`",
+            "not a model manifest: reference_profile is missing",
         );
         let err = ManifestView::from_json(b"<html>").unwrap_err();
         assert!(

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+use crate::json::{Value, read};
 use crate::{Error, Result};
 
 /// A feature drifts when its PSI against the reference reaches this value (the usual rule of thumb:
@@ -23,6 +24,44 @@ pub struct ReferenceProfile {
 }
 
 impl ReferenceProfile {
+    /// The profile at `at` of a parsed document (a manifest's `reference_profile`), by the
+    /// rules of the derived `Deserialize`: `kind` names the variant.
+    pub(crate) fn read(v: &Value, at: &str) -> read::Result<ReferenceProfile> {
+        let feature = |f: &Value, at: &str| -> read::Result<FeatureReference> {
+            let field = |key: &str| read::member(f, at, key).map(|v| (v, read::path(at, key)));
+            let (name, name_at) = field("name")?;
+            let name = read::string(name, &name_at)?;
+            let (proportions, proportions_at) = field("proportions")?;
+            let proportions = read::list(proportions, &proportions_at, read::number)?;
+            let (kind, kind_at) = field("kind")?;
+            match read::string(kind, &kind_at)?.as_str() {
+                "numeric" => {
+                    let (edges, edges_at) = field("edges")?;
+                    let edges = read::list(edges, &edges_at, read::number)?;
+                    Ok(FeatureReference::Numeric {
+                        name,
+                        edges,
+                        proportions,
+                    })
+                }
+                "categorical" => {
+                    let (categories, categories_at) = field("categories")?;
+                    let categories = read::list(categories, &categories_at, read::string)?;
+                    Ok(FeatureReference::Categorical {
+                        name,
+                        categories,
+                        proportions,
+                    })
+                }
+                other => Err(format!("{kind_at} is '{other}', not 'numeric' or 'categorical'")),
+            }
+        };
+        Ok(ReferenceProfile {
+            rows: read::integer(read::member(v, at, "rows")?, &read::path(at, "rows"))?,
+            features: read::list(read::member(v, at, "features")?, &read::path(at, "features"), feature)?,
+        })
+    }
+
     /// The reference of one feature, by name.
     pub fn feature(&self, name: &str) -> Option<&FeatureReference> {
         self.features.iter().find(|f| f.name() == name)
@@ -246,13 +285,25 @@ impl<'a> DriftWindow<'a> {
     pub fn observe_category(&mut self, v: &str) {
         match self.reference.as_ref() {
             FeatureReference::Categorical { categories, .. } => {
-                let bin = categories.iter().position(|c| c == v).unwrap_or(categories.len());
-                self.counts[bin] += 1;
+                let position = categories.iter().position(|c| c == v);
+                self.observe_category_at(position);
             }
             FeatureReference::Numeric { .. } => match v.trim().parse::<f64>() {
                 Ok(x) => self.observe_number(x),
                 Err(_) => self.missing += 1,
             },
+        }
+    }
+
+    /// Counts a categorical value by its category's position in the reference; `None` (or a
+    /// position past the categories) is the "other" bin. A numeric feature counts it as missing.
+    pub fn observe_category_at(&mut self, position: Option<usize>) {
+        match self.reference.as_ref() {
+            FeatureReference::Categorical { categories, .. } => {
+                let bin = position.filter(|k| *k < categories.len()).unwrap_or(categories.len());
+                self.counts[bin] += 1;
+            }
+            FeatureReference::Numeric { .. } => self.missing += 1,
         }
     }
 

@@ -243,14 +243,12 @@ fn describe_json(value: &serde_json::Value) -> String {
     }
 }
 
-/// `a string ("3.2")`, cut after 20 characters.
+/// `a string ("3.2")`, cut after 20 characters; quoted as JSON quotes a string.
 pub fn describe_string(s: &str) -> String {
     const SHOWN: usize = 20;
-    if s.chars().count() > SHOWN {
-        let head: String = s.chars().take(SHOWN).collect();
-        format!("a string ({head:?}...)")
-    } else {
-        format!("a string ({s:?})")
+    match s.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("a string ({}...)", crate::json::quoted(&s[..cut])),
+        None => format!("a string ({})", crate::json::quoted(s)),
     }
 }
 
@@ -450,6 +448,7 @@ mod tests {
             describe_string("abcdefghijklmnopqrstuvwxyz"),
             "a string (\"abcdefghijklmnopqrst\"...)"
         );
+        assert_eq!(describe_string("tab\there \"é\""), r#"a string ("tab\there \"é\"")"#);
         let many = InputSchema::new((0..15).map(|i| format!("f{i}")).collect()).unwrap();
         let mut out = vec![0.0; 15];
         let err = many.json_row(0, &json!({"x": 1}), &mut out).unwrap_err().to_string();

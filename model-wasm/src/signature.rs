@@ -6,6 +6,11 @@
 //! `signature` member, object keys sorted at every level, no whitespace, numbers as serde_json
 //! writes them (shortest round trip; parsing with `float_roundtrip` gives the same bytes back).
 //!
+//! The signer ([`canonical_json`]) works on a serde_json value; verifiers read the file with
+//! [`crate::json`], which keeps each number as written. The two agree on every manifest the
+//! control plane wrote, since serde_json wrote its numbers; a manifest whose numbers were
+//! rewritten after signing (`1.5` as `1.50`) is refused, as any other change is.
+//!
 //! ```
 //! use model_wasm::signature::{canonical_json, signed_bytes};
 //!
@@ -24,6 +29,8 @@
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::json;
 
 /// The one signature algorithm.
 pub const SIGNATURE_ALGORITHM: &str = "ed25519";
@@ -184,18 +191,14 @@ type SignatureMember = Option<Result<Signature, SignatureError>>;
 
 /// The canonical bytes of a manifest without its `signature` member, and that member.
 fn split_signature(manifest: &[u8]) -> Result<(Vec<u8>, SignatureMember), SignatureError> {
-    use serde::Serializer;
-
-    let mut value: serde_json::Value =
-        serde_json::from_slice(manifest).map_err(|e| SignatureError::NotJson(e.to_string()))?;
-    value.sort_all_objects();
-    let serde_json::Value::Object(map) = &value else {
+    let value = json::parse(manifest).map_err(SignatureError::NotJson)?;
+    let Some(members) = value.as_object() else {
         return Err(SignatureError::NotJson("not a JSON object".into()));
     };
-    let signature = map.get("signature").filter(|s| !s.is_null()).map(|s| {
+    let signature = value.get("signature").filter(|s| !s.is_null()).map(|s| {
         let member = |name: &str| {
             s.get(name)
-                .and_then(serde_json::Value::as_str)
+                .and_then(json::Value::as_str)
                 .map(str::to_owned)
                 .ok_or_else(|| SignatureError::Malformed(format!("'{name}' is not a string")))
         };
@@ -205,11 +208,12 @@ fn split_signature(manifest: &[u8]) -> Result<(Vec<u8>, SignatureMember), Signat
             value: member("value")?,
         })
     });
-    // The members in map order (sorted), as `canonical` writes an object.
+    // The members in key order, as `canonical_json` writes an object.
     let mut message = Vec::new();
-    serde_json::Serializer::new(&mut message)
-        .collect_map(map.iter().filter(|(k, _)| *k != "signature"))
-        .expect("a JSON value serialises");
+    json::write_members(
+        members.iter().filter(|(k, _)| k != "signature").map(|(k, v)| (k, v)),
+        &mut message,
+    );
     Ok((message, signature))
 }
 

@@ -73,10 +73,35 @@ impl LatencyHistogram {
 /// profile describes, fed whole rows in feature order.
 #[derive(Debug, Clone)]
 pub struct DriftMonitor {
-    /// `(position in the row, categories of an ordinal-encoded feature, window)`.
-    windows: Vec<(usize, Option<Vec<String>>, DriftWindow<'static>)>,
+    /// `(position in the row, how its numbers map to the window's bins, window)`.
+    windows: Vec<(usize, Coding, DriftWindow<'static>)>,
     /// The PSI at which a feature counts as drifted.
     threshold: f64,
+}
+
+/// How a feature's input numbers are counted against category frequencies: each known number
+/// with the position of its category in the reference (other numbers fall in the "other" bin).
+/// For an ordinal-encoded feature the numbers are the codes (`k` is the manifest's
+/// `categories[k]`); otherwise the numbers the reference's categories read as (`"3"` for 3).
+/// Empty for a numeric reference, which bins the number itself.
+type Coding = Vec<(f64, Option<usize>)>;
+
+fn coding(reference: &FeatureReference, categories: Option<&[String]>) -> Coding {
+    let FeatureReference::Categorical { categories: seen, .. } = reference else {
+        return Vec::new();
+    };
+    match categories {
+        Some(codes) => codes
+            .iter()
+            .enumerate()
+            .map(|(k, c)| (k as f64, seen.iter().position(|s| s == c)))
+            .collect(),
+        None => seen
+            .iter()
+            .enumerate()
+            .filter_map(|(k, c)| Some((c.trim().parse::<f64>().ok()?, Some(k))))
+            .collect(),
+    }
 }
 
 impl DriftMonitor {
@@ -99,7 +124,8 @@ impl DriftMonitor {
             .enumerate()
             .filter_map(|(i, f)| {
                 let reference = manifest.reference_profile.feature(&f.name)?;
-                Some((i, f.categories.clone(), DriftWindow::owned(reference.clone())))
+                let coding = coding(reference, f.categories.as_deref());
+                Some((i, coding, DriftWindow::owned(reference.clone())))
             })
             .collect();
         DriftMonitor { windows, threshold }
@@ -110,23 +136,15 @@ impl DriftMonitor {
     /// binned, so it moves neither the PSI nor the KS statistic.
     pub fn observe_rows(&mut self, rows: &[f64], n_features: usize) {
         for row in rows.chunks_exact(n_features.max(1)) {
-            for (i, categories, window) in &mut self.windows {
+            for (i, coding, window) in &mut self.windows {
                 let v = row[*i];
                 if v.is_nan() {
                     window.observe_missing();
-                    continue;
-                }
-                match (window.reference(), categories) {
-                    // An ordinal-encoded input against category frequencies: count its category.
-                    (FeatureReference::Categorical { .. }, Some(categories)) => {
-                        let code = (v.fract() == 0.0 && v >= 0.0).then_some(v as usize);
-                        match code.and_then(|k| categories.get(k)) {
-                            Some(category) => window.observe_category(category),
-                            None => window.observe_category(""),
-                        }
-                    }
-                    (FeatureReference::Categorical { .. }, None) => window.observe_category(&v.to_string()),
-                    (FeatureReference::Numeric { .. }, _) => window.observe_number(v),
+                } else if let FeatureReference::Categorical { .. } = window.reference() {
+                    let position = coding.iter().find(|(x, _)| *x == v).and_then(|(_, k)| *k);
+                    window.observe_category_at(position);
+                } else {
+                    window.observe_number(v);
                 }
             }
         }
@@ -501,6 +519,14 @@ mod tests {
         assert_eq!(s.features.len(), 1);
         // Categories most frequent first: white, red, then "other" (codes 7 and 0.5).
         assert_eq!(s.features[0].counts, [2, 1, 2]);
+
+        // Without codes, a number counts as the category that reads as it.
+        m.features[0].categories = None;
+        m.reference_profile.features[0] =
+            FeatureReference::categorical_from_values("colour", ["3", "3", "1.5", "x"].map(Some)).unwrap();
+        let mut d = DriftMonitor::new(&m);
+        d.observe_rows(&[3.0, 5.0, 1.5, 5.0, 3.0, 5.0, 2.0, 5.0], 2);
+        assert_eq!(d.snapshot().features[0].counts, [2, 1, 0, 1]);
     }
 
     #[test]

@@ -176,6 +176,8 @@ tools_path() {
 
 # Builds the browser SDK (the wasmline-sdk crate, web/sdk) with wasm-pack into
 # CARGO_TARGET_DIR/pkg, and exports its path as WASMLINE_SDK_PKG for the browser tests.
+# Paths are remapped so the bytes do not depend on where the clone or ~/.cargo are: the build
+# is reproducible, and web/sdk/dist (the copy the binary embeds) is checked against it.
 build_sdk() {
   local out="$CARGO_TARGET_DIR/pkg"
   log "wasm-pack build web/sdk (browser SDK) -> $out"
@@ -183,7 +185,31 @@ build_sdk() {
   # is under a day old; that API is not reachable here, so the stamp is kept fresh.
   printf 'created %s\nversion %s\n' "$(date --iso-8601=seconds)" "$WASM_PACK_VERSION" \
     >"$CACHE/tools/bin/wasm-pack.stamp"
-  wasm-pack --log-level warn build "$ROOT/web/sdk" --profile sdk --target web --no-pack --out-dir "$out" \
+  RUSTFLAGS="--remap-path-prefix=$ROOT=/wasmline --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
+    wasm-pack --log-level warn build "$ROOT/web/sdk" --profile sdk --target web --no-pack --out-dir "$out" \
     -- --locked
   export WASMLINE_SDK_PKG=$out
+}
+
+# The SDK files the control plane embeds (web/sdk/dist), checked against a fresh build_sdk.
+SDK_DIST_FILES="wasmline_sdk.js wasmline_sdk_bg.wasm"
+
+check_sdk_dist() {
+  local f
+  for f in $SDK_DIST_FILES; do
+    if ! cmp -s "$WASMLINE_SDK_PKG/$f" "$ROOT/web/sdk/dist/$f"; then
+      log "web/sdk/dist/$f is not what web/sdk builds: run scripts/build-sdk and commit web/sdk/dist"
+      return 1
+    fi
+  done
+  log "web/sdk/dist matches the SDK build ($(sdk_sizes "$ROOT/web/sdk/dist"))"
+}
+
+# "wasmline_sdk.js 31247 B (7276 gzip), ..." for the SDK files in $1.
+sdk_sizes() {
+  local f sizes=()
+  for f in $SDK_DIST_FILES; do
+    sizes+=("$f $(stat -c %s "$1/$f") B ($(gzip -9c "$1/$f" | wc -c) gzip)")
+  done
+  (IFS=,; echo "${sizes[*]}")
 }

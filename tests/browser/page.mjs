@@ -12,8 +12,11 @@
 // load to the first prediction and the bytes downloaded until then.
 //
 //   node tests/browser/page.mjs --url http://127.0.0.1:PORT --model NAME --token ADMIN_TOKEN --out DIR
+//   node tests/browser/page.mjs --url http://127.0.0.1:PORT --model NAME --only predict --out DIR
 //
-// The model needs a `production` alias and at least two versions. playwright-core is resolved
+// `--only predict` stops after the predictions (no token needed): a newcomer's first visit, with
+// every file downloaded until the first prediction listed. Otherwise the model needs a
+// `production` alias and at least two versions. playwright-core is resolved
 // through NODE_PATH (scripts/lib/tools.sh sets it). Exit status: 0 when everything holds, 1 on a
 // problem (each is listed), 2 when the test cannot run (missing tool, server not answering).
 
@@ -38,11 +41,12 @@ function parseArgs(argv) {
   const args = { timeoutMs: 30000 };
   for (let i = 0; i < argv.length; i += 2) {
     const [key, value] = [argv[i], argv[i + 1]];
-    const name = { "--url": "url", "--model": "model", "--token": "token", "--out": "out", "--timeout-ms": "timeoutMs" }[key];
+    const name = { "--url": "url", "--model": "model", "--token": "token", "--out": "out", "--timeout-ms": "timeoutMs", "--only": "only" }[key];
     if (!name || value === undefined) fail(2, `unknown or incomplete argument ${key}`);
     args[name] = name === "timeoutMs" ? Number(value) : name === "out" ? resolve(value) : value;
   }
-  for (const k of ["url", "model", "token", "out"]) if (!args[k]) fail(2, `--${k} is required`);
+  if (args.only !== undefined && args.only !== "predict") fail(2, `--only takes 'predict', not '${args.only}'`);
+  for (const k of ["url", "model", "out", ...(args.only ? [] : ["token"])]) if (!args[k]) fail(2, `--${k} is required`);
   args.url = args.url.replace(/\/$/, "");
   return args;
 }
@@ -217,6 +221,10 @@ async function main() {
       );
     });
 
+    // The rest drives the API through the page (`--only predict` stops here).
+    rest: {
+    if (args.only === "predict") break rest;
+
     await part("schema-errors", async () => {
       // A NaN and a missing value: the page says which feature, and marks its field.
       await page.fill("#f0", "NaN");
@@ -363,6 +371,7 @@ async function main() {
           "and predicted again once the pin was forgotten",
       );
     });
+    }
   } finally {
     await context.close();
     rmSync(profile, { recursive: true, force: true });
@@ -381,6 +390,7 @@ async function main() {
     totals.all.headers += f.headers;
   }
   const part2 = (g) => `${totals[g]?.raw ?? 0} B (${totals[g]?.gzip ?? 0} B gzip)`;
+  for (const f of files) console.log(`web page: downloaded ${new URL(f.url).pathname}: ${f.raw} B (${f.gzip} B gzip)`);
   if (Number.isFinite(firstPredictionMs)) {
     console.log(
       `web page: load to first prediction ${firstPredictionMs} ms (page clock from navigation start; the model's form was ready at ${readyMs} ms, ` +

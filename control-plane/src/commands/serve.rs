@@ -50,8 +50,9 @@ pub struct ServeCommand {
     #[arg(long, env = "WASMLINE_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
 
-    /// The browser SDK the page imports: wasm-pack's output folder (wasmline_sdk.js, wasmline_sdk_bg.wasm).
-    #[arg(long, env = "WASMLINE_SDK_PKG")]
+    /// Serve the browser SDK from this folder (wasm-pack's output: wasmline_sdk.js,
+    /// wasmline_sdk_bg.wasm) instead of the copy built into the binary.
+    #[arg(long, env = "WASMLINE_SDK_DIR")]
     pub sdk_dir: Option<PathBuf>,
 
     /// Least seconds between two drift-triggered retrains of one model [default: 3600].

@@ -1052,18 +1052,37 @@ async fn a_drift_alert_retrains_through_the_gate_once_per_cooldown() {
 }
 
 #[tokio::test]
-async fn the_page_is_served_compressed_and_the_sdk_says_how_to_build_it() {
+async fn the_page_and_the_sdk_built_into_the_binary_are_served_compressed() {
     let app = TestApp::new().await;
-    let request = Request::get("/")
-        .header(header::ACCEPT_ENCODING, "gzip")
-        .body(Body::empty())
-        .unwrap();
-    let (status, headers, _) = app.call(request).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
-    let (status, body) = app.get("/sdk/wasmline_sdk.js").await;
+    for (path, file, content_type) in [
+        ("/", "web/index.html", "text/html; charset=utf-8"),
+        (
+            "/sdk/wasmline_sdk.js",
+            "web/sdk/dist/wasmline_sdk.js",
+            "text/javascript; charset=utf-8",
+        ),
+        (
+            "/sdk/wasmline_sdk_bg.wasm",
+            "web/sdk/dist/wasmline_sdk_bg.wasm",
+            "application/wasm",
+        ),
+    ] {
+        let (status, _, body) = app.call(Request::get(path).body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let source = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(file)).unwrap();
+        assert!(body == source, "{path} is not {file}");
+        let request = Request::get(path)
+            .header(header::ACCEPT_ENCODING, "gzip")
+            .body(Body::empty())
+            .unwrap();
+        let (status, headers, _) = app.call(request).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[header::CONTENT_ENCODING], "gzip", "{path}");
+        assert_eq!(headers[header::CONTENT_TYPE], content_type, "{path}");
+    }
+    let (status, body) = app.get("/sdk/model.wasm").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(error_message(&body).contains("wasm-pack"), "{body}");
+    assert_eq!(error_message(&body), "no SDK file 'model.wasm'");
     assert_eq!(app.get("/sdk/../secret").await.0, StatusCode::NOT_FOUND);
 }
 

@@ -1,9 +1,11 @@
 //! The web page (`web/`) at `/`, and the browser SDK (wasm-pack's output) at `/sdk/`.
 //!
-//! The page's files are compiled into the binary, so `wasmline serve` needs nothing beside it;
-//! `--web-dir` serves them from a folder instead (to work on the page without rebuilding). The
-//! SDK is built by `wasm-pack` (`scripts/test` does it) and served from `--sdk-dir`
-//! (`WASMLINE_SDK_PKG`); without one, `/sdk/` answers 404 and the page says how to build it.
+//! The page's files and the browser SDK are compiled into the binary, so `wasmline serve` needs
+//! nothing beside it and the page predicts in the browser out of the box. The SDK's build
+//! (wasm-pack's output, `wasmline_sdk.js` and `wasmline_sdk_bg.wasm`) is checked in under
+//! `web/sdk/dist/` by `scripts/build-sdk`; `scripts/test` rebuilds it and fails when the bytes
+//! differ, so the embedded copy is always the one `web/sdk` builds. `--web-dir` and `--sdk-dir`
+//! (`WASMLINE_SDK_PKG`) serve either from a folder instead, to work on them without rebuilding.
 
 use std::path::PathBuf;
 
@@ -34,10 +36,18 @@ const PAGE: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// The SDK files the page imports.
-const SDK_FILES: &[(&str, &str)] = &[
-    ("wasmline_sdk.js", "text/javascript; charset=utf-8"),
-    ("wasmline_sdk_bg.wasm", "application/wasm"),
+/// The SDK files the page imports: (name, bytes, content type).
+const SDK_FILES: &[(&str, &[u8], &str)] = &[
+    (
+        "wasmline_sdk.js",
+        include_bytes!("../../../web/sdk/dist/wasmline_sdk.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "wasmline_sdk_bg.wasm",
+        include_bytes!("../../../web/sdk/dist/wasmline_sdk_bg.wasm"),
+        "application/wasm",
+    ),
 ];
 
 /// Where the page and the SDK come from.
@@ -45,7 +55,7 @@ const SDK_FILES: &[(&str, &str)] = &[
 pub(crate) struct WebOptions {
     /// Serve the page from this folder rather than from the binary.
     pub web_dir: Option<PathBuf>,
-    /// wasm-pack's output folder (`wasmline_sdk.js`, `wasmline_sdk_bg.wasm`).
+    /// Serve the SDK from this folder (wasm-pack's output) rather than from the binary.
     pub sdk_dir: Option<PathBuf>,
 }
 
@@ -75,19 +85,18 @@ async fn page(State(state): State<AppState>, Path(file): Path<String>) -> Result
 }
 
 async fn sdk(State(state): State<AppState>, Path(file): Path<String>) -> Result<Response, ApiError> {
-    let Some((name, content_type)) = SDK_FILES.iter().find(|(name, _)| *name == file) else {
+    let Some((name, embedded, content_type)) = SDK_FILES.iter().find(|(name, _, _)| *name == file) else {
         return Err(ApiError::not_found(format!("no SDK file '{file}'")));
     };
-    let Some(dir) = &state.inner.web.sdk_dir else {
-        return Err(ApiError::not_found(
-            "this server has no browser SDK: build it with wasm-pack (scripts/test does) and start \
-             `wasmline serve --sdk-dir PKG` (or set WASMLINE_SDK_PKG)",
-        ));
+    let body = match &state.inner.web.sdk_dir {
+        Some(dir) => {
+            let path = dir.join(name);
+            tokio::fs::read(&path)
+                .await
+                .map_err(|e| ApiError::not_found(format!("the browser SDK is missing {}: {e}", path.display())))?
+        }
+        None => embedded.to_vec(),
     };
-    let path = dir.join(name);
-    let body = tokio::fs::read(&path)
-        .await
-        .map_err(|e| ApiError::not_found(format!("the browser SDK is missing {}: {e}", path.display())))?;
     Ok(with_type(body, content_type))
 }
 

@@ -44,6 +44,11 @@ extern "C" {
     #[wasm_bindgen(js_name = fetch)]
     fn global_fetch(url: &str) -> js_sys::Promise;
 
+    /// JavaScript's `String(value)`: numbers in their shortest form, with no float formatting
+    /// linked into the SDK.
+    #[wasm_bindgen(js_name = String)]
+    fn js_string(value: &JsValue) -> String;
+
     /// `performance.now()`, in milliseconds.
     #[wasm_bindgen(js_namespace = performance, js_name = now)]
     fn performance_now() -> f64;
@@ -70,6 +75,15 @@ extern "C" {
         data: &Uint8Array,
     ) -> Result<js_sys::Promise, JsValue>;
 }
+
+// A page runs the SDK on one thread (wasm32-unknown-unknown has no threads without atomics).
+// The one `unsafe` of the workspace: lol_alloc's promise that nothing allocates concurrently.
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    // SAFETY: this module is only ever instantiated without shared memory, on one thread.
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
 
 /// The file names a model directory holds.
 const MANIFEST_FILE: &str = "manifest.json";
@@ -223,15 +237,15 @@ impl Model {
     /// The drift of every monitored feature since the last reset:
     /// `{threshold, drifted_ratio, features: [{name, counts, missing, observed, psi, drifted}]}`.
     #[wasm_bindgen(js_name = driftSnapshot)]
-    pub fn drift_snapshot(&self) -> Result<JsValue, JsError> {
-        to_js(&self.telemetry.drift())
+    pub fn drift_snapshot(&self) -> JsValue {
+        drift_js(&self.telemetry.drift())
     }
 
     /// Counts, latency histogram and drift since the last reset, as the control plane ingests
     /// them: `{model, version, runtime: "browser", predictions: {ok, error, rows},
     /// latency_seconds: {le, counts, sum, count}, drift}`.
-    pub fn telemetry(&self) -> Result<JsValue, JsError> {
-        to_js(&self.telemetry.report())
+    pub fn telemetry(&self) -> JsValue {
+        report_js(&self.telemetry.report())
     }
 
     /// Starts a new telemetry window (call it once a report was delivered).
@@ -342,7 +356,7 @@ impl Model {
             self.schema.named_row(i, &keys, get, out)
         } else {
             let what = match cell(row) {
-                Cell::Number(v) => format!("the number {v}"),
+                Cell::Number(_) => format!("the number {}", js_string(row)),
                 Cell::Missing => "undefined".into(),
                 Cell::Null(word) => word.into(),
                 Cell::Other(what) => what,
@@ -417,7 +431,11 @@ impl Model {
                 .then_some(index as usize)
                 .and_then(|k| classes.get(k))
                 .ok_or_else(|| {
-                    module_error(format!("it returned label index {index} for {} classes", classes.len()))
+                    module_error(format!(
+                        "it returned label index {} for {} classes",
+                        js_string(&index.into()),
+                        classes.len()
+                    ))
                 })?;
             set(&o, label_key, label);
             let probabilities = Object::new();
@@ -583,7 +601,7 @@ fn js_message(e: &JsValue) -> String {
     e.dyn_ref::<js_sys::Error>()
         .map(|e| String::from(e.message()))
         .or_else(|| e.as_string())
-        .unwrap_or_else(|| format!("{e:?}"))
+        .unwrap_or_else(|| js_string(e))
 }
 
 fn set(o: &Object, key: &JsValue, value: &JsValue) {
@@ -595,10 +613,81 @@ fn strings(items: &[String]) -> Array {
     items.iter().map(|s| JsValue::from(s.as_str())).collect()
 }
 
-/// A serialisable value as a plain JavaScript object (through JSON, so maps are objects).
-fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsError> {
-    let text = serde_json::to_string(value)?;
-    js_sys::JSON::parse(&text).map_err(|e| JsError::new(&js_message(&e)))
+/// An object from `(key, value)` pairs.
+fn object<const N: usize>(members: [(&str, JsValue); N]) -> JsValue {
+    let o = Object::new();
+    for (key, value) in members {
+        set(&o, &key.into(), &value);
+    }
+    o.into()
+}
+
+fn numbers<T: Copy + Into<f64>>(items: &[T]) -> JsValue {
+    items
+        .iter()
+        .map(|v| JsValue::from((*v).into()))
+        .collect::<Array>()
+        .into()
+}
+
+fn counts(items: &[u64]) -> JsValue {
+    items.iter().map(|c| JsValue::from(*c as f64)).collect::<Array>().into()
+}
+
+/// [`DriftSnapshot`](model_wasm::telemetry::DriftSnapshot) as the object its serde form is
+/// (the SDK's tests compare the two): `{threshold, drifted_ratio, features: [...]}`.
+fn drift_js(d: &model_wasm::telemetry::DriftSnapshot) -> JsValue {
+    let features: Array = d
+        .features
+        .iter()
+        .map(|f| {
+            let o = object([
+                ("name", f.name.as_str().into()),
+                ("counts", counts(&f.counts)),
+                ("missing", (f.missing as f64).into()),
+                ("observed", (f.observed as f64).into()),
+                ("psi", f.psi.into()),
+                ("drifted", f.drifted.into()),
+            ]);
+            if let Some(ks) = f.ks {
+                set(o.unchecked_ref(), &"ks".into(), &ks.into());
+            }
+            o
+        })
+        .collect();
+    object([
+        ("threshold", d.threshold.into()),
+        ("drifted_ratio", d.drifted_ratio.into()),
+        ("features", features.into()),
+    ])
+}
+
+/// [`TelemetryReport`](model_wasm::telemetry::TelemetryReport) as the object its serde form is.
+fn report_js(r: &model_wasm::telemetry::TelemetryReport) -> JsValue {
+    let (p, l) = (&r.predictions, &r.latency_seconds);
+    object([
+        ("model", r.model.as_str().into()),
+        ("version", (r.version as f64).into()),
+        ("runtime", r.runtime.as_str().into()),
+        (
+            "predictions",
+            object([
+                ("ok", (p.ok as f64).into()),
+                ("error", (p.error as f64).into()),
+                ("rows", (p.rows as f64).into()),
+            ]),
+        ),
+        (
+            "latency_seconds",
+            object([
+                ("le", numbers(&l.le)),
+                ("counts", counts(&l.counts)),
+                ("sum", l.sum.into()),
+                ("count", (l.count as f64).into()),
+            ]),
+        ),
+        ("drift", drift_js(&r.drift)),
+    ])
 }
 
 #[cfg(all(test, target_arch = "wasm32"))]

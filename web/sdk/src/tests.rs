@@ -67,7 +67,10 @@ fn compiled(ir: &ModelIr) -> (Vec<u8>, serde_json::Value) {
         "schema_version": 1, "name": "boosted", "version": 1, "features": features,
         "output": {"target": "y"},
         "artifacts": {"model.wasm": {"size": wasm.len(), "sha256": sha256_hex(&wasm)}},
-        "reference_profile": {"rows": 1, "features": []},
+        "reference_profile": {"rows": 4, "features": [
+            {"kind": "numeric", "name": "x0", "edges": [2.0, 5.0], "proportions": [0.25, 0.5, 0.25]},
+            {"kind": "categorical", "name": "x2", "categories": ["1", "9"], "proportions": [0.75, 0.25]},
+        ]},
     });
     (wasm, manifest)
 }
@@ -157,6 +160,42 @@ fn null_undefined_and_nan_predict_where_the_model_routes_them() {
     assert_eq!(values(&result), want);
     // The routes taken: x0 missing left (+1), x1 missing right (+0.25).
     assert_eq!(want, [1.625, -0.25, 1.75, 1.75, 1.625]);
+
+    // The telemetry the page posts is the report's serde form, member for member (the SDK
+    // builds the objects itself rather than linking serde_json).
+    let report = model.telemetry.report();
+    assert_eq!(report.predictions.rows, 5);
+    assert!(report.drift.features.iter().any(|f| f.missing > 0 && f.ks.is_some()));
+    let posted = as_json(&model.telemetry());
+    assert_eq!(posted, numbers_as_f64(serde_json::to_value(&report).unwrap()));
+    // As the control plane reads it.
+    let text = String::from(js_sys::JSON::stringify(&model.telemetry()).unwrap());
+    assert_eq!(
+        serde_json::from_str::<model_wasm::telemetry::TelemetryReport>(&text).unwrap(),
+        report
+    );
+    let drift = as_json(&model.drift_snapshot());
+    assert_eq!(
+        drift,
+        numbers_as_f64(serde_json::to_value(model.telemetry.drift()).unwrap())
+    );
+}
+
+/// A JavaScript value as its JSON text reads (`JSON.stringify`, as the page posts it), numbers
+/// as `f64` (JavaScript writes 1.0 as 1).
+fn as_json(value: &JsValue) -> serde_json::Value {
+    let text = String::from(js_sys::JSON::stringify(value).unwrap());
+    numbers_as_f64(serde_json::from_str(&text).unwrap())
+}
+
+fn numbers_as_f64(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => json!(n.as_f64().unwrap()),
+        Value::Array(items) => Value::Array(items.into_iter().map(numbers_as_f64).collect()),
+        Value::Object(members) => Value::Object(members.into_iter().map(|(k, v)| (k, numbers_as_f64(v))).collect()),
+        other => other,
+    }
 }
 
 #[wasm_bindgen_test]

@@ -62,6 +62,19 @@ impl Progress {
         Progress::new(label, bar, false)
     }
 
+    /// Progress over the `stages` of one step (export, compile): a bar with the current stage
+    /// and the time spent on a terminal; elsewhere a log line per stage when `log_lines` (a
+    /// large model, whose stages take seconds), nothing otherwise.
+    pub fn stages(label: &str, stages: u64, log_lines: bool) -> Progress {
+        let progress = Progress::count(if log_lines || std::io::stderr().is_terminal() {
+            label
+        } else {
+            ""
+        });
+        progress.set_length(Some(stages));
+        progress
+    }
+
     /// Says where counted work stands: the bar's message on a terminal, else a log line.
     pub fn milestone(&self, text: &str) {
         match &self.bar {

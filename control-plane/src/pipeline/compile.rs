@@ -83,15 +83,29 @@ pub(super) async fn run(
     let rows = test.row_vecs();
     let metadata = module_metadata(p.store, &train.model_name, &ir, &dataset).await?;
     let (wasm, report, compile_time) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let progress = super::model_stages("compile", &ir, 3);
         let wasm = model_wasm::codegen::compile(&ir, &metadata)?;
+        progress.inc(1);
+        progress.milestone(&format!(
+            "model.wasm {} bytes generated; compiling it in wasmtime",
+            wasm.len()
+        ));
         let runtime = Runtime::new(RuntimeConfig::default())?;
         let started = Instant::now();
         let module = ModelModule::load(&runtime, &wasm, ModuleLimits::default())
             .context("wasmtime refused the generated module")?;
         let compile_time = started.elapsed();
+        progress.inc(1);
+        progress.milestone(&format!(
+            "compiled in {:.0} ms; predicting {} test rows in wasmtime",
+            compile_time.as_secs_f64() * 1000.0,
+            rows.len()
+        ));
         let got = module
             .predict(&rows)
             .context("the generated module failed in wasmtime")?;
+        progress.inc(1);
+        progress.finish();
         let expected: Vec<Prediction> = rows.iter().map(|r| ir.predict(r)).collect::<Result<_, _>>()?;
         Ok((wasm, ParityReport::compare(&expected, &got), compile_time))
     })

@@ -57,8 +57,17 @@ pub(super) async fn run(
     let linfa_parity = check_parity(&ir, &linfa, &rows).context("the IR no longer matches linfa")?;
     let name = train.model_name.clone();
     let (onnx, report) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let progress = super::model_stages("export", &ir, 2);
         let onnx = crate::onnx::to_onnx(&ir, &name)?;
+        progress.inc(1);
+        progress.milestone(&format!(
+            "model.onnx {} bytes written; running it in tract on {} test rows",
+            onnx.len(),
+            rows.len()
+        ));
         let report = crate::onnx::check_with_tract(&onnx, &ir, &rows)?;
+        progress.inc(1);
+        progress.finish();
         Ok((onnx, report))
     })
     .await??;

@@ -41,6 +41,18 @@ pub(crate) use lease::{enter as enter_lease, leave as leave_lease, scan as scan_
 pub(crate) use record::{ExpectationsFailed, error_kind, scan_run_leases};
 pub use record::{LeaseLost, Status, StepRecord, StepReport, Summary, new_run_id, public_view};
 
+/// A model with this many tree nodes or more is large: its export and compile stages take long
+/// enough (seconds at hundreds of thousands) to be logged off a terminal too.
+const LARGE_MODEL_NODES: usize = 20_000;
+
+/// Progress over `stages` of `step` on `ir`: a bar on a terminal; log lines off one for a large model.
+fn model_stages(step: &str, ir: &model_wasm::ModelIr, stages: u64) -> crate::progress::Progress {
+    let nodes: usize = ir.trees().iter().map(|t| t.nodes.len()).sum();
+    let progress = crate::progress::Progress::stages(step, stages, nodes >= LARGE_MODEL_NODES);
+    progress.milestone(&format!("{} trees, {nodes} nodes", ir.trees().len()));
+    progress
+}
+
 /// The steps, in the order a run executes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

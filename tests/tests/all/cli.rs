@@ -44,7 +44,20 @@ fn assert_nothing_published(s: &Scratch) {
 #[test]
 fn bundled_default_runs_and_a_rerun_is_a_no_op() {
     let s = Scratch::new();
-    let out = s.run(&["pipeline", "run"]).ok();
+    let run = s.run(&["pipeline", "run"]);
+    let out = run.ok();
+    // The bundled forest is large enough (100 trees, over 20,000 nodes) for export and compile
+    // to say each stage off a terminal.
+    let log = run.stderr();
+    for stage in [
+        "export: model.onnx ",
+        "bytes written; running it in tract on 320 test rows",
+        "compile: model.wasm ",
+        "bytes generated; compiling it in wasmtime",
+        "predicting 320 test rows in wasmtime",
+    ] {
+        assert!(log.contains(stage), "no '{stage}' in:\n{log}");
+    }
     for step in *STEPS {
         assert!(out.lines().any(|l| l.starts_with(step)), "{step} reported:\n{out}");
     }

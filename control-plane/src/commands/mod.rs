@@ -99,7 +99,8 @@ pub(crate) async fn open_store(location: &str) -> anyhow::Result<Box<dyn crate::
         .with_context(|| format!("cannot open the store '{location}'"))
 }
 
-/// Reads the named feature columns (floats) of a CSV or JSON Lines file (`.jsonl`, `.ndjson`),
+/// Reads the named feature columns (floats) of a CSV, JSON Lines (`.jsonl`, `.ndjson`) or Parquet
+/// (`.parquet`, `.pq`) file,
 /// ignoring other columns. An empty or `NA` cell is read as missing where `nullable` says so (and
 /// refused elsewhere); with `lenient`, every cell may be missing and non-finite ones are too.
 pub(crate) async fn read_features(
@@ -120,9 +121,10 @@ pub(crate) async fn read_features(
             allow_non_finite: lenient,
         })
         .collect();
-    let format = match path.extension().and_then(|e| e.to_str()) {
-        Some("jsonl" | "ndjson") => Format::Jsonl,
-        _ => Format::Csv,
+    let format = match Format::from_name(&path.display().to_string()) {
+        // `.json` stays CSV here, as it always was for feature files.
+        Format::Jsonl if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) => Format::Csv,
+        format => format,
     };
     let path = path.to_path_buf();
     Ok(tokio::task::spawn_blocking(move || {

@@ -103,7 +103,7 @@ fn check_csv_parallel(
         return Err(DataError::file(name, "the file is empty (no header, no rows)"));
     }
     let header = header_names(&record);
-    let indices = map_header(name, &header, opts)?;
+    let indices = map_header(name, &header, opts, "the header")?;
     let width = header.len();
 
     // Chunks go to the parsers through a bounded queue; results come back tagged with their index.

@@ -4,6 +4,7 @@
 mod allowed;
 mod check;
 mod error;
+mod parquet;
 mod read;
 mod source;
 mod table;
@@ -58,6 +59,31 @@ impl std::fmt::Display for ColumnType {
 pub enum Format {
     Csv,
     Jsonl,
+    Parquet,
+}
+
+impl Format {
+    /// The format a file name's extension says: `.jsonl`/`.ndjson`/`.json` JSON Lines,
+    /// `.parquet`/`.pq` Parquet, anything else CSV. Query strings of URLs are ignored.
+    pub fn from_name(name: &str) -> Format {
+        let name = name.split(['?', '#']).next().unwrap_or_default().to_ascii_lowercase();
+        if name.ends_with(".jsonl") || name.ends_with(".ndjson") || name.ends_with(".json") {
+            Format::Jsonl
+        } else if name.ends_with(".parquet") || name.ends_with(".pq") {
+            Format::Parquet
+        } else {
+            Format::Csv
+        }
+    }
+
+    /// The usual file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+            Format::Parquet => "parquet",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) use allowed::{AllowedSources, SourceRefused};
 pub(crate) use check::check;
 pub(crate) use error::DataError;
+pub(crate) use parquet::{parquet_columns, scan_parquet_text};
 pub(crate) use read::{Cell, DEFAULT_MAX_LINE_BYTES, ReadOptions, ScanStats, scan};
 pub(crate) use read::{header_names, parse_bool, parse_integer};
 pub(crate) use source::{FetchedSource, fetch_source, fetch_source_within};

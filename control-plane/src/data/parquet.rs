@@ -607,6 +607,82 @@ fn to_cell<'a>(raw: Raw<'a>, buf: &'a mut String, spec: &ColumnSpec, missing: &[
     }
 }
 
+/// A top-level column of a Parquet file, for `wasmline init`.
+#[derive(Debug, Clone)]
+pub(crate) struct ParquetColumn {
+    pub name: String,
+    /// What it holds; `None` for a type that is not read.
+    pub kind: Option<Kind>,
+    /// Its type as users know it (for messages).
+    pub described: String,
+}
+
+/// The file's top-level columns.
+pub(crate) fn parquet_columns(path: &Path, name: &str) -> Result<Vec<ParquetColumn>, DataError> {
+    let opened = open(path, name)?;
+    Ok(opened
+        .meta
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| ParquetColumn {
+            name: f.name().clone(),
+            kind: Kind::of(f.data_type()),
+            described: describe(f.data_type()),
+        })
+        .collect())
+}
+
+/// Reads the named columns (of a kind [`Kind::of`] reads) as the text a CSV of the file would
+/// hold: integers in decimal, floats with a point or an exponent (`5.0`, `1e20`, `NaN`, `inf`),
+/// booleans as `true`/`false`, strings as they are; a null is `None`. For `wasmline init`, which
+/// infers types from text. Returns the number of rows.
+pub(crate) fn scan_parquet_text(
+    path: &Path,
+    name: &str,
+    columns: &[String],
+    mut on_row: impl FnMut(&[Option<&str>]),
+) -> Result<u64, DataError> {
+    let opened = open(path, name)?;
+    let names = opened.names();
+    let roots: Vec<usize> = columns
+        .iter()
+        .map(|c| names.iter().position(|n| n == c).expect("a column of the file"))
+        .collect();
+    let mut texts: Vec<Option<&'static str>> = Vec::with_capacity(roots.len());
+    read_rows(&opened, name, &roots, &Progress::hidden(), |_, raws, bufs| {
+        let mut row = recycle_texts(std::mem::take(&mut texts));
+        for (raw, buf) in raws.iter().zip(bufs.iter_mut()) {
+            row.push(as_text(*raw, buf));
+        }
+        on_row(&row);
+        texts = recycle_texts(row);
+        Ok(())
+    })
+}
+
+fn recycle_texts<'b>(mut texts: Vec<Option<&str>>) -> Vec<Option<&'b str>> {
+    texts.clear();
+    texts.into_iter().map(|_| None).collect()
+}
+
+fn as_text<'a>(raw: Raw<'a>, buf: &'a mut String) -> Option<&'a str> {
+    let mut write = |args: std::fmt::Arguments<'_>| {
+        buf.clear();
+        buf.write_fmt(args).expect("write to a string");
+    };
+    match raw {
+        Raw::Null => return None,
+        Raw::Text(t) => return Some(t),
+        Raw::Bool(b) => return Some(if b { "true" } else { "false" }),
+        Raw::Buffered => {}
+        Raw::Float(v) => write(format_args!("{v:?}")),
+        Raw::Int(v) => write(format_args!("{v}")),
+        Raw::UInt(v) => write(format_args!("{v}")),
+    }
+    Some(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -983,5 +1059,41 @@ mod tests {
         // No rows at all.
         write(&path, wine(0), 100, Compression::SNAPPY);
         assert_eq!(err(&path, &specs), "data.parquet: the file has no rows");
+    }
+
+    /// init's view: every value as the text a CSV would hold, nulls as None.
+    #[test]
+    fn values_as_text_keep_floats_apart_from_integers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.parquet");
+        let mut columns = wine(3);
+        columns.push(("whole", floats(&[Some(5.0), None, Some(f64::NAN)])));
+        write(&path, columns, 2, Compression::SNAPPY);
+        let names: Vec<String> = ["whole", "quality", "colour"].map(String::from).to_vec();
+        let mut rows = Vec::new();
+        let n = scan_parquet_text(&path, "data.parquet", &names, |row| rows.push(format!("{row:?}"))).unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(
+            rows,
+            [
+                r#"[Some("5.0"), Some("3"), Some("red")]"#,
+                r#"[None, Some("4"), Some("white")]"#,
+                r#"[Some("NaN"), Some("5"), Some("white")]"#,
+            ]
+        );
+        let kinds: Vec<Option<Kind>> = parquet_columns(&path, "data.parquet")
+            .unwrap()
+            .into_iter()
+            .map(|c| c.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                Some(Kind::Float),
+                Some(Kind::Integer),
+                Some(Kind::Text),
+                Some(Kind::Float)
+            ]
+        );
     }
 }

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 
 use super::DataError;
-use super::read::{ReadOptions, ScanStats, header_names, map_header, parse_cell, scan, spawn_reader};
+use super::read::{ReadOptions, ScanStats, header_names, map_header, parse_cell, spawn_reader};
+use super::scan;
 use crate::data::Format;
 use crate::progress::Progress;
 

@@ -1,8 +1,8 @@
 //! The streaming reader: one pass over a CSV or JSON Lines file, each row checked against the
 //! declared schema and handed to a callback as typed cells. Memory stays flat whatever the file
 //! size: the file is read in 1 MiB blocks by a second thread, which also computes its MD5, so
-//! hashing and parsing run on two cores. Parquet files go to [`super::parquet`], which hands its
-//! rows to the same callback.
+//! hashing and parsing run on two cores. [`super::scan`] sends Parquet files to
+//! [`super::parquet`] instead, which hands its rows to the same callback.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -54,18 +54,14 @@ const BLOCK: usize = 1 << 20;
 /// The per-row callback of the format-specific scanners.
 pub(super) type RowFn<'f> = dyn FnMut(u64, &[Cell<'_>]) -> Result<(), DataError> + 'f;
 
-/// Reads `path`, calling `on_row(row_number, cells)` for every data row (1-based row numbers;
-/// `cells` follow the order of `opts.columns`). `name` is how errors refer to the file.
-pub(crate) fn scan(
+/// [`super::scan`] for CSV and JSON Lines.
+pub(super) fn scan_text(
     path: &Path,
     name: &str,
     opts: &ReadOptions<'_>,
     progress: &Progress,
-    mut on_row: impl FnMut(u64, &[Cell<'_>]) -> Result<(), DataError>,
+    on_row: &mut RowFn<'_>,
 ) -> Result<ScanStats, DataError> {
-    if opts.format == Format::Parquet {
-        return super::parquet::scan_parquet(path, name, opts, progress, &mut on_row);
-    }
     let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
     let total = file.metadata().map(|m| m.len()).ok();
     progress.set_length(total);
@@ -81,9 +77,9 @@ pub(crate) fn scan(
         lines: 0,
     };
     let rows = match opts.format {
-        Format::Csv => scan_csv(blocks, name, opts, &mut on_row),
-        Format::Jsonl => scan_jsonl(blocks, name, opts, &mut on_row),
-        Format::Parquet => unreachable!("read above"),
+        Format::Csv => scan_csv(blocks, name, opts, on_row),
+        Format::Jsonl => scan_jsonl(blocks, name, opts, on_row),
+        Format::Parquet => unreachable!("data::scan reads Parquet through data::parquet"),
     };
     // Dropping the receiver (inside scan_*) stops the reader thread early on errors.
     let (md5, bytes) = reader.join().expect("reader thread");
@@ -478,6 +474,7 @@ fn article(ty: ColumnType) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::scan;
 
     fn spec(name: &str, ty: ColumnType, nullable: bool) -> ColumnSpec {
         ColumnSpec {

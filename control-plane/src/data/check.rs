@@ -1,7 +1,8 @@
 //! [`check`]: a validation-only pass over a file, for ingest. It finds the same first error as
 //! [`scan`] and computes the same MD5, but a CSV without quote characters (most machine-written
 //! CSVs) is cut into newline-aligned chunks that two threads parse at once, while the reader
-//! thread hashes. Files with quotes, and JSON Lines, go through [`scan`].
+//! thread hashes. Files with quotes, JSON Lines and Parquet (whose reader already decodes while
+//! another thread hashes) go through [`scan`].
 
 use std::collections::BTreeMap;
 use std::io::Read;

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 
 use super::DataError;
-use super::read::{ReadOptions, ScanStats, header_names, map_header, parse_cell, spawn_reader};
+use super::read::{ReadOptions, ScanStats, header_names, map_header, parse_cell, refuse_parquet, spawn_reader};
 use super::scan;
 use crate::data::Format;
 use crate::progress::Progress;
@@ -26,6 +26,7 @@ pub(crate) fn check(
     progress: &Progress,
 ) -> Result<ScanStats, DataError> {
     if opts.format == Format::Csv && !has_quote(path)? {
+        refuse_parquet(path, name, opts.format)?;
         check_csv_parallel(path, name, opts, progress)
     } else {
         scan(path, name, opts, progress, |_, _| Ok(()))

@@ -326,7 +326,7 @@ fn open(path: &Path, name: &str) -> Result<Opened, DataError> {
         let why = if &head == b"PARE" {
             "an encrypted Parquet file, which wasmline does not read"
         } else {
-            "not a Parquet file (it does not start with PAR1); check dataset.format"
+            "not a Parquet file (it does not start with PAR1)"
         };
         return Err(DataError::file(name, why));
     }
@@ -1007,7 +1007,7 @@ mod tests {
         std::fs::write(&path, "alcohol,quality,colour\n9.4,5,red\n").unwrap();
         assert_eq!(
             err(&path, &specs),
-            "data.parquet: not a Parquet file (it does not start with PAR1); check dataset.format"
+            "data.parquet: not a Parquet file (it does not start with PAR1)"
         );
 
         write(&path, wine(3000), 1000, Compression::SNAPPY);
@@ -1044,6 +1044,22 @@ mod tests {
         .to_string();
         assert!(e.starts_with("data.parquet: row group 2: cannot read it: "), "{e}");
         assert_eq!(rows, 1000);
+
+        // The right bytes under the wrong format: CSV and JSON Lines say it is Parquet.
+        std::fs::write(&path, &whole).unwrap();
+        let missing = [String::new()];
+        for format in [Format::Csv, Format::Jsonl] {
+            let mut opts = options(&specs, &missing, false);
+            opts.format = format;
+            let e = crate::data::check(&path, "data.parquet", &opts, &Progress::hidden()).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "data.parquet: a Parquet file, read as {}: set format = \"parquet\" in [dataset]",
+                    format.extension()
+                )
+            );
+        }
 
         // No rows at all.
         write(&path, wine(0), 100, Compression::SNAPPY);

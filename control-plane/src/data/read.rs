@@ -54,6 +54,23 @@ const BLOCK: usize = 1 << 20;
 /// The per-row callback of the format-specific scanners.
 pub(super) type RowFn<'f> = dyn FnMut(u64, &[Cell<'_>]) -> Result<(), DataError> + 'f;
 
+/// Refuses a Parquet file (its `PAR1` magic) about to be read as CSV or JSON Lines, whose errors
+/// about its bytes would not say what is wrong.
+pub(super) fn refuse_parquet(path: &Path, name: &str, format: Format) -> Result<(), DataError> {
+    let mut magic = [0u8; 4];
+    let mut file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    if read_full(&mut file, &mut magic).map_err(|e| DataError::io(path, e))? == 4 && &magic == b"PAR1" {
+        return Err(DataError::file(
+            name,
+            format!(
+                "a Parquet file, read as {}: set format = \"parquet\" in [dataset]",
+                format.extension()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// [`super::scan`] for CSV and JSON Lines.
 pub(super) fn scan_text(
     path: &Path,
@@ -62,6 +79,7 @@ pub(super) fn scan_text(
     progress: &Progress,
     on_row: &mut RowFn<'_>,
 ) -> Result<ScanStats, DataError> {
+    refuse_parquet(path, name, opts.format)?;
     let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
     let total = file.metadata().map(|m| m.len()).ok();
     progress.set_length(total);

@@ -133,15 +133,7 @@ fn raw_file_name(record: &DatasetRecord) -> String {
     let uri = record.source.uri.split(['?', '#']).next().unwrap_or_default();
     let name = uri.rsplit(['/', '\\']).next().unwrap_or_default();
     if name.is_empty() || name == "." || name == ".." {
-        format!(
-            "{}.{}",
-            record.name,
-            if record.source.format == Format::Jsonl {
-                "jsonl"
-            } else {
-                "csv"
-            }
-        )
+        format!("{}.{}", record.name, record.source.format.extension())
     } else {
         name.to_owned()
     }

@@ -1,9 +1,13 @@
-//! `wasmline init`: a commented `pipeline.toml` inferred from a CSV file, which `wasmline pipeline
-//! run --config` runs unchanged.
+//! `wasmline init`: a commented `pipeline.toml` inferred from a CSV or Parquet file, which
+//! `wasmline pipeline run --config` runs unchanged.
 //!
 //! One streaming pass over the whole file (through the checking reader, every column read as
 //! text) keeps, per column, which types every value still fits, the missing count, the numeric
 //! range and up to [`MAX_CATEGORIES`] + 1 distinct values: memory stays flat whatever the rows.
+//! A Parquet file's values are fed to the same rules as the text a CSV of it would hold
+//! (integers in decimal, floats always with a point or an exponent, so a float column stays
+//! `float`; booleans as `true`/`false`; a null is missing); columns of a type the reader does not
+//! read (timestamps, lists, ...) are left out, with `ignore_extra_columns = true`.
 //!
 //! The rules, in order (missing values, i.e. `[dataset] missing_values`' defaults, are skipped):
 //! - every value `true`/`false`/`yes`/`no` (any case): `boolean`;
@@ -28,6 +32,7 @@ use clap::Args;
 
 use crate::config::{PipelineConfig, TaskKind};
 use crate::data::{ColumnSpec, ColumnType, DEFAULT_MAX_LINE_BYTES, Format, ReadOptions, scan};
+use crate::data::{parquet_columns, scan_parquet_text};
 use crate::progress::Progress;
 use crate::text::suggest;
 
@@ -40,11 +45,12 @@ const LARGE_ROWS: u64 = 200_000;
 /// What `[dataset]` reads as missing by default (its `missing_values`).
 const MISSING: [&str; 5] = ["", "NA", "N/A", "null", "NULL"];
 
-/// Write a commented `pipeline.toml` for a CSV file: every column's type and nullability, the
-/// expectations the data meets (as warnings), and a training grid for the task and size.
+/// Write a commented `pipeline.toml` for a CSV or Parquet file: every column's type and
+/// nullability, the expectations the data meets (as warnings), and a training grid for the task
+/// and size.
 #[derive(Debug, Args)]
 pub struct InitCommand {
-    /// The data file (CSV with a header line).
+    /// The data file: CSV with a header line, or Parquet (`.parquet`, `.pq`).
     pub data: PathBuf,
     /// The column to predict.
     #[arg(long)]
@@ -74,16 +80,13 @@ impl InitCommand {
             bail!("{} already exists: pass --force to overwrite it", out.display());
         }
         let file = self.data.display().to_string();
-        let ext = self
-            .data
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        if matches!(ext.as_str(), "jsonl" | "ndjson" | "json" | "parquet") {
-            bail!("{file}: init reads CSV files only (write the config for a .{ext} file by hand)");
-        }
-        let profile = infer(&self.data, &file)?;
+        let profile = match Format::from_name(&file) {
+            Format::Csv => infer(&self.data, &file)?,
+            Format::Parquet => infer_parquet(&self.data, &file)?,
+            Format::Jsonl => {
+                bail!("{file}: init reads CSV and Parquet files (write the config for a JSON Lines file by hand)")
+            }
+        };
         let out_dir = match out.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -201,8 +204,28 @@ impl ColumnStats {
 /// The file's columns as one pass saw them.
 #[derive(Debug)]
 struct Profile {
+    format: Format,
     rows: u64,
     columns: Vec<ColumnStats>,
+    /// Columns left out (a Parquet type the reader does not read), with why.
+    skipped: Vec<(String, String)>,
+}
+
+/// Refuses names no config can declare: empty, or twice.
+fn check_names(file: &str, names: &[String]) -> anyhow::Result<()> {
+    for (i, name) in names.iter().enumerate() {
+        if name.is_empty() {
+            bail!("{file}: column {} has no name", i + 1);
+        }
+        if let Some(j) = names[..i].iter().position(|h| h == name) {
+            bail!(
+                "{file}: columns {} and {} are both named '{name}': rename one",
+                j + 1,
+                i + 1
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Reads the header, refuses what cannot be a pipeline's input, then streams every row.
@@ -216,18 +239,7 @@ fn infer(path: &Path, file: &str) -> anyhow::Result<Profile> {
             if header.len() > 4 { ", ..." } else { "" }
         );
     }
-    for (i, name) in header.iter().enumerate() {
-        if name.is_empty() {
-            bail!("{file}: column {} has no name in the header", i + 1);
-        }
-        if let Some(j) = header[..i].iter().position(|h| h == name) {
-            bail!(
-                "{file}: columns {} and {} are both named '{name}': rename one",
-                j + 1,
-                i + 1
-            );
-        }
-    }
+    check_names(file, &header)?;
     let specs: Vec<ColumnSpec> = header
         .iter()
         .map(|name| ColumnSpec {
@@ -257,8 +269,44 @@ fn infer(path: &Path, file: &str) -> anyhow::Result<Profile> {
         Ok(())
     })?;
     Ok(Profile {
+        format: Format::Csv,
         rows: stats.rows,
         columns,
+        skipped: Vec::new(),
+    })
+}
+
+/// The Parquet file's columns: the schema's names, each value fed to the rules as the text a CSV
+/// of the file would hold (see the module docs).
+fn infer_parquet(path: &Path, file: &str) -> anyhow::Result<Profile> {
+    let all = parquet_columns(path, file)?;
+    check_names(file, &all.iter().map(|c| c.name.clone()).collect::<Vec<_>>())?;
+    let (read, skipped): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| c.kind.is_some());
+    let skipped: Vec<(String, String)> = skipped
+        .into_iter()
+        .map(|c| (c.name, format!("{}, a type wasmline does not read", c.described)))
+        .collect();
+    if read.is_empty() {
+        bail!("{file}: no column is of a type wasmline reads (booleans, integers, floats, decimals, strings)");
+    }
+    let names: Vec<String> = read.into_iter().map(|c| c.name).collect();
+    let mut columns: Vec<ColumnStats> = names.iter().cloned().map(ColumnStats::new).collect();
+    let rows = scan_parquet_text(path, file, &names, |row| {
+        for (stats, value) in columns.iter_mut().zip(row) {
+            match value {
+                Some(text) if !MISSING.contains(&text.trim()) => stats.observe(text),
+                _ => stats.missing += 1,
+            }
+        }
+    })?;
+    if rows == 0 {
+        bail!("{file}: the file has no rows");
+    }
+    Ok(Profile {
+        format: Format::Parquet,
+        rows,
+        columns,
+        skipped,
     })
 }
 
@@ -425,6 +473,9 @@ fn render(
 ) -> anyhow::Result<Generated> {
     let rows = profile.rows;
     let names: Vec<&str> = profile.columns.iter().map(|c| c.name.as_str()).collect();
+    if let Some((_, why)) = profile.skipped.iter().find(|(name, _)| name == target) {
+        bail!("{file}: the target '{target}' is {why}");
+    }
     let Some(target_stats) = profile.columns.iter().find(|c| c.name == target) else {
         bail!(
             "{file}: --target '{target}' is not a column{}",
@@ -556,9 +607,23 @@ fn render(
     out!("# The name versions the data in the store (the file's name, made a valid store key).");
     out!("name = {}", q(name));
     out!("source = {}", q(source));
+    if profile.format == Format::Parquet {
+        out!("format = \"parquet\"");
+    }
+    if !profile.skipped.is_empty() {
+        for (name, why) in &profile.skipped {
+            out!("# '{name}' is left out: {why}.");
+        }
+        out!("ignore_extra_columns = true");
+    }
     out!("# Types: true/false/yes/no = boolean; whole numbers = integer; other numbers = float; text");
     out!("# with at most {MAX_CATEGORIES} distinct values (and one per 10 rows) = categorical; other text = string.");
-    out!("# A missing value (empty, NA, N/A, null, NULL) makes a column nullable.");
+    if profile.format == Format::Parquet {
+        out!("# Parquet values are typed as the text a CSV of them would hold: a float column stays float.");
+        out!("# A null, or a missing value in a string column (empty, NA, N/A, null, NULL), makes a column nullable.");
+    } else {
+        out!("# A missing value (empty, NA, N/A, null, NULL) makes a column nullable.");
+    }
     out!("columns = [");
     for d in &decided {
         let mut notes = vec![d.why.clone()];
@@ -1086,6 +1151,125 @@ mod tests {
                 .any(|r| r.contains("gradient_boosting") || r.contains("random_forest")),
             "{shown:#?}"
         );
+    }
+
+    /// `mixed_csv(rows)` as a typed Parquet file in three row groups: strings (the colours
+    /// dictionary-encoded), a nullable double, a nullable int64, a boolean, int32 and int64;
+    /// `extra` adds a timestamp column, which the reader does not read.
+    fn mixed_parquet(path: &Path, rows: usize, extra: bool) {
+        use std::sync::Arc;
+
+        use arrow_array::builder::StringDictionaryBuilder;
+        use arrow_array::types::Int32Type;
+        use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
+        use arrow_array::{TimestampMillisecondArray, cast::AsArray};
+
+        let csv = mixed_csv(rows);
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        let text = |i: usize| records.iter().map(move |r| r[i].to_owned());
+        let number = |s: String| (!s.is_empty() && s != "NA").then(|| s.parse::<f64>().unwrap());
+        let mut colours = StringDictionaryBuilder::<Int32Type>::new();
+        text(1).for_each(|c| colours.append_value(c));
+        let mut columns: Vec<(&str, ArrayRef)> = vec![
+            ("id", Arc::new(StringArray::from_iter_values(text(0)))),
+            ("colour", Arc::new(colours.finish())),
+            ("weight", Arc::new(Float64Array::from_iter(text(2).map(number)))),
+            (
+                "count",
+                Arc::new(Int64Array::from_iter(text(3).map(|s| number(s).map(|v| v as i64)))),
+            ),
+            (
+                "flag",
+                Arc::new(BooleanArray::from_iter(text(4).map(|s| Some(s == "true")))),
+            ),
+            (
+                "grade",
+                Arc::new(Int32Array::from_iter_values(text(5).map(|s| s.parse().unwrap()))),
+            ),
+            (
+                "target",
+                Arc::new(Int64Array::from_iter_values(text(6).map(|s| s.parse().unwrap()))),
+            ),
+        ];
+        if extra {
+            let when = TimestampMillisecondArray::from_iter_values((0..rows as i64).map(|i| 1_700_000_000_000 + i));
+            columns.push(("seen", Arc::new(when)));
+        }
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        assert!(batch.column(1).as_any_dictionary_opt().is_some());
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(rows.div_ceil(3)))
+            .build();
+        let file = std::fs::File::create(path).unwrap();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+    }
+
+    /// The config with what depends on the file's name and format taken out.
+    fn comparable(config: &PipelineConfig) -> serde_json::Value {
+        let mut value = serde_json::to_value(config).unwrap();
+        let dataset = value["dataset"].as_object_mut().unwrap();
+        for key in ["source", "format", "ignore_extra_columns"] {
+            dataset.remove(key);
+        }
+        value
+    }
+
+    /// init on a Parquet file decides what it decides on the same rows as CSV (types,
+    /// nullability, categories, expectations, grid), writes `format = "parquet"`, leaves out a
+    /// column of a type the reader does not read, and the pipeline runs the config it wrote.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn init_on_parquet_infers_what_it_infers_on_the_same_csv_and_the_config_runs() {
+        let (_csv_dir, from_csv) = init_csv("mixed.csv", &mixed_csv(200), "target");
+        let (from_csv, _) = from_csv.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("mixed.parquet");
+        mixed_parquet(&data, 200, true);
+        let (config, text) = init_file(&data, dir.path(), "target", None).unwrap();
+        assert_eq!(comparable(&config), comparable(&from_csv));
+        assert_eq!(config.dataset.format, Some(Format::Parquet));
+        assert!(config.dataset.ignore_extra_columns);
+        assert!(
+            text.contains(
+                "# 'seen' is left out: a column of type Timestamp(ms), a type wasmline does not read.\nignore_extra_columns = true\n"
+            ),
+            "{text}"
+        );
+
+        let store = crate::store::LocalStore::open(dir.path().join("store")).unwrap();
+        let pipeline = crate::pipeline::Pipeline::new(
+            &store,
+            config,
+            crate::pipeline::new_run_id(),
+            crate::pipeline::RunOptions::default(),
+        )
+        .unwrap();
+        let reports = pipeline.run_all(|_| {}).await.unwrap();
+        assert_eq!(reports.len(), crate::pipeline::StepName::ALL.len());
+        assert!(reports[0].to_string().contains("200 rows"), "{}", reports[0]);
+    }
+
+    #[test]
+    fn init_refuses_a_parquet_target_it_cannot_read_and_a_file_that_is_not_parquet() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("mixed.parquet");
+        mixed_parquet(&data, 30, true);
+        let err = init_file(&data, dir.path(), "seen", None).unwrap_err();
+        assert!(
+            err.ends_with(
+                "mixed.parquet: the target 'seen' is a column of type Timestamp(ms), a type wasmline does not read"
+            ),
+            "{err}"
+        );
+        std::fs::write(&data, mixed_csv(30)).unwrap();
+        let err = init_file(&data, dir.path(), "target", None).unwrap_err();
+        assert!(
+            err.ends_with("mixed.parquet: not a Parquet file (it does not start with PAR1)"),
+            "{err}"
+        );
+        assert!(!dir.path().join("pipeline.toml").exists());
     }
 
     #[test]

@@ -99,7 +99,8 @@ pub(crate) async fn open_store(location: &str) -> anyhow::Result<Box<dyn crate::
         .with_context(|| format!("cannot open the store '{location}'"))
 }
 
-/// Reads the named feature columns (floats) of a CSV or JSON Lines file (`.jsonl`, `.ndjson`),
+/// Reads the named feature columns (floats) of a CSV, JSON Lines (`.jsonl`, `.ndjson`) or Parquet
+/// (`.parquet`, `.pq`) file,
 /// ignoring other columns. An empty or `NA` cell is read as missing where `nullable` says so (and
 /// refused elsewhere); with `lenient`, every cell may be missing and non-finite ones are too.
 pub(crate) async fn read_features(
@@ -120,9 +121,10 @@ pub(crate) async fn read_features(
             allow_non_finite: lenient,
         })
         .collect();
-    let format = match path.extension().and_then(|e| e.to_str()) {
-        Some("jsonl" | "ndjson") => Format::Jsonl,
-        _ => Format::Csv,
+    let format = match Format::from_name(&path.display().to_string()) {
+        // `.json` stays CSV here, as it always was for feature files.
+        Format::Jsonl if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) => Format::Csv,
+        format => format,
     };
     let path = path.to_path_buf();
     Ok(tokio::task::spawn_blocking(move || {
@@ -143,4 +145,51 @@ pub(crate) async fn read_features(
         )
     })
     .await??)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+
+    use super::*;
+    use crate::data::Values;
+
+    /// `predict --data` and `drift --data` take Parquet (`.parquet`, `.pq`) as they take CSV: the
+    /// named features as floats (an int64 column too), other columns ignored, nulls missing
+    /// where allowed.
+    #[tokio::test]
+    async fn feature_files_may_be_parquet() {
+        let dir = tempfile::tempdir().unwrap();
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("note", Arc::new(StringArray::from(vec!["a", "b"]))),
+            ("alcohol", Arc::new(Float64Array::from(vec![Some(9.5), None]))),
+            ("quality", Arc::new(Int64Array::from(vec![5, 6]))),
+        ];
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        for name in ["rows.parquet", "rows.pq"] {
+            let path = dir.path().join(name);
+            let mut writer =
+                parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None)
+                    .unwrap();
+            writer.write(&batch).unwrap();
+            writer.close().unwrap();
+            let names = ["quality".to_owned(), "alcohol".to_owned()];
+            let table = read_features(&path, &names, &[false, true], false).await.unwrap();
+            assert_eq!(table.names(), ["quality", "alcohol"]);
+            assert_eq!(table.columns[0].values, Values::Number(vec![Some(5.0), Some(6.0)]));
+            assert_eq!(table.columns[1].values, Values::Number(vec![Some(9.5), None]));
+            let err = read_features(&path, &names, &[false, false], false)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.ends_with(&format!(
+                    "{name}: row group 1, row 2, column 'alcohol': null in a column that is not nullable"
+                )),
+                "{err}"
+            );
+        }
+    }
 }

@@ -11,13 +11,15 @@ pub struct DatasetConfig {
     pub name: String,
     /// A path (relative to the config file), an `http(s)://` URL or an `s3://bucket/key` URL.
     pub source: String,
-    /// `csv` or `jsonl`; by default from the source's extension.
+    /// `csv`, `jsonl` or `parquet`; by default from the source's extension (`.jsonl`, `.ndjson`,
+    /// `.json`; `.parquet`, `.pq`; anything else is CSV).
     #[serde(default)]
     pub format: Option<Format>,
     /// CSV field delimiter (one ASCII character).
     #[serde(default = "default_delimiter")]
     pub delimiter: char,
-    /// Cell values read as missing (CSV); JSON `null` is always missing.
+    /// Cell values read as missing (CSV, and Parquet string columns, read as CSV fields are); JSON
+    /// `null` and a Parquet null are always missing.
     #[serde(default = "default_missing")]
     pub missing_values: Vec<String>,
     /// Columns in the source that the schema does not declare: an error unless this is true.

@@ -97,14 +97,9 @@ impl PipelineConfig {
     }
 
     pub fn format(&self) -> Format {
-        self.dataset.format.unwrap_or_else(|| {
-            let s = self.dataset.source.to_ascii_lowercase();
-            if s.ends_with(".jsonl") || s.ends_with(".ndjson") || s.ends_with(".json") {
-                Format::Jsonl
-            } else {
-                Format::Csv
-            }
-        })
+        self.dataset
+            .format
+            .unwrap_or_else(|| Format::from_name(&self.dataset.source))
     }
 
     pub fn stratify(&self) -> bool {

@@ -1,7 +1,8 @@
 //! [`check`]: a validation-only pass over a file, for ingest. It finds the same first error as
 //! [`scan`] and computes the same MD5, but a CSV without quote characters (most machine-written
 //! CSVs) is cut into newline-aligned chunks that two threads parse at once, while the reader
-//! thread hashes. Files with quotes, and JSON Lines, go through [`scan`].
+//! thread hashes. Files with quotes, JSON Lines and Parquet (whose reader already decodes while
+//! another thread hashes) go through [`scan`].
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -9,7 +10,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 
 use super::DataError;
-use super::read::{ReadOptions, ScanStats, header_names, map_header, parse_cell, scan, spawn_reader};
+use super::read::{ReadOptions, ScanStats, header_names, map_header, parse_cell, refuse_parquet, spawn_reader};
+use super::scan;
 use crate::data::Format;
 use crate::progress::Progress;
 
@@ -24,6 +26,7 @@ pub(crate) fn check(
     progress: &Progress,
 ) -> Result<ScanStats, DataError> {
     if opts.format == Format::Csv && !has_quote(path)? {
+        refuse_parquet(path, name, opts.format)?;
         check_csv_parallel(path, name, opts, progress)
     } else {
         scan(path, name, opts, progress, |_, _| Ok(()))
@@ -103,7 +106,7 @@ fn check_csv_parallel(
         return Err(DataError::file(name, "the file is empty (no header, no rows)"));
     }
     let header = header_names(&record);
-    let indices = map_header(name, &header, opts)?;
+    let indices = map_header(name, &header, opts, "the header")?;
     let width = header.len();
 
     // Chunks go to the parsers through a bounded queue; results come back tagged with their index.

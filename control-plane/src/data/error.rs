@@ -17,6 +17,15 @@ pub enum DataError {
         column: String,
         message: String,
     },
+    /// A value of a Parquet file: its row group and its row in the file, both 1-based.
+    #[error("{file}: row group {group}, row {row}, column '{column}': {message}")]
+    Value {
+        file: String,
+        group: usize,
+        row: u64,
+        column: String,
+        message: String,
+    },
     #[error("{file}: row {row} (line {line}): {message}")]
     Row {
         file: String,

@@ -1,7 +1,8 @@
 //! The streaming reader: one pass over a CSV or JSON Lines file, each row checked against the
 //! declared schema and handed to a callback as typed cells. Memory stays flat whatever the file
 //! size: the file is read in 1 MiB blocks by a second thread, which also computes its MD5, so
-//! hashing and parsing run on two cores.
+//! hashing and parsing run on two cores. [`super::scan`] sends Parquet files to
+//! [`super::parquet`] instead, which hands its rows to the same callback.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -51,17 +52,34 @@ pub(crate) struct ScanStats {
 const BLOCK: usize = 1 << 20;
 
 /// The per-row callback of the format-specific scanners.
-type RowFn<'f> = dyn FnMut(u64, &[Cell<'_>]) -> Result<(), DataError> + 'f;
+pub(super) type RowFn<'f> = dyn FnMut(u64, &[Cell<'_>]) -> Result<(), DataError> + 'f;
 
-/// Reads `path`, calling `on_row(row_number, cells)` for every data row (1-based row numbers;
-/// `cells` follow the order of `opts.columns`). `name` is how errors refer to the file.
-pub(crate) fn scan(
+/// Refuses a Parquet file (its `PAR1` magic) about to be read as CSV or JSON Lines, whose errors
+/// about its bytes would not say what is wrong.
+pub(super) fn refuse_parquet(path: &Path, name: &str, format: Format) -> Result<(), DataError> {
+    let mut magic = [0u8; 4];
+    let mut file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    if read_full(&mut file, &mut magic).map_err(|e| DataError::io(path, e))? == 4 && &magic == b"PAR1" {
+        return Err(DataError::file(
+            name,
+            format!(
+                "a Parquet file, read as {}: set format = \"parquet\" in [dataset]",
+                format.extension()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// [`super::scan`] for CSV and JSON Lines.
+pub(super) fn scan_text(
     path: &Path,
     name: &str,
     opts: &ReadOptions<'_>,
     progress: &Progress,
-    mut on_row: impl FnMut(u64, &[Cell<'_>]) -> Result<(), DataError>,
+    on_row: &mut RowFn<'_>,
 ) -> Result<ScanStats, DataError> {
+    refuse_parquet(path, name, opts.format)?;
     let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
     let total = file.metadata().map(|m| m.len()).ok();
     progress.set_length(total);
@@ -77,8 +95,9 @@ pub(crate) fn scan(
         lines: 0,
     };
     let rows = match opts.format {
-        Format::Csv => scan_csv(blocks, name, opts, &mut on_row),
-        Format::Jsonl => scan_jsonl(blocks, name, opts, &mut on_row),
+        Format::Csv => scan_csv(blocks, name, opts, on_row),
+        Format::Jsonl => scan_jsonl(blocks, name, opts, on_row),
+        Format::Parquet => unreachable!("data::scan reads Parquet through data::parquet"),
     };
     // Dropping the receiver (inside scan_*) stops the reader thread early on errors.
     let (md5, bytes) = reader.join().expect("reader thread");
@@ -190,8 +209,14 @@ pub(crate) fn header_names(record: &csv::ByteRecord) -> Vec<String> {
         .collect()
 }
 
-/// Where each declared column sits in the file's header.
-pub(super) fn map_header(name: &str, header: &[String], opts: &ReadOptions<'_>) -> Result<Vec<usize>, DataError> {
+/// Where each declared column sits in the file's header (`what` names it in errors: "the header",
+/// "the file's schema").
+pub(super) fn map_header(
+    name: &str,
+    header: &[String],
+    opts: &ReadOptions<'_>,
+    what: &str,
+) -> Result<Vec<usize>, DataError> {
     let mut indices = Vec::with_capacity(opts.columns.len());
     let mut missing = Vec::new();
     for spec in opts.columns {
@@ -203,7 +228,7 @@ pub(super) fn map_header(name: &str, header: &[String], opts: &ReadOptions<'_>) 
     if !missing.is_empty() {
         return Err(DataError::file(
             name,
-            format!("declared column(s) not in the header: {}", missing.join(", ")),
+            format!("declared column(s) not in {what}: {}", missing.join(", ")),
         ));
     }
     if !opts.ignore_extra_columns {
@@ -252,7 +277,7 @@ fn scan_csv(
     }
     let header = header_names(&record);
     let width = header.len();
-    let indices = map_header(name, &header, opts)?;
+    let indices = map_header(name, &header, opts, "the header")?;
     let mut spare: Vec<Cell<'static>> = Vec::with_capacity(indices.len());
     let mut row = 0u64;
     while reader.read_byte_record(&mut record).map_err(csv_err)? {
@@ -293,7 +318,7 @@ fn scan_csv(
 }
 
 /// Reuses a cell buffer's allocation across rows whose borrows differ (the collect is in place).
-fn recycle<'b>(mut cells: Vec<Cell<'_>>) -> Vec<Cell<'b>> {
+pub(super) fn recycle<'b>(mut cells: Vec<Cell<'_>>) -> Vec<Cell<'b>> {
     cells.clear();
     cells.into_iter().map(|_| Cell::Missing).collect()
 }
@@ -467,6 +492,7 @@ fn article(ty: ColumnType) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::scan;
 
     fn spec(name: &str, ty: ColumnType, nullable: bool) -> ColumnSpec {
         ColumnSpec {

@@ -120,7 +120,9 @@ pub(crate) fn error_kind(e: &anyhow::Error) -> &'static str {
             return match data {
                 DataError::Fetch { .. } => "fetch",
                 DataError::Io { .. } => "read",
-                DataError::Cell { .. } | DataError::Row { .. } | DataError::File { .. } => "data",
+                DataError::Cell { .. } | DataError::Value { .. } | DataError::Row { .. } | DataError::File { .. } => {
+                    "data"
+                }
                 DataError::NotAllowed(_) => "source_not_allowed",
             };
         }

@@ -10,6 +10,7 @@ mod edge;
 mod faults;
 mod gbdt;
 mod monitoring;
+mod parquet;
 mod runs;
 mod train;
 mod web;

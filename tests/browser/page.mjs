@@ -223,7 +223,10 @@ async function main() {
 
     // The rest drives the API through the page (`--only predict` stops here).
     rest: {
-    if (args.only === "predict") break rest;
+    if (args.only === "predict") {
+      await shot("predict.png");
+      break rest;
+    }
 
     await part("schema-errors", async () => {
       // A NaN and a missing value: the page says which feature, and marks its field.

@@ -1130,11 +1130,9 @@ mod tests {
         );
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_generated_config_runs_through_the_whole_pipeline() {
-        let (dir, result) = init_csv("mixed.csv", &mixed_csv(120), "target");
-        let (config, _) = result.unwrap();
-        let store = crate::store::LocalStore::open(dir.path().join("store")).unwrap();
+    /// Every step of `config` on a local store in `dir`.
+    async fn run_pipeline(dir: &Path, config: PipelineConfig) -> Vec<crate::pipeline::StepReport> {
+        let store = crate::store::LocalStore::open(dir.join("store")).unwrap();
         let pipeline = crate::pipeline::Pipeline::new(
             &store,
             config,
@@ -1142,7 +1140,14 @@ mod tests {
             crate::pipeline::RunOptions::default(),
         )
         .unwrap();
-        let reports = pipeline.run_all(|_| {}).await.unwrap();
+        pipeline.run_all(|_| {}).await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_generated_config_runs_through_the_whole_pipeline() {
+        let (dir, result) = init_csv("mixed.csv", &mixed_csv(120), "target");
+        let (config, _) = result.unwrap();
+        let reports = run_pipeline(dir.path(), config).await;
         assert_eq!(reports.len(), crate::pipeline::StepName::ALL.len());
         let shown: Vec<String> = reports.iter().map(ToString::to_string).collect();
         assert!(
@@ -1238,15 +1243,7 @@ mod tests {
             "{text}"
         );
 
-        let store = crate::store::LocalStore::open(dir.path().join("store")).unwrap();
-        let pipeline = crate::pipeline::Pipeline::new(
-            &store,
-            config,
-            crate::pipeline::new_run_id(),
-            crate::pipeline::RunOptions::default(),
-        )
-        .unwrap();
-        let reports = pipeline.run_all(|_| {}).await.unwrap();
+        let reports = run_pipeline(dir.path(), config).await;
         assert_eq!(reports.len(), crate::pipeline::StepName::ALL.len());
         assert!(reports[0].to_string().contains("200 rows"), "{}", reports[0]);
     }

@@ -42,8 +42,8 @@ pub(crate) use record::{ExpectationsFailed, error_kind, scan_run_leases};
 pub use record::{LeaseLost, Status, StepRecord, StepReport, Summary, new_run_id, public_view};
 
 /// A model with this many tree nodes or more is large: its export and compile stages take long
-/// enough (seconds at hundreds of thousands) to be logged off a terminal too.
-const LARGE_MODEL_NODES: usize = 20_000;
+/// enough (seconds at hundreds of thousands of nodes) to be logged off a terminal too.
+const LARGE_MODEL_NODES: usize = 10_000;
 
 /// Progress over `stages` of `step` on `ir`: a bar on a terminal; log lines off one for a large model.
 fn model_stages(step: &str, ir: &model_wasm::ModelIr, stages: u64) -> crate::progress::Progress {

@@ -46,7 +46,7 @@ fn bundled_default_runs_and_a_rerun_is_a_no_op() {
     let s = Scratch::new();
     let run = s.run(&["pipeline", "run"]);
     let out = run.ok();
-    // The bundled forest is large enough (100 trees, over 20,000 nodes) for export and compile
+    // The bundled forest is large enough (60 trees, over 10,000 nodes) for export and compile
     // to say each stage off a terminal.
     let log = run.stderr();
     for stage in [

@@ -14,30 +14,34 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bytes::Bytes;
 
 use super::{ApiError, AppState};
 
-/// The page's files: (name, bytes, content type).
-const PAGE: &[(&str, &str, &str)] = &[
+/// Files built into the binary: (name, bytes, content type).
+type Files = &'static [(&'static str, &'static [u8], &'static str)];
+
+/// The page's files.
+const PAGE: Files = &[
     (
         "index.html",
-        include_str!("../../../web/index.html"),
+        include_bytes!("../../../web/index.html"),
         "text/html; charset=utf-8",
     ),
     (
         "app.js",
-        include_str!("../../../web/app.js"),
+        include_bytes!("../../../web/app.js"),
         "text/javascript; charset=utf-8",
     ),
     (
         "style.css",
-        include_str!("../../../web/style.css"),
+        include_bytes!("../../../web/style.css"),
         "text/css; charset=utf-8",
     ),
 ];
 
-/// The SDK files the page imports: (name, bytes, content type).
-const SDK_FILES: &[(&str, &[u8], &str)] = &[
+/// The SDK files the page imports.
+const SDK_FILES: Files = &[
     (
         "wasmline_sdk.js",
         include_bytes!("../../../web/sdk/dist/wasmline_sdk.js"),
@@ -72,35 +76,40 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 async fn page(State(state): State<AppState>, Path(file): Path<String>) -> Result<Response, ApiError> {
-    let Some((name, embedded, content_type)) = PAGE.iter().find(|(name, _, _)| *name == file) else {
-        return Err(ApiError::not_found(format!("no page file '{file}'")));
-    };
-    let body = match &state.inner.web.web_dir {
-        Some(dir) => tokio::fs::read(dir.join(name))
-            .await
-            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("cannot read {}: {e}", dir.join(name).display())))?,
-        None => embedded.as_bytes().to_vec(),
-    };
-    Ok(with_type(body, content_type))
+    let unreadable =
+        |path: &std::path::Path, e| ApiError::Unexpected(anyhow::anyhow!("cannot read {}: {e}", path.display()));
+    serve(PAGE, "page", state.inner.web.web_dir.as_deref(), &file, unreadable).await
 }
 
 async fn sdk(State(state): State<AppState>, Path(file): Path<String>) -> Result<Response, ApiError> {
-    let Some((name, embedded, content_type)) = SDK_FILES.iter().find(|(name, _, _)| *name == file) else {
-        return Err(ApiError::not_found(format!("no SDK file '{file}'")));
+    let missing =
+        |path: &std::path::Path, e| ApiError::not_found(format!("the browser SDK is missing {}: {e}", path.display()));
+    serve(SDK_FILES, "SDK", state.inner.web.sdk_dir.as_deref(), &file, missing).await
+}
+
+/// `file` of `files` (a `what` file): read from `dir` when one is given (`unreadable` says why
+/// it cannot be), else the copy built into the binary, served without copying it.
+async fn serve(
+    files: Files,
+    what: &str,
+    dir: Option<&std::path::Path>,
+    file: &str,
+    unreadable: impl Fn(&std::path::Path, std::io::Error) -> ApiError,
+) -> Result<Response, ApiError> {
+    let Some((name, embedded, content_type)) = files.iter().find(|(name, _, _)| *name == file) else {
+        return Err(ApiError::not_found(format!("no {what} file '{file}'")));
     };
-    let body = match &state.inner.web.sdk_dir {
+    let body = match dir {
         Some(dir) => {
             let path = dir.join(name);
-            tokio::fs::read(&path)
-                .await
-                .map_err(|e| ApiError::not_found(format!("the browser SDK is missing {}: {e}", path.display())))?
+            Bytes::from(tokio::fs::read(&path).await.map_err(|e| unreadable(&path, e))?)
         }
-        None => embedded.to_vec(),
+        None => Bytes::from_static(embedded),
     };
     Ok(with_type(body, content_type))
 }
 
-fn with_type(body: Vec<u8>, content_type: &'static str) -> Response {
+fn with_type(body: Bytes, content_type: &'static str) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

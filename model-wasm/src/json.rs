@@ -172,6 +172,31 @@ pub mod read {
         Ok(value.get(key).filter(|v| !v.is_null()))
     }
 
+    /// Member `key` of the object at `at`, read by `read` with its path; missing is an error.
+    pub fn field<T>(value: &Value, at: &str, key: &str, read: impl FnOnce(&Value, &str) -> Result<T>) -> Result<T> {
+        read(member(value, at, key)?, &path(at, key))
+    }
+
+    /// Like [`field`], `None` when the member is missing or `null`.
+    pub fn optional_field<T>(
+        value: &Value,
+        at: &str,
+        key: &str,
+        read: impl FnOnce(&Value, &str) -> Result<T>,
+    ) -> Result<Option<T>> {
+        optional(value, at, key)?.map(|v| read(v, &path(at, key))).transpose()
+    }
+
+    /// A list of strings.
+    pub fn strings(value: &Value, at: &str) -> Result<Vec<String>> {
+        list(value, at, string)
+    }
+
+    /// A list of finite numbers.
+    pub fn numbers(value: &Value, at: &str) -> Result<Vec<f64>> {
+        list(value, at, number)
+    }
+
     pub fn string(value: &Value, at: &str) -> Result<String> {
         value
             .as_str()

@@ -102,56 +102,48 @@ impl ManifestView {
     /// The view of a parsed manifest, with serde's rules for the derived `Deserialize`: every
     /// member required but those marked `default`.
     fn read(v: &json::Value) -> read::Result<ManifestView> {
-        let schema_version = read::integer(read::member(v, "", "schema_version")?, "schema_version")?;
         let feature = |f: &json::Value, at: &str| -> read::Result<FeatureView> {
             Ok(FeatureView {
-                name: read::string(read::member(f, at, "name")?, &read::path(at, "name"))?,
-                min: read::number(read::member(f, at, "min")?, &read::path(at, "min"))?,
-                max: read::number(read::member(f, at, "max")?, &read::path(at, "max"))?,
-                categories: read::optional(f, at, "categories")?
-                    .map(|c| read::list(c, &read::path(at, "categories"), read::string))
-                    .transpose()?,
-                missing: read::optional(f, at, "missing")?
-                    .map(|m| read::boolean(m, &read::path(at, "missing")))
-                    .transpose()?
-                    .unwrap_or(false),
+                name: read::field(f, at, "name", read::string)?,
+                min: read::field(f, at, "min", read::number)?,
+                max: read::field(f, at, "max", read::number)?,
+                categories: read::optional_field(f, at, "categories", read::strings)?,
+                missing: read::optional_field(f, at, "missing", read::boolean)?.unwrap_or(false),
             })
         };
-        let output = read::member(v, "", "output")?;
-        let artifacts = match read::optional(v, "", "artifacts")? {
-            None => BTreeMap::new(),
-            Some(a) => {
-                let members = a
-                    .as_object()
-                    .ok_or_else(|| format!("artifacts is {}, not an object", a.kind()))?;
-                let mut artifacts = BTreeMap::new();
-                for (file, info) in members {
-                    let at = format!("artifacts.{file}");
-                    let artifact = ArtifactView {
-                        size: read::integer(read::member(info, &at, "size")?, &read::path(&at, "size"))?,
-                        sha256: read::string(read::member(info, &at, "sha256")?, &read::path(&at, "sha256"))?,
-                    };
-                    artifacts.insert(file.clone(), artifact);
-                }
-                artifacts
+        let artifacts = |a: &json::Value, at: &str| -> read::Result<BTreeMap<String, ArtifactView>> {
+            let members = a
+                .as_object()
+                .ok_or_else(|| format!("{at} is {}, not an object", a.kind()))?;
+            let mut artifacts = BTreeMap::new();
+            for (file, info) in members {
+                let at = read::path(at, file);
+                let artifact = ArtifactView {
+                    size: read::field(info, &at, "size", read::integer)?,
+                    sha256: read::field(info, &at, "sha256", read::string)?,
+                };
+                artifacts.insert(file.clone(), artifact);
             }
+            Ok(artifacts)
         };
+        let output = |o: &json::Value, at: &str| -> read::Result<OutputView> {
+            Ok(OutputView {
+                target: read::field(o, at, "target", read::string)?,
+                classes: read::optional_field(o, at, "classes", read::strings)?,
+            })
+        };
+        let schema_version = read::field(v, "", "schema_version", read::integer)?;
+        let output = read::field(v, "", "output", output)?;
+        let artifacts = read::optional_field(v, "", "artifacts", artifacts)?.unwrap_or_default();
         Ok(ManifestView {
             schema_version: u32::try_from(schema_version).map_err(|_| "schema_version is too large".to_owned())?,
-            name: read::string(read::member(v, "", "name")?, "name")?,
-            version: read::integer(read::member(v, "", "version")?, "version")?,
-            features: read::list(read::member(v, "", "features")?, "features", feature)?,
-            output: OutputView {
-                target: read::string(read::member(output, "output", "target")?, "output.target")?,
-                classes: read::optional(output, "output", "classes")?
-                    .map(|c| read::list(c, "output.classes", read::string))
-                    .transpose()?,
-            },
+            name: read::field(v, "", "name", read::string)?,
+            version: read::field(v, "", "version", read::integer)?,
+            features: read::field(v, "", "features", |f, at| read::list(f, at, feature))?,
+            output,
             artifacts,
-            reference_profile: ReferenceProfile::read(read::member(v, "", "reference_profile")?, "reference_profile")?,
-            sample_rows: read::optional(v, "", "sample_rows")?
-                .map(|rows| read::list(rows, "sample_rows", |row, at| read::list(row, at, read::number)))
-                .transpose()?
+            reference_profile: read::field(v, "", "reference_profile", ReferenceProfile::read)?,
+            sample_rows: read::optional_field(v, "", "sample_rows", |rows, at| read::list(rows, at, read::numbers))?
                 .unwrap_or_default(),
         })
     }

@@ -28,37 +28,28 @@ impl ReferenceProfile {
     /// rules of the derived `Deserialize`: `kind` names the variant.
     pub(crate) fn read(v: &Value, at: &str) -> read::Result<ReferenceProfile> {
         let feature = |f: &Value, at: &str| -> read::Result<FeatureReference> {
-            let field = |key: &str| read::member(f, at, key).map(|v| (v, read::path(at, key)));
-            let (name, name_at) = field("name")?;
-            let name = read::string(name, &name_at)?;
-            let (proportions, proportions_at) = field("proportions")?;
-            let proportions = read::list(proportions, &proportions_at, read::number)?;
-            let (kind, kind_at) = field("kind")?;
-            match read::string(kind, &kind_at)?.as_str() {
-                "numeric" => {
-                    let (edges, edges_at) = field("edges")?;
-                    let edges = read::list(edges, &edges_at, read::number)?;
-                    Ok(FeatureReference::Numeric {
-                        name,
-                        edges,
-                        proportions,
-                    })
-                }
-                "categorical" => {
-                    let (categories, categories_at) = field("categories")?;
-                    let categories = read::list(categories, &categories_at, read::string)?;
-                    Ok(FeatureReference::Categorical {
-                        name,
-                        categories,
-                        proportions,
-                    })
-                }
-                other => Err(format!("{kind_at} is '{other}', not 'numeric' or 'categorical'")),
+            let name = read::field(f, at, "name", read::string)?;
+            let proportions = read::field(f, at, "proportions", read::numbers)?;
+            match read::field(f, at, "kind", read::string)?.as_str() {
+                "numeric" => Ok(FeatureReference::Numeric {
+                    name,
+                    edges: read::field(f, at, "edges", read::numbers)?,
+                    proportions,
+                }),
+                "categorical" => Ok(FeatureReference::Categorical {
+                    name,
+                    categories: read::field(f, at, "categories", read::strings)?,
+                    proportions,
+                }),
+                other => Err(format!(
+                    "{} is '{other}', not 'numeric' or 'categorical'",
+                    read::path(at, "kind")
+                )),
             }
         };
         Ok(ReferenceProfile {
-            rows: read::integer(read::member(v, at, "rows")?, &read::path(at, "rows"))?,
-            features: read::list(read::member(v, at, "features")?, &read::path(at, "features"), feature)?,
+            rows: read::field(v, at, "rows", read::integer)?,
+            features: read::field(v, at, "features", |f, at| read::list(f, at, feature))?,
         })
     }
 

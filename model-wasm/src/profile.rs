@@ -174,14 +174,15 @@ fn numeric_bin(edges: &[f64], v: f64) -> usize {
 /// Linear-interpolated quantile (numpy's default) of sorted, non-empty data.
 fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = pos.ceil() as usize;
+    let lo = libm::floor(pos) as usize;
+    let hi = libm::ceil(pos) as usize;
     let frac = pos - lo as f64;
     sorted[lo] + (sorted[hi] - sorted[lo]) * frac
 }
 
 /// Population stability index of `observed` bin counts against `reference` proportions:
 /// `sum((a - e) * ln(a / e))` over bins, proportions floored at 1e-4. Zero when nothing was observed.
+/// The logarithm is libm's in every build, so an edge and a browser compute the same bits.
 pub fn psi(reference: &[f64], observed: &[u64]) -> f64 {
     let total: u64 = observed.iter().sum();
     if total == 0 {
@@ -193,7 +194,7 @@ pub fn psi(reference: &[f64], observed: &[u64]) -> f64 {
         .map(|(e, o)| {
             let e = e.max(PSI_EPSILON);
             let a = (*o as f64 / total as f64).max(PSI_EPSILON);
-            (a - e) * (a / e).ln()
+            (a - e) * libm::log(a / e)
         })
         .sum()
 }

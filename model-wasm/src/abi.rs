@@ -3,6 +3,8 @@
 //! the module's memory. Hosts read the numbers through their own runtime (wasmtime, the browser's
 //! `WebAssembly`) and hand them to [`Layout::check`].
 
+use alloc::{format, string::String};
+
 use crate::{Error, Result};
 
 /// The ABI version this host code drives.
@@ -138,7 +140,7 @@ impl Layout {
     }
 
     /// The byte range of a buffer of `slots` f64 values at `ptr`, checked.
-    fn buffer(&self, what: &str, ptr: i32, slots: u64) -> Result<std::ops::Range<u64>> {
+    fn buffer(&self, what: &str, ptr: i32, slots: u64) -> Result<core::ops::Range<u64>> {
         if ptr < 0 || ptr % 8 != 0 {
             return Err(Error::InvalidModule(format!(
                 "the {what} buffer at {ptr} is not 8-byte aligned"

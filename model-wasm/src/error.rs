@@ -1,3 +1,5 @@
+use alloc::{format, string::String};
+
 /// Errors from building or using model-wasm's data structures.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Error {
@@ -31,4 +33,4 @@ pub enum Error {
 }
 
 /// Result alias for this crate.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub type Result<T, E = Error> = core::result::Result<T, E>;

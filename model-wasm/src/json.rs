@@ -22,6 +22,8 @@
 //! assert_eq!(err, "line 1 column 10: key 'a' is given twice");
 //! ```
 
+use alloc::{borrow::ToOwned, boxed::Box, format, string::String, vec::Vec};
+
 /// Deepest nesting read (serde_json's limit too).
 const MAX_DEPTH: usize = 128;
 
@@ -141,6 +143,8 @@ impl Value {
 /// Typed reads of a document's members, for hand-written readers: each error names the path of
 /// the value (`features[2].min`) and what was found there.
 pub mod read {
+    use alloc::{borrow::ToOwned, format, string::String, vec::Vec};
+
     use super::Value;
 
     /// A read that failed: the path and the reason.
@@ -425,7 +429,7 @@ impl Parser<'_> {
             }
         }
         // ASCII by construction.
-        let text = std::str::from_utf8(&self.bytes[start..self.pos]).unwrap_or_default();
+        let text = core::str::from_utf8(&self.bytes[start..self.pos]).unwrap_or_default();
         Ok(Value::Number(text.into()))
     }
 
@@ -474,7 +478,7 @@ impl Parser<'_> {
                 .bytes
                 .get(p.pos + 1..p.pos + 5)
                 .ok_or_else(|| p.error("invalid \\u escape"))?;
-            let code = std::str::from_utf8(digits)
+            let code = core::str::from_utf8(digits)
                 .ok()
                 .filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()))
                 .and_then(|d| u32::from_str_radix(d, 16).ok())

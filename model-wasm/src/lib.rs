@@ -15,6 +15,12 @@
 //! modules, `loadModel(baseUrl, signingKey)` and a `Model` with `predict`, `driftSnapshot` and
 //! `telemetry`.
 //!
+//! Feature `std` (on by default) adds the IR, its evaluator, [`codegen`], the parity cases,
+//! signing ([`signature::canonical_json`]) and ed25519 verification. Without it the crate is
+//! `no_std` + `alloc` and holds the runtime modules above, all a browser needs: the SDK then links
+//! no std, and so no panic machinery that formats floats. The float functions those modules use
+//! come from `libm` in both builds, so a PSI is the same bits on an edge and in a browser.
+//!
 //! ```
 //! use model_wasm::{DriftWindow, FeatureReference, PSI_DRIFT_THRESHOLD};
 //!
@@ -31,13 +37,21 @@
 //! assert!(stronger.psi() >= PSI_DRIFT_THRESHOLD, "stronger wines drift");
 //! ```
 
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
 pub mod abi;
+#[cfg(feature = "std")]
 pub mod codegen;
 mod error;
+#[cfg(feature = "std")]
 mod eval;
+#[cfg(feature = "std")]
 pub mod ir;
 pub mod json;
 pub mod manifest;
+#[cfg(feature = "std")]
 pub mod parity;
 mod profile;
 pub mod schema;
@@ -45,7 +59,9 @@ pub mod signature;
 pub mod telemetry;
 
 pub use error::{Error, Result};
+#[cfg(feature = "std")]
 pub use eval::{sigmoid, softmax};
+#[cfg(feature = "std")]
 pub use ir::{
     Aggregate, Body, IR_VERSION, Link, MAX_CLASSES, ModelIr, Node, Output, Outputs, Prediction, Preprocess, Tree,
 };

@@ -23,7 +23,13 @@
 //! assert!(err.to_string().starts_with("model.wasm does not match the manifest: sha256"));
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use alloc::{
+    borrow::ToOwned,
+    collections::{BTreeMap, BTreeSet},
+    format,
+    string::String,
+    vec::Vec,
+};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -65,7 +71,7 @@ pub struct FeatureView {
     pub categories: Option<Vec<String>>,
     /// Whether the model routes a missing value (NaN, `null`) of this feature
     /// ([`crate::ModelIr::accepts_missing`]); other features refuse one.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
     pub missing: bool,
 }
 

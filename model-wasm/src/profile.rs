@@ -1,6 +1,13 @@
 //! Reference profiles and the population stability index.
 
-use std::borrow::Cow;
+use alloc::{
+    borrow::{Cow, ToOwned},
+    collections::BTreeMap,
+    format,
+    string::String,
+    vec,
+    vec::Vec,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -117,7 +124,7 @@ impl FeatureReference {
 
     /// Category frequencies of a categorical feature; missing values (`None`) are ignored.
     pub fn categorical_from_values<'a>(name: &str, values: impl IntoIterator<Item = Option<&'a str>>) -> Result<Self> {
-        let mut counts: std::collections::BTreeMap<&str, u64> = Default::default();
+        let mut counts: BTreeMap<&str, u64> = Default::default();
         let mut n = 0u64;
         for v in values.into_iter().flatten() {
             *counts.entry(v).or_default() += 1;

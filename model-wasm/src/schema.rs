@@ -32,7 +32,7 @@
 //! assert_eq!(err.to_string(), "rows[4]: feature 'alcohol' is null, not a number");
 //! ```
 
-use std::collections::BTreeMap;
+use alloc::{borrow::ToOwned, collections::BTreeMap, format, string::String, vec, vec::Vec};
 
 use crate::manifest::ManifestView;
 use crate::{Error, Result};
@@ -164,6 +164,7 @@ impl InputSchema {
     }
 
     /// Fills `out` from a JSON row: an object `{feature: number}` or an array in feature order.
+    #[cfg(feature = "std")]
     pub fn json_row(&self, row: usize, value: &serde_json::Value, out: &mut [f64]) -> Result<()> {
         match value {
             serde_json::Value::Object(map) => self.named_row(
@@ -222,6 +223,7 @@ impl InputSchema {
     }
 }
 
+#[cfg(feature = "std")]
 fn json_cell(value: &serde_json::Value) -> Cell {
     match value {
         serde_json::Value::Null => Cell::Null("null"),
@@ -232,6 +234,7 @@ fn json_cell(value: &serde_json::Value) -> Cell {
     }
 }
 
+#[cfg(feature = "std")]
 fn describe_json(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::Null => "null".to_owned(),

@@ -26,6 +26,9 @@
 //! the ed25519 arithmetic (`verify_strict`). [`verify_manifest`] is both. The browser SDK runs
 //! the first part and hands the second to the browser's WebCrypto, so it ships no curve code.
 
+use alloc::{borrow::ToOwned, format, string::String, vec::Vec};
+
+#[cfg(feature = "std")]
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -89,6 +92,7 @@ pub struct SignedMessage {
     pub signature: [u8; 64],
 }
 
+#[cfg(feature = "std")]
 impl SignedMessage {
     /// The ed25519 check (`verify_strict`: no small-order key or `R`, canonical `S`).
     pub fn verify(&self) -> Result<(), SignatureError> {
@@ -100,6 +104,7 @@ impl SignedMessage {
 
 impl PublicKey {
     /// The published form of a key.
+    #[cfg(feature = "std")]
     pub fn of(key: &VerifyingKey) -> PublicKey {
         let bytes = key.to_bytes();
         PublicKey {
@@ -110,6 +115,7 @@ impl PublicKey {
     }
 
     /// The key, checked: [`key_bytes`](Self::key_bytes) and a valid point.
+    #[cfg(feature = "std")]
     pub fn verifying_key(&self) -> Result<VerifyingKey, SignatureError> {
         VerifyingKey::from_bytes(&self.key_bytes()?).map_err(|e| SignatureError::BadKey(e.to_string()))
     }
@@ -137,6 +143,7 @@ impl PublicKey {
 }
 
 /// Checks `signature` over `message` (the canonical bytes) against `key`.
+#[cfg(feature = "std")]
 pub fn verify(message: &[u8], signature: &Signature, key: &PublicKey) -> Result<(), SignatureError> {
     signed_message(message.to_vec(), signature, key)?.verify()
 }
@@ -169,6 +176,7 @@ pub fn signed_message(
 }
 
 /// Checks the signature of a manifest, given as the bytes of its JSON file.
+#[cfg(feature = "std")]
 pub fn verify_manifest(manifest: &[u8], key: &PublicKey) -> Result<(), SignatureError> {
     manifest_signed_message(manifest, key)?.verify()
 }
@@ -218,6 +226,7 @@ fn split_signature(manifest: &[u8]) -> Result<(Vec<u8>, SignatureMember), Signat
 }
 
 /// Compact JSON with object keys sorted (whatever order the map kept them in).
+#[cfg(feature = "std")]
 pub fn canonical_json(value: &serde_json::Value) -> Vec<u8> {
     canonical(value.clone())
 }
@@ -225,6 +234,7 @@ pub fn canonical_json(value: &serde_json::Value) -> Vec<u8> {
 /// [`canonical_json`] of a value the caller owns: serde_json's compact form once every object's
 /// keys are in order. `sort_all_objects` does nothing unless serde_json's `preserve_order` is
 /// on, its maps being sorted already; so the browser SDK links no sort.
+#[cfg(feature = "std")]
 fn canonical(mut value: serde_json::Value) -> Vec<u8> {
     value.sort_all_objects();
     serde_json::to_vec(&value).expect("a JSON value serialises")
@@ -236,7 +246,7 @@ fn key_id(public_key: &[u8; 32]) -> String {
 
 /// Lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
+    use core::fmt::Write;
     bytes.iter().fold(String::with_capacity(2 * bytes.len()), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s

@@ -25,6 +25,8 @@
 //! assert!(report.drift.features[0].drifted, "all rows in the top bin");
 //! ```
 
+use alloc::{borrow::ToOwned, format, string::String, vec, vec::Vec};
+
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::ManifestView;

@@ -122,7 +122,8 @@ impl Layout {
         let output = self.buffer("output", self.output_ptr, self.output_len())?;
         if input.start < output.end && output.start < input.end {
             return invalid(format!(
-                "the input buffer {input:?} overlaps the output buffer {output:?}"
+                "the input buffer {}..{} overlaps the output buffer {}..{}",
+                input.start, input.end, output.start, output.end
             ));
         }
         Ok(())

@@ -60,7 +60,7 @@ impl Value {
     /// A number as `f64`: `None` for anything else, and for a number too large for one.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
-            Value::Number(text) => text.parse::<f64>().ok().filter(|v| v.is_finite()),
+            Value::Number(text) => crate::decimal::parse_f64(text).filter(|v| v.is_finite()),
             _ => None,
         }
     }

@@ -44,6 +44,7 @@ extern crate alloc;
 pub mod abi;
 #[cfg(feature = "std")]
 pub mod codegen;
+mod decimal;
 mod error;
 #[cfg(feature = "std")]
 mod eval;

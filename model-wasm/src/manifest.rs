@@ -225,7 +225,7 @@ impl ManifestView {
 
 /// The sha256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    crate::signature::hex(&Sha256::digest(bytes))
 }
 
 #[cfg(test)]

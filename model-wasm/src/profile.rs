@@ -287,9 +287,9 @@ impl<'a> DriftWindow<'a> {
                 let position = categories.iter().position(|c| c == v);
                 self.observe_category_at(position);
             }
-            FeatureReference::Numeric { .. } => match v.trim().parse::<f64>() {
-                Ok(x) => self.observe_number(x),
-                Err(_) => self.missing += 1,
+            FeatureReference::Numeric { .. } => match crate::decimal::parse_f64(v.trim()) {
+                Some(x) => self.observe_number(x),
+                None => self.missing += 1,
             },
         }
     }

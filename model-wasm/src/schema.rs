@@ -124,7 +124,7 @@ impl InputSchema {
         mut get: impl FnMut(&str) -> Cell,
         out: &mut [f64],
     ) -> Result<()> {
-        assert_eq!(out.len(), self.len(), "one output slot per feature");
+        assert!(out.len() == self.len(), "one output slot per feature");
         for key in keys {
             let key = key.as_ref();
             if !self.index.contains_key(key) {
@@ -143,7 +143,7 @@ impl InputSchema {
 
     /// Fills `out` from row `row` given as values in feature order.
     pub fn positional_row(&self, row: usize, cells: &[Cell], out: &mut [f64]) -> Result<()> {
-        assert_eq!(out.len(), self.len(), "one output slot per feature");
+        assert!(out.len() == self.len(), "one output slot per feature");
         if cells.len() != self.len() {
             return Err(Error::InvalidRow {
                 row,
@@ -250,7 +250,7 @@ fn describe_json(value: &serde_json::Value) -> String {
 pub fn describe_string(s: &str) -> String {
     const SHOWN: usize = 20;
     match s.char_indices().nth(SHOWN) {
-        Some((cut, _)) => format!("a string ({}...)", crate::json::quoted(&s[..cut])),
+        Some((cut, _)) => format!("a string ({}...)", crate::json::quoted(s.get(..cut).unwrap_or(s))),
         None => format!("a string ({})", crate::json::quoted(s)),
     }
 }

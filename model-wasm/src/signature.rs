@@ -240,17 +240,19 @@ fn canonical(mut value: serde_json::Value) -> Vec<u8> {
     serde_json::to_vec(&value).expect("a JSON value serialises")
 }
 
+/// The first 16 hex digits of the key's sha256.
 fn key_id(public_key: &[u8; 32]) -> String {
-    hex(&Sha256::digest(public_key))[..16].to_owned()
+    hex(&Sha256::digest(public_key)[..8])
 }
 
-/// Lowercase hex.
+/// Lowercase hex (without `core::fmt`, which the browser SDK would otherwise link for it).
 pub fn hex(bytes: &[u8]) -> String {
-    use core::fmt::Write;
-    bytes.iter().fold(String::with_capacity(2 * bytes.len()), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
+        .map(char::from)
+        .collect()
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {

@@ -101,7 +101,7 @@ fn coding(reference: &FeatureReference, categories: Option<&[String]>) -> Coding
         None => seen
             .iter()
             .enumerate()
-            .filter_map(|(k, c)| Some((c.trim().parse::<f64>().ok()?, Some(k))))
+            .filter_map(|(k, c)| Some((crate::decimal::parse_f64(c.trim())?, Some(k))))
             .collect(),
     }
 }

@@ -2,7 +2,7 @@
 # the benchmark scripts. Every install is skipped when the right version is already there.
 #
 #   CACHE          ~/.cache/wasmline (override with WASMLINE_CACHE)
-#   CACHE/tools    cargo-installed binaries (s3s-fs, wasm-bindgen, wasm-pack)
+#   CACHE/tools    cargo-installed binaries (s3s-fs; cargo-deny for scripts/ci)
 #   CACHE/venv     Python venv with dvc, dvc-s3, moto, mlflow, tritonclient, and the compose checkers
 #                  (docker-compose, hadolint, check-jsonschema)
 #   CACHE/airflow-venv  Apache Airflow 3 for the DAG test (its pins clash with mlflow's)
@@ -17,7 +17,6 @@
 CACHE=${WASMLINE_CACHE:-$HOME/.cache/wasmline}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 S3S_FS_VERSION=0.17.0
-WASM_PACK_VERSION=0.15.1
 CARGO_DENY_VERSION=0.20.2
 mkdir -p "$CACHE/tools" "$CACHE/logs"
 
@@ -114,11 +113,6 @@ ensure_rust() {
   rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 }
 
-# The `wasm-bindgen = "=X"` pin of the workspace's Cargo.toml: the CLI must be exactly that version.
-wasm_bindgen_version() {
-  sed -n 's/^wasm-bindgen = .*"=\([0-9][0-9.]*\)".*/\1/p' "$ROOT/Cargo.toml"
-}
-
 # `cargo install NAME --version VERSION [ARGS]` into CACHE/tools unless that version is there.
 # Built in a target directory of its own: the workspace's (CARGO_TARGET_DIR) is locked by the
 # build it overlaps.
@@ -135,20 +129,8 @@ cargo_install_once() {
   rm -rf "$CACHE/install-target/$name"
 }
 
-# The browser SDK's build tools. wasm-pack uses the wasm-bindgen on PATH only when its version is
-# the crate's exactly, and otherwise downloads one from GitHub, which this network refuses.
-ensure_wasm_tools() {
-  local bindgen
-  bindgen=$(wasm_bindgen_version)
-  [ -n "$bindgen" ] || { log "Cargo.toml has no exact wasm-bindgen pin (wasm-bindgen = \"=X\")"; return 1; }
-  # Not --locked: wasm-bindgen-cli 0.2.130's lock file names webpki-roots 1.0.11, which the
-  # registry here does not offer.
-  cargo_install_once wasm-bindgen-cli "$bindgen" &&
-    cargo_install_once wasm-pack "$WASM_PACK_VERSION" --locked
-}
-
-# playwright-core (drives Debian's Chromium) and binaryen (wasm-opt for wasm-pack, as a Node.js
-# program: Debian's binaryen is too old for wasm-bindgen's output), exactly as locked in
+# playwright-core (drives Debian's Chromium) and binaryen (wasm-opt for the browser SDK, as a
+# Node.js program: Debian's binaryen is too old for rustc's wasm32 output), exactly as locked in
 # tests/browser/package-lock.json; reinstalled only when the lock file changes.
 ensure_node_modules() {
   local want have
@@ -174,25 +156,27 @@ tools_path() {
   export NODE_PATH="$CACHE/node/node_modules"
 }
 
-# Builds the browser SDK (the wasmline-sdk crate, web/sdk) with wasm-pack into
-# CARGO_TARGET_DIR/pkg, and exports its path as WASMLINE_SDK_PKG for the browser tests.
-# Paths are remapped so the bytes do not depend on where the clone or ~/.cargo are: the build
-# is reproducible, and web/sdk/dist (the copy the binary embeds) is checked against it.
+# Builds the browser SDK into CARGO_TARGET_DIR/pkg (wasmline_sdk.js, and the wasmline-sdk
+# crate compiled for wasm32 and shrunk by binaryen's wasm-opt into wasmline_sdk_bg.wasm), and
+# exports its path as WASMLINE_SDK_PKG for the browser tests. Paths are remapped so the bytes do
+# not depend on where the clone or ~/.cargo are: the build is reproducible, and web/sdk/dist (the
+# module the binary embeds) is checked against it.
 build_sdk() {
   local out="$CARGO_TARGET_DIR/pkg"
-  log "wasm-pack build web/sdk (browser SDK) -> $out"
-  # wasm-pack asks crates.io's web API for its latest version unless its stamp (beside the binary)
-  # is under a day old; that API is not reachable here, so the stamp is kept fresh.
-  printf 'created %s\nversion %s\n' "$(date --iso-8601=seconds)" "$WASM_PACK_VERSION" \
-    >"$CACHE/tools/bin/wasm-pack.stamp"
+  log "cargo build -p wasmline-sdk (wasm32) and wasm-opt -Oz -> $out"
   RUSTFLAGS="--remap-path-prefix=$ROOT=/wasmline --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
-    wasm-pack --log-level warn build "$ROOT/web/sdk" --profile sdk --target web --no-pack --out-dir "$out" \
-    -- --locked
+    cargo build -p wasmline-sdk --target wasm32-unknown-unknown --profile sdk --locked
+  mkdir -p "$out"
+  # -Oz for the smallest module, with the features rustc enables by default for wasm32.
+  wasm-opt -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    "$CARGO_TARGET_DIR/wasm32-unknown-unknown/sdk/wasmline_sdk.wasm" -o "$out/wasmline_sdk_bg.wasm"
+  cp "$ROOT/web/sdk/wasmline_sdk.js" "$out/"
   export WASMLINE_SDK_PKG=$out
 }
 
-# The SDK files the control plane embeds (web/sdk/dist), checked against a fresh build_sdk.
-SDK_DIST_FILES="wasmline_sdk.js wasmline_sdk_bg.wasm"
+# The SDK's built file the control plane embeds (web/sdk/dist), checked against a fresh build_sdk.
+SDK_DIST_FILES="wasmline_sdk_bg.wasm"
 
 check_sdk_dist() {
   local f
@@ -202,13 +186,13 @@ check_sdk_dist() {
       return 1
     fi
   done
-  log "web/sdk/dist matches the SDK build ($(sdk_sizes "$ROOT/web/sdk/dist"))"
+  log "web/sdk/dist matches the SDK build ($(sdk_sizes "$WASMLINE_SDK_PKG"))"
 }
 
-# "wasmline_sdk.js 31247 B (7276 gzip), ..." for the SDK files in $1.
+# "wasmline_sdk.js 11247 B (3276 gzip), ..." for the SDK's files in $1.
 sdk_sizes() {
   local f sizes=()
-  for f in $SDK_DIST_FILES; do
+  for f in wasmline_sdk.js wasmline_sdk_bg.wasm; do
     sizes+=("$f $(stat -c %s "$1/$f") B ($(gzip -9c "$1/$f" | wc -c) gzip)")
   done
   (IFS=,; echo "${sizes[*]}")

@@ -1,5 +1,5 @@
 //! The browser SDK in a real browser: models trained by `wasmline`, downloaded as a user downloads
-//! them, loaded by the SDK (wasm-pack output) in Debian's Chromium under the store's signing key,
+//! them, loaded by the browser SDK (`web/sdk`) in Debian's Chromium under the store's signing key,
 //! must predict exactly what the reference evaluator predicts (`wasmline predict`), refuse a
 //! module whose sha256 does not match, refuse a module and manifest re-hashed without the signing
 //! key (the signature no longer verifies), and refuse bad rows naming the row and the feature. The
@@ -24,14 +24,14 @@ fn sdk_pkg() -> PathBuf {
     let Some(dir) = std::env::var_os("WASMLINE_SDK_PKG") else {
         panic!(
             "WASMLINE_SDK_PKG is not set: run the tests through scripts/test, which builds the browser SDK \
-             (wasm-pack build web/sdk --target web) and sets it"
+             (scripts/lib/tools.sh, `build_sdk`) and sets it"
         );
     };
     let dir = PathBuf::from(dir);
     for file in ["wasmline_sdk.js", "wasmline_sdk_bg.wasm"] {
         assert!(
             dir.join(file).is_file(),
-            "{} is missing: WASMLINE_SDK_PKG must be wasm-pack's output directory",
+            "{} is missing: WASMLINE_SDK_PKG must be the browser SDK's build directory",
             dir.join(file).display()
         );
     }

@@ -156,8 +156,9 @@ tools_path() {
   export NODE_PATH="$CACHE/node/node_modules"
 }
 
-# Builds the browser SDK into CARGO_TARGET_DIR/pkg (wasmline_sdk.js, and the wasmline-sdk
-# crate compiled for wasm32 and shrunk by binaryen's wasm-opt into wasmline_sdk_bg.wasm), and
+# Builds the browser SDK into CARGO_TARGET_DIR/pkg (web/sdk/wasmline_sdk.js minified by terser,
+# and the wasmline-sdk crate compiled for wasm32 and shrunk by binaryen's wasm-opt into
+# wasmline_sdk_bg.wasm), and
 # exports its path as WASMLINE_SDK_PKG for the browser tests. Paths are remapped so the bytes do
 # not depend on where the clone or ~/.cargo are: the build is reproducible, and web/sdk/dist (the
 # module the binary embeds) is checked against it.
@@ -171,12 +172,16 @@ build_sdk() {
   wasm-opt -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
     "$CARGO_TARGET_DIR/wasm32-unknown-unknown/sdk/wasmline_sdk.wasm" -o "$out/wasmline_sdk_bg.wasm"
-  cp "$ROOT/web/sdk/wasmline_sdk.js" "$out/"
+  # The JavaScript, minified (a third of the bytes to download; the source is web/sdk/wasmline_sdk.js).
+  {
+    echo "// Wasmline's browser SDK: web/sdk/wasmline_sdk.js, minified by scripts/build-sdk (terser)."
+    terser "$ROOT/web/sdk/wasmline_sdk.js" --module --ecma 2022 --compress passes=2 --mangle
+  } >"$out/wasmline_sdk.js"
   export WASMLINE_SDK_PKG=$out
 }
 
-# The SDK's built file the control plane embeds (web/sdk/dist), checked against a fresh build_sdk.
-SDK_DIST_FILES="wasmline_sdk_bg.wasm"
+# The SDK's built files the control plane embeds (web/sdk/dist), checked against a fresh build_sdk.
+SDK_DIST_FILES="wasmline_sdk.js wasmline_sdk_bg.wasm"
 
 check_sdk_dist() {
   local f
@@ -192,7 +197,7 @@ check_sdk_dist() {
 # "wasmline_sdk.js 11247 B (3276 gzip), ..." for the SDK's files in $1.
 sdk_sizes() {
   local f sizes=()
-  for f in wasmline_sdk.js wasmline_sdk_bg.wasm; do
+  for f in $SDK_DIST_FILES; do
     sizes+=("$f $(stat -c %s "$1/$f") B ($(gzip -9c "$1/$f" | wc -c) gzip)")
   done
   (IFS=,; echo "${sizes[*]}")

@@ -1,10 +1,10 @@
 //! The web page (`web/`) at `/`, and the browser SDK (`web/sdk`) at `/sdk/`.
 //!
 //! The page's files and the browser SDK are compiled into the binary, so `wasmline serve` needs
-//! nothing beside it and the page predicts in the browser out of the box. The SDK is its
-//! JavaScript, `web/sdk/wasmline_sdk.js`, and its module, `wasmline_sdk_bg.wasm`, whose build is
-//! checked in under `web/sdk/dist/` by `scripts/build-sdk`; `scripts/test` rebuilds it and fails
-//! when the bytes differ, so the embedded copy is always the one `web/sdk` builds. `--web-dir`
+//! nothing beside it and the page predicts in the browser out of the box. The SDK's build (its
+//! JavaScript minified, `wasmline_sdk.js`, and its module, `wasmline_sdk_bg.wasm`) is checked in
+//! under `web/sdk/dist/` by `scripts/build-sdk`; `scripts/test` rebuilds it and fails when the
+//! bytes differ, so the embedded copy is always the one `web/sdk` builds. `--web-dir`
 //! and `--sdk-dir` serve either from a folder instead, to work on them without rebuilding.
 
 use std::path::PathBuf;
@@ -44,7 +44,7 @@ const PAGE: Files = &[
 const SDK_FILES: Files = &[
     (
         "wasmline_sdk.js",
-        include_bytes!("../../../web/sdk/wasmline_sdk.js"),
+        include_bytes!("../../../web/sdk/dist/wasmline_sdk.js"),
         "text/javascript; charset=utf-8",
     ),
     (

@@ -76,7 +76,7 @@ fn body(url: &str) -> Vec<u8> {
 fn assert_serves_this_checkout(url: &str) {
     for (path, file) in [
         ("/", "web/index.html"),
-        ("/sdk/wasmline_sdk.js", "web/sdk/wasmline_sdk.js"),
+        ("/sdk/wasmline_sdk.js", "web/sdk/dist/wasmline_sdk.js"),
         ("/sdk/wasmline_sdk_bg.wasm", "web/sdk/dist/wasmline_sdk_bg.wasm"),
     ] {
         let source = std::fs::read(workspace_root().join(file)).expect("the checkout's file");

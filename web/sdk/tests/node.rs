@@ -5,7 +5,7 @@
 //! given (Node's WebCrypto doing the ed25519 arithmetic, as a browser's does).
 //!
 //! The SDK is `WASMLINE_SDK_PKG` when set (scripts/test sets it to the fresh build), else the
-//! checked-in copy (`web/sdk/wasmline_sdk.js`, `web/sdk/dist/wasmline_sdk_bg.wasm`).
+//! checked-in build (`web/sdk/dist`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -108,17 +108,11 @@ fn write_model(fixtures: &Path, dir: &str, manifest: &Value, wasm: &[u8]) {
     std::fs::write(dir.join("model.wasm"), wasm).unwrap();
 }
 
-/// The SDK's two files: the fresh build scripts/test makes, else the checked-in copy.
-fn sdk_dir(scratch: &Path) -> PathBuf {
-    if let Some(pkg) = std::env::var_os("WASMLINE_SDK_PKG") {
-        return pkg.into();
-    }
-    let web = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = scratch.join("sdk");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(web.join("wasmline_sdk.js"), dir.join("wasmline_sdk.js")).unwrap();
-    std::fs::copy(web.join("dist/wasmline_sdk_bg.wasm"), dir.join("wasmline_sdk_bg.wasm")).unwrap();
-    dir
+/// The SDK's two files: the fresh build scripts/test makes, else the checked-in one.
+fn sdk_dir() -> PathBuf {
+    std::env::var_os("WASMLINE_SDK_PKG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("dist"))
 }
 
 /// Writes the fixtures, runs `sdk.mjs` over them and returns what it printed.
@@ -162,7 +156,7 @@ fn run_sdk_in_node(ir: &ModelIr) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk.mjs");
     let output = Command::new("node")
         .arg(&script)
-        .arg(sdk_dir(scratch.path()))
+        .arg(sdk_dir())
         .arg(&fixtures)
         .output()
         .expect("node (Node.js 20 or later) runs the SDK's tests");

@@ -177,7 +177,7 @@ pub mod read {
     }
 
     /// Member `key` of the object at `at`, read by `read` with its path; missing is an error.
-    pub fn field<T>(value: &Value, at: &str, key: &str, read: impl FnOnce(&Value, &str) -> Result<T>) -> Result<T> {
+    pub fn field<T>(value: &Value, at: &str, key: &str, read: &dyn Fn(&Value, &str) -> Result<T>) -> Result<T> {
         read(member(value, at, key)?, &path(at, key))
     }
 
@@ -186,19 +186,19 @@ pub mod read {
         value: &Value,
         at: &str,
         key: &str,
-        read: impl FnOnce(&Value, &str) -> Result<T>,
+        read: &dyn Fn(&Value, &str) -> Result<T>,
     ) -> Result<Option<T>> {
         optional(value, at, key)?.map(|v| read(v, &path(at, key))).transpose()
     }
 
     /// A list of strings.
     pub fn strings(value: &Value, at: &str) -> Result<Vec<String>> {
-        list(value, at, string)
+        list(value, at, &string)
     }
 
     /// A list of finite numbers.
     pub fn numbers(value: &Value, at: &str) -> Result<Vec<f64>> {
-        list(value, at, number)
+        list(value, at, &number)
     }
 
     pub fn string(value: &Value, at: &str) -> Result<String> {
@@ -223,13 +223,13 @@ pub mod read {
     }
 
     /// Each item of the array at `at`, read by `item` with its path (`at[i]`).
-    pub fn list<T>(value: &Value, at: &str, mut item: impl FnMut(&Value, &str) -> Result<T>) -> Result<Vec<T>> {
+    pub fn list<T>(value: &Value, at: &str, item: &dyn Fn(&Value, &str) -> Result<T>) -> Result<Vec<T>> {
         let items = value.as_array().ok_or_else(|| wrong(value, at, "an array"))?;
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| item(v, &format!("{at}[{i}]")))
-            .collect()
+        let mut read = Vec::with_capacity(items.len());
+        for (i, v) in items.iter().enumerate() {
+            read.push(item(v, &format!("{at}[{i}]"))?);
+        }
+        Ok(read)
     }
 
     fn wrong(value: &Value, at: &str, expected: &str) -> String {

@@ -56,6 +56,7 @@ pub mod manifest;
 pub mod parity;
 mod profile;
 pub mod schema;
+mod sha256;
 pub mod signature;
 pub mod telemetry;
 

@@ -23,16 +23,9 @@
 //! assert!(err.to_string().starts_with("model.wasm does not match the manifest: sha256"));
 //! ```
 
-use alloc::{
-    borrow::ToOwned,
-    collections::{BTreeMap, BTreeSet},
-    format,
-    string::String,
-    vec::Vec,
-};
+use alloc::{borrow::ToOwned, format, string::String, vec::Vec};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::json::{self, read};
 use crate::{Error, ReferenceProfile, Result};
@@ -51,7 +44,9 @@ pub struct ManifestView {
     pub output: OutputView,
     /// Every artifact stored beside the manifest, by file name.
     #[serde(default)]
-    pub artifacts: BTreeMap<String, ArtifactView>,
+    /// Sorted by file name (serde's form is a JSON object, `{file: {size, sha256}}`).
+    #[serde(with = "artifact_map")]
+    pub artifacts: Vec<(String, ArtifactView)>,
     /// What the training data looked like, for drift detection.
     pub reference_profile: ReferenceProfile,
     /// A few test rows, in feature order.
@@ -110,46 +105,47 @@ impl ManifestView {
     fn read(v: &json::Value) -> read::Result<ManifestView> {
         let feature = |f: &json::Value, at: &str| -> read::Result<FeatureView> {
             Ok(FeatureView {
-                name: read::field(f, at, "name", read::string)?,
-                min: read::field(f, at, "min", read::number)?,
-                max: read::field(f, at, "max", read::number)?,
-                categories: read::optional_field(f, at, "categories", read::strings)?,
-                missing: read::optional_field(f, at, "missing", read::boolean)?.unwrap_or(false),
+                name: read::field(f, at, "name", &read::string)?,
+                min: read::field(f, at, "min", &read::number)?,
+                max: read::field(f, at, "max", &read::number)?,
+                categories: read::optional_field(f, at, "categories", &read::strings)?,
+                missing: read::optional_field(f, at, "missing", &read::boolean)?.unwrap_or(false),
             })
         };
-        let artifacts = |a: &json::Value, at: &str| -> read::Result<BTreeMap<String, ArtifactView>> {
+        let artifacts = |a: &json::Value, at: &str| -> read::Result<Vec<(String, ArtifactView)>> {
             let members = a
                 .as_object()
                 .ok_or_else(|| format!("{at} is {}, not an object", a.kind()))?;
-            let mut artifacts = BTreeMap::new();
+            // The members come sorted by name: so are the artifacts.
+            let mut artifacts = Vec::with_capacity(members.len());
             for (file, info) in members {
                 let at = read::path(at, file);
                 let artifact = ArtifactView {
-                    size: read::field(info, &at, "size", read::integer)?,
-                    sha256: read::field(info, &at, "sha256", read::string)?,
+                    size: read::field(info, &at, "size", &read::integer)?,
+                    sha256: read::field(info, &at, "sha256", &read::string)?,
                 };
-                artifacts.insert(file.clone(), artifact);
+                artifacts.push((file.clone(), artifact));
             }
             Ok(artifacts)
         };
         let output = |o: &json::Value, at: &str| -> read::Result<OutputView> {
             Ok(OutputView {
-                target: read::field(o, at, "target", read::string)?,
-                classes: read::optional_field(o, at, "classes", read::strings)?,
+                target: read::field(o, at, "target", &read::string)?,
+                classes: read::optional_field(o, at, "classes", &read::strings)?,
             })
         };
-        let schema_version = read::field(v, "", "schema_version", read::integer)?;
-        let output = read::field(v, "", "output", output)?;
-        let artifacts = read::optional_field(v, "", "artifacts", artifacts)?.unwrap_or_default();
+        let schema_version = read::field(v, "", "schema_version", &read::integer)?;
+        let output = read::field(v, "", "output", &output)?;
+        let artifacts = read::optional_field(v, "", "artifacts", &artifacts)?.unwrap_or_default();
         Ok(ManifestView {
             schema_version: u32::try_from(schema_version).map_err(|_| "schema_version is too large".to_owned())?,
-            name: read::field(v, "", "name", read::string)?,
-            version: read::field(v, "", "version", read::integer)?,
-            features: read::field(v, "", "features", |f, at| read::list(f, at, feature))?,
+            name: read::field(v, "", "name", &read::string)?,
+            version: read::field(v, "", "version", &read::integer)?,
+            features: read::field(v, "", "features", &|f, at| read::list(f, at, &feature))?,
             output,
             artifacts,
-            reference_profile: read::field(v, "", "reference_profile", ReferenceProfile::read)?,
-            sample_rows: read::optional_field(v, "", "sample_rows", |rows, at| read::list(rows, at, read::numbers))?
+            reference_profile: read::field(v, "", "reference_profile", &ReferenceProfile::read)?,
+            sample_rows: read::optional_field(v, "", "sample_rows", &|rows, at| read::list(rows, at, &read::numbers))?
                 .unwrap_or_default(),
         })
     }
@@ -165,9 +161,12 @@ impl ManifestView {
         if self.features.is_empty() {
             return invalid("the model has no features".to_owned());
         }
-        let mut seen = BTreeSet::new();
-        if let Some(f) = self.features.iter().find(|f| !seen.insert(f.name.as_str())) {
-            return invalid(format!("feature '{}' is listed twice", f.name));
+        let mut seen: Vec<&str> = Vec::with_capacity(self.features.len());
+        for f in &self.features {
+            match seen.binary_search(&f.name.as_str()) {
+                Err(at) => seen.insert(at, &f.name),
+                Ok(_) => return invalid(format!("feature '{}' is listed twice", f.name)),
+            }
         }
         if let Some(classes) = &self.output.classes
             && classes.len() < 2
@@ -200,7 +199,7 @@ impl ManifestView {
                 reason,
             })
         };
-        let Some(expected) = self.artifacts.get(file) else {
+        let Some((_, expected)) = self.artifacts.iter().find(|(name, _)| name == file) else {
             return mismatch(format!("the manifest of {} lists no {file}", self.id()));
         };
         let actual = sha256_hex(bytes);
@@ -223,9 +222,26 @@ impl ManifestView {
     }
 }
 
+/// [`ManifestView::artifacts`] in serde's form of a map: `{file: {size, sha256}}`.
+mod artifact_map {
+    use alloc::{collections::BTreeMap, string::String, vec::Vec};
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::ArtifactView;
+
+    pub fn serialize<S: Serializer>(artifacts: &[(String, ArtifactView)], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(artifacts.iter().map(|(file, a)| (file, a)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, ArtifactView)>, D::Error> {
+        Ok(BTreeMap::<String, ArtifactView>::deserialize(d)?.into_iter().collect())
+    }
+}
+
 /// The sha256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    crate::signature::hex(&Sha256::digest(bytes))
+    crate::signature::hex(&crate::sha256::digest(bytes))
 }
 
 #[cfg(test)]
@@ -254,13 +270,13 @@ pub(crate) mod tests {
                 target: "quality".into(),
                 classes: classes.map(|c| c.iter().map(|s| (*s).to_owned()).collect()),
             },
-            artifacts: BTreeMap::from([(
+            artifacts: vec![(
                 "model.wasm".to_owned(),
                 ArtifactView {
                     size: wasm.len() as u64,
                     sha256: sha256_hex(wasm),
                 },
-            )]),
+            )],
             reference_profile: ReferenceProfile {
                 rows: 10,
                 features: features

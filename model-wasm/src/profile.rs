@@ -35,17 +35,17 @@ impl ReferenceProfile {
     /// rules of the derived `Deserialize`: `kind` names the variant.
     pub(crate) fn read(v: &Value, at: &str) -> read::Result<ReferenceProfile> {
         let feature = |f: &Value, at: &str| -> read::Result<FeatureReference> {
-            let name = read::field(f, at, "name", read::string)?;
-            let proportions = read::field(f, at, "proportions", read::numbers)?;
-            match read::field(f, at, "kind", read::string)?.as_str() {
+            let name = read::field(f, at, "name", &read::string)?;
+            let proportions = read::field(f, at, "proportions", &read::numbers)?;
+            match read::field(f, at, "kind", &read::string)?.as_str() {
                 "numeric" => Ok(FeatureReference::Numeric {
                     name,
-                    edges: read::field(f, at, "edges", read::numbers)?,
+                    edges: read::field(f, at, "edges", &read::numbers)?,
                     proportions,
                 }),
                 "categorical" => Ok(FeatureReference::Categorical {
                     name,
-                    categories: read::field(f, at, "categories", read::strings)?,
+                    categories: read::field(f, at, "categories", &read::strings)?,
                     proportions,
                 }),
                 other => Err(format!(
@@ -55,8 +55,8 @@ impl ReferenceProfile {
             }
         };
         Ok(ReferenceProfile {
-            rows: read::field(v, at, "rows", read::integer)?,
-            features: read::field(v, at, "features", |f, at| read::list(f, at, feature))?,
+            rows: read::field(v, at, "rows", &read::integer)?,
+            features: read::field(v, at, "features", &|f, at| read::list(f, at, &feature))?,
         })
     }
 

@@ -32,7 +32,7 @@
 //! assert_eq!(err.to_string(), "rows[4]: feature 'alcohol' is null, not a number");
 //! ```
 
-use alloc::{borrow::ToOwned, collections::BTreeMap, format, string::String, vec, vec::Vec};
+use alloc::{borrow::ToOwned, format, string::String, vec, vec::Vec};
 
 use crate::manifest::ManifestView;
 use crate::{Error, Result};
@@ -54,7 +54,8 @@ pub enum Cell {
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputSchema {
     names: Vec<String>,
-    index: BTreeMap<String, usize>,
+    /// `(name, position)`, sorted by name.
+    index: Vec<(String, usize)>,
     /// Per feature: whether a missing value (NaN) is passed on rather than refused.
     missing: Vec<bool>,
 }
@@ -63,10 +64,11 @@ impl InputSchema {
     /// A schema over `names` (the model's input order) that refuses every missing value; names
     /// must be unique.
     pub fn new(names: Vec<String>) -> Result<InputSchema> {
-        let mut index = BTreeMap::new();
+        let mut index: Vec<(String, usize)> = Vec::with_capacity(names.len());
         for (i, name) in names.iter().enumerate() {
-            if index.insert(name.clone(), i).is_some() {
-                return Err(Error::InvalidManifest(format!("feature '{name}' is listed twice")));
+            match index.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
+                Err(at) => index.insert(at, (name.clone(), i)),
+                Ok(_) => return Err(Error::InvalidManifest(format!("feature '{name}' is listed twice"))),
             }
         }
         let missing = vec![false; names.len()];
@@ -111,7 +113,8 @@ impl InputSchema {
 
     /// The position of a feature in the input order.
     pub fn position(&self, name: &str) -> Option<usize> {
-        self.index.get(name).copied()
+        let at = self.index.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok()?;
+        Some(self.index[at].1)
     }
 
     /// Fills `out` (one slot per feature) from row `row` given by name: `keys` are every name
@@ -127,7 +130,7 @@ impl InputSchema {
         assert!(out.len() == self.len(), "one output slot per feature");
         for key in keys {
             let key = key.as_ref();
-            if !self.index.contains_key(key) {
+            if self.position(key).is_none() {
                 return Err(Error::InvalidRow {
                     row,
                     feature: Some(key.to_owned()),
@@ -215,7 +218,13 @@ impl InputSchema {
     /// The feature names for a message, shortened past a dozen.
     fn listing(&self) -> String {
         const SHOWN: usize = 12;
-        let mut s = self.names.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+        let mut s = String::new();
+        for (i, name) in self.names.iter().take(SHOWN).enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            s.push_str(name);
+        }
         if self.len() > SHOWN {
             s.push_str(&format!(", ... {} more", self.len() - SHOWN));
         }

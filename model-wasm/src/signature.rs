@@ -31,7 +31,6 @@ use alloc::{borrow::ToOwned, format, string::String, vec::Vec};
 #[cfg(feature = "std")]
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::json;
 
@@ -242,7 +241,7 @@ fn canonical(mut value: serde_json::Value) -> Vec<u8> {
 
 /// The first 16 hex digits of the key's sha256.
 fn key_id(public_key: &[u8; 32]) -> String {
-    hex(&Sha256::digest(public_key)[..8])
+    hex(&crate::sha256::digest(public_key)[..8])
 }
 
 /// Lowercase hex (without `core::fmt`, which the browser SDK would otherwise link for it).

@@ -52,8 +52,14 @@ pub fn signature_refused(why: SignatureError) -> String {
 /// two: `predict`'s statuses).
 pub fn abi_names() -> String {
     let list = |names: &[&str]| {
-        let quoted: Vec<String> = names.iter().map(|n| json::quoted(n)).collect();
-        format!("[{}]", quoted.join(","))
+        let mut list = String::from("[");
+        for (i, name) in names.iter().enumerate() {
+            if i > 0 {
+                list.push(',');
+            }
+            list.push_str(&json::quoted(name));
+        }
+        list + "]"
     };
     format!(
         "{{\"memory\":{},\"layout\":{},\"calls\":{},\"functions\":{},\"ok\":{},\"non_finite\":{}}}",

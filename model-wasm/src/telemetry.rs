@@ -120,16 +120,13 @@ impl DriftMonitor {
         } else {
             PSI_DRIFT_THRESHOLD
         };
-        let windows = manifest
-            .features
-            .iter()
-            .enumerate()
-            .filter_map(|(i, f)| {
-                let reference = manifest.reference_profile.feature(&f.name)?;
+        let mut windows = Vec::new();
+        for (i, f) in manifest.features.iter().enumerate() {
+            if let Some(reference) = manifest.reference_profile.feature(&f.name) {
                 let coding = coding(reference, f.categories.as_deref());
-                Some((i, coding, DriftWindow::owned(reference.clone())))
-            })
-            .collect();
+                windows.push((i, coding, DriftWindow::owned(reference.clone())));
+            }
+        }
         DriftMonitor { windows, threshold }
     }
 

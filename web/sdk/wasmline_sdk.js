@@ -16,10 +16,10 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Instantiates the SDK's module: `input` is its URL (by default the file beside this one), a
- * Response, its bytes or a WebAssembly.Module (also as `{module_or_path}`). */
+ * Response, its bytes or a WebAssembly.Module. */
 export default async function init(input) {
   if (w) return w;
-  input = await (input?.module_or_path ?? input ?? new URL("wasmline_sdk_bg.wasm", import.meta.url));
+  input = await (input ?? new URL("wasmline_sdk_bg.wasm", import.meta.url));
   if (typeof input === "string" || input instanceof URL) input = await fetch(input);
   if (typeof input?.arrayBuffer === "function") {
     if (!input.ok) throw new Error(`cannot fetch the SDK's module ${input.url}: HTTP ${input.status}`);
@@ -65,39 +65,38 @@ function ok(status) {
 
 /** Numbers and strings in the order `Tape` (web/sdk/src/session.rs) wrote them. */
 class Tape {
-  constructor() {
-    this.numbers = outNumbers();
-    this.text = outBytes();
-    this.i = 0;
-    this.at = 0;
+  #numbers = outNumbers();
+  #text = outBytes();
+  #i = 0;
+  #at = 0;
+
+  #num() {
+    return this.#numbers[this.#i++];
   }
-  num() {
-    return this.numbers[this.i++];
+  #flag() {
+    return this.#num() === 1;
   }
-  flag() {
-    return this.num() === 1;
-  }
-  str() {
-    const end = this.at + this.num();
-    const s = decoder.decode(this.text.subarray(this.at, end));
-    this.at = end;
+  #str() {
+    const end = this.#at + this.#num();
+    const s = decoder.decode(this.#text.subarray(this.#at, end));
+    this.#at = end;
     return s;
   }
-  nums() {
-    const n = this.num();
-    const end = this.i + n;
-    const items = Array.from(this.numbers.subarray(this.i, end));
-    this.i = end;
+  #nums() {
+    const n = this.#num();
+    const end = this.#i + n;
+    const items = Array.from(this.#numbers.subarray(this.#i, end));
+    this.#i = end;
     return items;
   }
   /** `{threshold, drifted_ratio, features: [{name, counts, missing, observed, psi, drifted, ks?}]}` */
   drift() {
-    const threshold = this.num();
-    const drifted_ratio = this.num();
-    const features = Array.from({ length: this.num() }, () => {
-      const f = { name: this.str(), counts: this.nums(), missing: this.num(), observed: this.num(), psi: this.num(), drifted: this.flag() };
-      const hasKs = this.flag();
-      const ks = this.num();
+    const threshold = this.#num();
+    const drifted_ratio = this.#num();
+    const features = Array.from({ length: this.#num() }, () => {
+      const f = { name: this.#str(), counts: this.#nums(), missing: this.#num(), observed: this.#num(), psi: this.#num(), drifted: this.#flag() };
+      const hasKs = this.#flag();
+      const ks = this.#num();
       if (hasKs) f.ks = ks;
       return f;
     });
@@ -105,11 +104,11 @@ class Tape {
   }
   report() {
     return {
-      model: this.str(),
-      version: this.num(),
-      runtime: this.str(),
-      predictions: { ok: this.num(), error: this.num(), rows: this.num() },
-      latency_seconds: { le: this.nums(), counts: this.nums(), sum: this.num(), count: this.num() },
+      model: this.#str(),
+      version: this.#num(),
+      runtime: this.#str(),
+      predictions: { ok: this.#num(), error: this.#num(), rows: this.#num() },
+      latency_seconds: { le: this.#nums(), counts: this.#nums(), sum: this.#num(), count: this.#num() },
       drift: this.drift(),
     };
   }
@@ -157,9 +156,12 @@ export async function loadModel(baseUrl, signingKey) {
   const base = String(baseUrl).replace(/\/+$/, "");
   const manifestUrl = `${base}/manifest.json`;
   const manifest = await fetchBytes(manifestUrl);
+  const signed = w.sdk_signed(...put(manifest, ...key));
+  if (signed === -2) throw new Error(outText()); // the key itself is refused
   let handle;
   try {
-    await verifySignature(manifest, key);
+    ok(signed);
+    await verifySignature(outBytes());
     handle = ok(w.sdk_open(...put(manifest)));
   } catch (e) {
     throw new Error(`${manifestUrl}: ${messageOf(e)}`);
@@ -180,7 +182,7 @@ export async function loadModel(baseUrl, signingKey) {
   }
 }
 
-/** The key's three members (from the object, or its JSON text), checked by the module. */
+/** The key's three members, from the object or its JSON text. */
 function trustedKey(value) {
   let o = value;
   if (typeof value === "string") {
@@ -192,14 +194,12 @@ function trustedKey(value) {
   }
   const key = ["algorithm", "key_id", "public_key"].map((name) => o?.[name]);
   if (!key.every((v) => typeof v === "string")) throw new Error(KEY_NEEDED);
-  ok(w.sdk_key(...put(...key)));
-  return key;
+  return key; // checked by the module with the manifest's signature (sdk_signed)
 }
 
-/** The manifest's signature: every rule by the module, the ed25519 arithmetic by WebCrypto. */
-async function verifySignature(manifest, key) {
-  ok(w.sdk_signed(...put(manifest, ...key)));
-  const signed = outBytes(); // the key's 32 bytes, the signature's 64, the signed message
+/** The ed25519 arithmetic of the manifest's signature, by WebCrypto, once the module checked every
+ * rule: `signed` is the key's 32 bytes, the signature's 64, and the signed message. */
+async function verifySignature(signed) {
   const subtle = globalThis.crypto?.subtle;
   if (typeof subtle !== "object" || subtle === null) throw new Error(NO_WEBCRYPTO);
   const unavailable = (e) => new Error(`manifest signature cannot be checked: WebCrypto Ed25519: ${messageOf(e)}`);

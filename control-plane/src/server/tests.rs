@@ -1075,11 +1075,31 @@ async fn the_page_and_the_sdk_built_into_the_binary_are_served_compressed() {
             .header(header::ACCEPT_ENCODING, "gzip")
             .body(Body::empty())
             .unwrap();
-        let (status, headers, _) = app.call(request).await;
+        let (status, headers, gzipped) = app.call(request).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(headers[header::CONTENT_ENCODING], "gzip", "{path}");
         assert_eq!(headers[header::CONTENT_TYPE], content_type, "{path}");
+        // The SDK's files go out as the build gzipped them (zopfli), the page's gzipped on the fly.
+        if path.starts_with("/sdk/") {
+            let built = std::fs::read(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("..")
+                    .join(format!("{file}.gz")),
+            );
+            assert!(gzipped == built.unwrap(), "{path} is not {file}.gz");
+            assert_eq!(headers[header::VARY], "accept-encoding", "{path}");
+        }
     }
+    // A client that refuses gzip gets the file as it is.
+    let request = Request::get("/sdk/wasmline_sdk_bg.wasm")
+        .header(header::ACCEPT_ENCODING, "gzip;q=0, br")
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, body) = app.call(request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!headers.contains_key(header::CONTENT_ENCODING));
+    let wasm = include_bytes!("../../../web/sdk/dist/wasmline_sdk_bg.wasm");
+    assert!(body == wasm[..], "the module as it is");
     let (status, body) = app.get("/sdk/model.wasm").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error_message(&body), "no SDK file 'model.wasm'");

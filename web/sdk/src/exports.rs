@@ -76,7 +76,14 @@ fn status(out: &mut Tape, result: Result<(), String>) -> i32 {
     }
 }
 
-fn session(g: &mut Globals, handle: u32) -> &mut Session {
+fn session(g: &Globals, handle: u32) -> &Session {
+    g.sessions
+        .get(handle as usize)
+        .and_then(Option::as_ref)
+        .expect("JavaScript passes the handle of an open session")
+}
+
+fn session_mut(g: &mut Globals, handle: u32) -> &mut Session {
     g.sessions
         .get_mut(handle as usize)
         .and_then(Option::as_mut)
@@ -113,24 +120,19 @@ pub extern "C" fn sdk_numbers_len() -> usize {
     with(|g| g.out.numbers.len())
 }
 
-/// Checks the signing key (inbox: algorithm, key id, public key).
-#[unsafe(no_mangle)]
-pub extern "C" fn sdk_key(algorithm: usize, key_id: usize, public_key: usize) -> i32 {
-    with(|g| {
-        let [a, k, p] = pieces(&g.inbox, [algorithm, key_id, public_key]);
-        let checked = session::trusted_key(text(a), text(k), text(p)).map(drop);
-        status(&mut g.out, checked)
-    })
-}
-
-/// The manifest's signature, every rule but the arithmetic (inbox: the manifest, then the key as
-/// for [`sdk_key`]). Output text: the key's 32 bytes, the signature's 64, the signed message.
+/// The signing key, checked, and the manifest's signature, every rule but the arithmetic (inbox:
+/// the manifest, then the key's algorithm, id and public key). Output text: the key's 32 bytes,
+/// the signature's 64, the signed message; or the refusal, with -2 for the key and -1 for the
+/// manifest.
 #[unsafe(no_mangle)]
 pub extern "C" fn sdk_signed(manifest: usize, algorithm: usize, key_id: usize, public_key: usize) -> i32 {
     with(|g| {
         let [m, a, k, p] = pieces(&g.inbox, [manifest, algorithm, key_id, public_key]);
-        let signed = session::trusted_key(text(a), text(k), text(p)).and_then(|key| session::signed_message(m, &key));
-        match signed {
+        let key = match session::trusted_key(text(a), text(k), text(p)) {
+            Ok(key) => key,
+            Err(refused) => return status(&mut g.out, Err(refused)) - 1,
+        };
+        match session::signed_message(m, &key) {
             Ok(s) => {
                 g.out.clear();
                 g.out.text.extend_from_slice(&s.public_key);
@@ -165,10 +167,8 @@ pub extern "C" fn sdk_open(manifest: usize) -> i32 {
 #[unsafe(no_mangle)]
 pub extern "C" fn sdk_verify_module(handle: u32, len: usize) -> i32 {
     with(|g| {
-        let checked = g.sessions[handle as usize]
-            .as_ref()
-            .map(|s| s.verify_module(&g.inbox[..len]));
-        status(&mut g.out, checked.expect("an open session"))
+        let checked = session(g, handle).verify_module(&g.inbox[..len]);
+        status(&mut g.out, checked)
     })
 }
 
@@ -206,7 +206,7 @@ pub extern "C" fn sdk_start(
         memory_bytes: memory_bytes as u64,
     };
     with(|g| {
-        let started = session(g, handle).start(layout);
+        let started = session_mut(g, handle).start(layout);
         status(&mut g.out, started)
     })
 }
@@ -214,25 +214,25 @@ pub extern "C" fn sdk_start(
 /// Starts a row's cells.
 #[unsafe(no_mangle)]
 pub extern "C" fn sdk_row_begin(handle: u32) {
-    with(|g| session(g, handle).clear_row())
+    with(|g| session_mut(g, handle).clear_row())
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn sdk_cell_number(handle: u32, x: f64) {
-    with(|g| session(g, handle).push_cell(Cell::Number(x)))
+    with(|g| session_mut(g, handle).push_cell(Cell::Number(x)))
 }
 
 /// A feature the named row does not have.
 #[unsafe(no_mangle)]
 pub extern "C" fn sdk_cell_absent(handle: u32) {
-    with(|g| session(g, handle).push_cell(Cell::Missing))
+    with(|g| session_mut(g, handle).push_cell(Cell::Missing))
 }
 
 /// `undefined` (1) or `null` (0).
 #[unsafe(no_mangle)]
 pub extern "C" fn sdk_cell_null(handle: u32, undefined: i32) {
     let word = if undefined != 0 { "undefined" } else { "null" };
-    with(|g| session(g, handle).push_cell(Cell::Null(word)))
+    with(|g| session_mut(g, handle).push_cell(Cell::Null(word)))
 }
 
 /// Output text: a string value (inbox) as row errors describe it, `a string ("3.2")`.
@@ -263,7 +263,7 @@ pub extern "C" fn sdk_signature_refused(bad_key: i32, len: usize) {
 pub extern "C" fn sdk_cell_other(handle: u32, len: usize) {
     with(|g| {
         let what = String::from(text(&g.inbox[..len]));
-        session(g, handle).push_cell(Cell::Other(what));
+        session_mut(g, handle).push_cell(Cell::Other(what));
     })
 }
 
@@ -272,7 +272,7 @@ pub extern "C" fn sdk_cell_other(handle: u32, len: usize) {
 pub extern "C" fn sdk_row_key(handle: u32, len: usize) {
     with(|g| {
         let key = String::from(text(&g.inbox[..len]));
-        session(g, handle).push_key(&key);
+        session_mut(g, handle).push_key(&key);
     })
 }
 
@@ -315,17 +315,17 @@ pub extern "C" fn sdk_module_error(len: usize) {
 /// Room for a `predict`'s `n_rows` feature vectors, which telemetry then records.
 #[unsafe(no_mangle)]
 pub extern "C" fn sdk_rows(handle: u32, n_rows: usize) -> *mut f64 {
-    with(|g| session(g, handle).rows_buffer(n_rows).as_mut_ptr())
+    with(|g| session_mut(g, handle).rows_buffer(n_rows).as_mut_ptr())
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn sdk_record_ok(handle: u32, seconds: f64) {
-    with(|g| session(g, handle).record_ok(seconds))
+    with(|g| session_mut(g, handle).record_ok(seconds))
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn sdk_record_error(handle: u32) {
-    with(|g| session(g, handle).record_error())
+    with(|g| session_mut(g, handle).record_error())
 }
 
 /// Output: the drift snapshot on the tape ([`Tape::drift`]).
@@ -350,7 +350,7 @@ pub extern "C" fn sdk_report(handle: u32) {
 
 #[unsafe(no_mangle)]
 pub extern "C" fn sdk_reset(handle: u32) {
-    with(|g| session(g, handle).reset())
+    with(|g| session_mut(g, handle).reset())
 }
 
 #[unsafe(no_mangle)]

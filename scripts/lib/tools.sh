@@ -176,7 +176,7 @@ build_sdk() {
     "$CARGO_TARGET_DIR/wasm32-unknown-unknown/sdk/wasmline_sdk.wasm" -o "$out/wasmline_sdk_bg.wasm"
   # The JavaScript, minified (a third of the bytes to download; the source is web/sdk/wasmline_sdk.js).
   {
-    echo "// Wasmline's browser SDK: web/sdk/wasmline_sdk.js, minified by scripts/build-sdk (terser)."
+    echo "// Wasmline's browser SDK: web/sdk/wasmline_sdk.js, minified by scripts/build-web (terser)."
     terser "$ROOT/web/sdk/wasmline_sdk.js" --module --ecma 2022 --compress passes=2 --mangle
   } >"$out/wasmline_sdk.js"
   # Both gzipped by zopfli (4% smaller than gzip -9; the same bytes every time): what the
@@ -188,18 +188,42 @@ build_sdk() {
   export WASMLINE_SDK_PKG=$out
 }
 
-# The SDK's built files the control plane embeds (web/sdk/dist), checked against a fresh build_sdk.
+# The SDK's built files the control plane embeds (web/sdk/dist).
 SDK_DIST_FILES="wasmline_sdk.js wasmline_sdk_bg.wasm wasmline_sdk.js.gz wasmline_sdk_bg.wasm.gz"
 
-check_sdk_dist() {
-  local f
-  for f in $SDK_DIST_FILES; do
-    if ! cmp -s "$WASMLINE_SDK_PKG/$f" "$ROOT/web/sdk/dist/$f"; then
-      log "web/sdk/dist/$f is not what web/sdk builds: run scripts/build-sdk and commit web/sdk/dist"
+# The page's served copies into CARGO_TARGET_DIR/web: web/app.js minified by terser, and every page
+# file gzipped by zopfli (what the control plane sends a browser that takes gzip). Exports the
+# path as WASMLINE_PAGE_BUILD.
+build_page() {
+  local out="$CARGO_TARGET_DIR/web" f
+  log "terser web/app.js, zopfli the page -> $out"
+  mkdir -p "$out"
+  {
+    echo "// Wasmline's web page: web/app.js, minified by scripts/build-web (terser)."
+    terser "$ROOT/web/app.js" --module --ecma 2022 --compress passes=2 --mangle
+  } >"$out/app.js"
+  zopfli --i15 -c "$out/app.js" >"$out/app.js.gz"
+  for f in index.html style.css; do
+    zopfli --i15 -c "$ROOT/web/$f" >"$out/$f.gz"
+  done
+  export WASMLINE_PAGE_BUILD=$out
+}
+
+# The page's built files the control plane embeds (web/dist).
+PAGE_DIST_FILES="app.js app.js.gz index.html.gz style.css.gz"
+
+# Fails unless the checked-in build ($2, under the repository) holds exactly the files ($3...) of
+# a fresh one ($1).
+check_dist() {
+  local built=$1 dist=$2 f
+  shift 2
+  for f in "$@"; do
+    if ! cmp -s "$built/$f" "$ROOT/$dist/$f"; then
+      log "$dist/$f is not what the build makes: run scripts/build-web and commit $dist"
       return 1
     fi
   done
-  log "web/sdk/dist matches the SDK build ($(sdk_sizes "$WASMLINE_SDK_PKG"))"
+  log "$dist matches a fresh build"
 }
 
 # "wasmline_sdk.js 8691 B (gzip -9 3482 B, served 3383 B), ..." for the SDK's files in $1.

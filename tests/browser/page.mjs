@@ -124,7 +124,8 @@ async function main() {
     problems.push(`page error: ${e.message}`);
   });
 
-  // Every response until the first prediction: bytes as served, and gzip-compressed.
+  // Every response until the first prediction: its body, what was sent for it (the body as the
+  // server encoded it: gzipped ahead of time, or on the fly), and the body through node's gzip.
   const downloads = [];
   let loading = true;
   const outside = new Set();
@@ -134,8 +135,9 @@ async function main() {
     downloads.push(
       response.body().then(
         async (body) => {
-          const sizes = await response.request().sizes().catch(() => ({ responseHeadersSize: 0 }));
-          return { url: response.url(), raw: body.length, gzip: gzipSync(body).length, headers: sizes.responseHeadersSize };
+          const sizes = await response.request().sizes().catch(() => ({ responseHeadersSize: 0, responseBodySize: body.length }));
+          const sent = sizes.responseBodySize;
+          return { url: response.url(), raw: body.length, sent, gzip: gzipSync(body).length, headers: sizes.responseHeadersSize };
         },
         () => null,
       ),
@@ -383,17 +385,17 @@ async function main() {
   check(outside.size === 0, `the page fetched from outside the control plane: ${[...outside].join(", ")}`);
   const files = (await Promise.all(downloads)).filter(Boolean);
   const group = (f) => (f.url.includes("/sdk/") ? "sdk" : f.url.includes("/artifacts/") ? "model" : f.url.includes("/api/") ? "api" : "page");
-  const totals = { all: { raw: 0, gzip: 0, headers: 0 } };
+  const totals = { all: { raw: 0, sent: 0, gzip: 0, headers: 0 } };
   for (const f of files) {
-    const g = (totals[group(f)] ??= { raw: 0, gzip: 0 });
-    g.raw += f.raw;
-    g.gzip += f.gzip;
-    totals.all.raw += f.raw;
-    totals.all.gzip += f.gzip;
+    for (const g of [(totals[group(f)] ??= { raw: 0, sent: 0, gzip: 0 }), totals.all]) {
+      g.raw += f.raw;
+      g.sent += f.sent;
+      g.gzip += f.gzip;
+    }
     totals.all.headers += f.headers;
   }
-  const part2 = (g) => `${totals[g]?.raw ?? 0} B (${totals[g]?.gzip ?? 0} B gzip)`;
-  for (const f of files) console.log(`web page: downloaded ${new URL(f.url).pathname}: ${f.raw} B (${f.gzip} B gzip)`);
+  const part2 = (g) => `${totals[g]?.raw ?? 0} B (${totals[g]?.sent ?? 0} B sent, ${totals[g]?.gzip ?? 0} B by node's gzip)`;
+  for (const f of files) console.log(`web page: downloaded ${new URL(f.url).pathname}: ${f.raw} B (${f.sent} B sent, ${f.gzip} B by node's gzip)`);
   if (Number.isFinite(firstPredictionMs)) {
     console.log(
       `web page: load to first prediction ${firstPredictionMs} ms (page clock from navigation start; the model's form was ready at ${readyMs} ms, ` +

@@ -297,7 +297,10 @@ pub(crate) fn app(state: AppState) -> Router {
         .route("/models/{name}/versions/{version}", get(api::show_version))
         .route(
             "/models/{name}/versions/{version}/artifacts/{file}",
-            get(registry::artifact),
+            // A page's first visit downloads the module and manifest: gzip takes them to a third
+            // (at its best level: a version's files never change, and are small).
+            get(registry::artifact)
+                .layer(tower_http::compression::CompressionLayer::new().quality(tower_http::CompressionLevel::Best)),
         )
         .route("/models/{name}/aliases", get(api::list_aliases))
         .route(

@@ -139,6 +139,23 @@ async fn edges_read_aliases_and_published_files_that_verify() {
         "browsers load modules cross-origin"
     );
     view.verify_artifact("model.wasm", &wasm).unwrap();
+    // Gzipped for a client that takes it (a page's first visit).
+    let request = Request::get(&uri)
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Body::empty())
+        .unwrap();
+    let (status, gzipped_headers, gzipped) = app.call(request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(gzipped_headers[header::CONTENT_ENCODING], "gzip");
+    assert!(
+        gzipped.len() < wasm.len(),
+        "{} B gzipped, {} B as stored",
+        gzipped.len(),
+        wasm.len()
+    );
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzipped[..]), &mut unzipped).unwrap();
+    assert!(unzipped == wasm, "the gzip holds the module");
 
     // The entity tag saves a second download.
     let etag = headers[header::ETAG].clone();
@@ -1054,41 +1071,50 @@ async fn a_drift_alert_retrains_through_the_gate_once_per_cooldown() {
 #[tokio::test]
 async fn the_page_and_the_sdk_built_into_the_binary_are_served_compressed() {
     let app = TestApp::new().await;
-    for (path, file, content_type) in [
-        ("/", "web/index.html", "text/html; charset=utf-8"),
+    let read =
+        |file: &str| std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(file)).unwrap();
+    let js = "text/javascript; charset=utf-8";
+    for (path, file, gzip, content_type) in [
+        (
+            "/",
+            "web/index.html",
+            "web/dist/index.html.gz",
+            "text/html; charset=utf-8",
+        ),
+        ("/web/app.js", "web/dist/app.js", "web/dist/app.js.gz", js),
+        (
+            "/web/style.css",
+            "web/style.css",
+            "web/dist/style.css.gz",
+            "text/css; charset=utf-8",
+        ),
         (
             "/sdk/wasmline_sdk.js",
             "web/sdk/dist/wasmline_sdk.js",
-            "text/javascript; charset=utf-8",
+            "web/sdk/dist/wasmline_sdk.js.gz",
+            js,
         ),
         (
             "/sdk/wasmline_sdk_bg.wasm",
             "web/sdk/dist/wasmline_sdk_bg.wasm",
+            "web/sdk/dist/wasmline_sdk_bg.wasm.gz",
             "application/wasm",
         ),
     ] {
         let (status, _, body) = app.call(Request::get(path).body(Body::empty()).unwrap()).await;
         assert_eq!(status, StatusCode::OK, "{path}");
-        let source = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(file)).unwrap();
-        assert!(body == source, "{path} is not {file}");
+        assert!(body == read(file), "{path} is not {file}");
         let request = Request::get(path)
-            .header(header::ACCEPT_ENCODING, "gzip")
+            .header(header::ACCEPT_ENCODING, "deflate, gzip")
             .body(Body::empty())
             .unwrap();
         let (status, headers, gzipped) = app.call(request).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(headers[header::CONTENT_ENCODING], "gzip", "{path}");
         assert_eq!(headers[header::CONTENT_TYPE], content_type, "{path}");
-        // The SDK's files go out as the build gzipped them (zopfli), the page's gzipped on the fly.
-        if path.starts_with("/sdk/") {
-            let built = std::fs::read(
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("..")
-                    .join(format!("{file}.gz")),
-            );
-            assert!(gzipped == built.unwrap(), "{path} is not {file}.gz");
-            assert_eq!(headers[header::VARY], "accept-encoding", "{path}");
-        }
+        // Each goes out as the build gzipped it (zopfli).
+        assert!(gzipped == read(gzip), "{path} is not {gzip}");
+        assert_eq!(headers[header::VARY], "accept-encoding", "{path}");
     }
     // A client that refuses gzip gets the file as it is.
     let request = Request::get("/sdk/wasmline_sdk_bg.wasm")
@@ -1098,8 +1124,7 @@ async fn the_page_and_the_sdk_built_into_the_binary_are_served_compressed() {
     let (status, headers, body) = app.call(request).await;
     assert_eq!(status, StatusCode::OK);
     assert!(!headers.contains_key(header::CONTENT_ENCODING));
-    let wasm = include_bytes!("../../../web/sdk/dist/wasmline_sdk_bg.wasm");
-    assert!(body == wasm[..], "the module as it is");
+    assert!(body == read("web/sdk/dist/wasmline_sdk_bg.wasm"), "the module as it is");
     let (status, body) = app.get("/sdk/model.wasm").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error_message(&body), "no SDK file 'model.wasm'");

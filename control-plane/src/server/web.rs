@@ -1,10 +1,11 @@
 //! The web page (`web/`) at `/`, and the browser SDK (`web/sdk`) at `/sdk/`.
 //!
 //! The page's files and the browser SDK are compiled into the binary, so `wasmline serve` needs
-//! nothing beside it and the page predicts in the browser out of the box. The SDK's build (its
-//! JavaScript minified, `wasmline_sdk.js`, and its module, `wasmline_sdk_bg.wasm`) is checked in
-//! under `web/sdk/dist/` by `scripts/build-sdk`; `scripts/test` rebuilds it and fails when the
-//! bytes differ, so the embedded copy is always the one `web/sdk` builds. `--web-dir`
+//! nothing beside it and the page predicts in the browser out of the box. What is built from them
+//! is checked in by `scripts/build-web`: the SDK (its JavaScript minified, `wasmline_sdk.js`, and
+//! its module, `wasmline_sdk_bg.wasm`) under `web/sdk/dist/`, the page's `app.js` minified under
+//! `web/dist/`, and a zopfli gzip of every file beside them. `scripts/test` rebuilds them and
+//! fails when a byte differs, so the embedded copies are always what `web/` builds. `--web-dir`
 //! and `--sdk-dir` serve either from a folder instead, to work on them without rebuilding.
 
 use std::path::PathBuf;
@@ -22,8 +23,9 @@ use super::{ApiError, AppState};
 struct File {
     name: &'static str,
     bytes: &'static [u8],
-    /// The same bytes gzipped ahead of time (zopfli, by scripts/build-sdk: 4% smaller than
-    /// gzipping on the fly), served as they are to a client that takes gzip.
+    /// The same bytes gzipped ahead of time (zopfli, by scripts/build-web: 4% smaller than
+    /// gzipping on the fly, and no work per request), served as they are to a client that takes
+    /// gzip.
     gzip: Option<&'static [u8]>,
     content_type: &'static str,
 }
@@ -32,24 +34,24 @@ type Files = &'static [File];
 
 const JS: &str = "text/javascript; charset=utf-8";
 
-/// The page's files.
+/// The page's files: app.js minified, each gzipped ahead of time (web/dist, by scripts/build-web).
 const PAGE: Files = &[
     File {
         name: "index.html",
         bytes: include_bytes!("../../../web/index.html"),
-        gzip: None,
+        gzip: Some(include_bytes!("../../../web/dist/index.html.gz")),
         content_type: "text/html; charset=utf-8",
     },
     File {
         name: "app.js",
-        bytes: include_bytes!("../../../web/app.js"),
-        gzip: None,
+        bytes: include_bytes!("../../../web/dist/app.js"),
+        gzip: Some(include_bytes!("../../../web/dist/app.js.gz")),
         content_type: JS,
     },
     File {
         name: "style.css",
         bytes: include_bytes!("../../../web/style.css"),
-        gzip: None,
+        gzip: Some(include_bytes!("../../../web/dist/style.css.gz")),
         content_type: "text/css; charset=utf-8",
     },
 ];
@@ -75,7 +77,7 @@ const SDK_FILES: Files = &[
 pub(crate) struct WebOptions {
     /// Serve the page from this folder rather than from the binary.
     pub web_dir: Option<PathBuf>,
-    /// Serve the SDK from this folder (scripts/build-sdk's output) rather than from the binary.
+    /// Serve the SDK from this folder (scripts/build-web's output) rather than from the binary.
     pub sdk_dir: Option<PathBuf>,
 }
 
@@ -87,7 +89,7 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route("/web/{file}", get(page))
         .route("/sdk/{file}", get(sdk))
-        // The SDK's module is most of what a first visit downloads: gzip halves it.
+        // Files from a folder (--web-dir, --sdk-dir) are gzipped on the fly.
         .layer(tower_http::compression::CompressionLayer::new())
 }
 

@@ -76,6 +76,7 @@ fn body(url: &str) -> Vec<u8> {
 fn assert_serves_this_checkout(url: &str) {
     for (path, file) in [
         ("/", "web/index.html"),
+        ("/web/app.js", "web/dist/app.js"),
         ("/sdk/wasmline_sdk.js", "web/sdk/dist/wasmline_sdk.js"),
         ("/sdk/wasmline_sdk_bg.wasm", "web/sdk/dist/wasmline_sdk_bg.wasm"),
     ] {
@@ -143,11 +144,35 @@ fn after_the_readme_first_command_the_page_predicts_in_chromium_with_no_flags() 
     ] {
         assert!(stdout.contains(said), "no '{said}' in:\n{stdout}");
     }
+    // The first visit's budget (bodies as sent, gzipped): the browser runtime at most 30 KB, the
+    // whole page with the bundled model under 100 KB.
+    let sdk = sent(&stdout, "SDK ");
+    let all = sent(&stdout, "bodies ");
+    assert!(sdk <= 30_000, "the SDK took {sdk} B to send:\n{stdout}");
+    assert!(all < 100_000, "the first visit took {all} B to send:\n{stdout}");
     println!("{stdout}");
     println!(
         "web page: serve start to the page's first prediction: {:.2} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// From page.mjs's summary, the bytes sent for the part `label` names ("SDK ", "bodies "): the
+/// `M` of `{label}N B (M B sent, ...)`.
+fn sent(stdout: &str, label: &str) -> u64 {
+    let summary = stdout
+        .lines()
+        .find(|l| l.contains("load to first prediction"))
+        .expect("page.mjs's summary line");
+    let after = &summary[summary
+        .find(label)
+        .unwrap_or_else(|| panic!("no '{label}' in {summary}"))
+        + label.len()..];
+    let sent = after
+        .split_once(" B (")
+        .and_then(|(_, rest)| rest.split_once(" B sent"));
+    sent.and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no '{label}N B (M B sent' in {summary}"))
 }
 
 /// A logistic regression on the wine data, registered and moved to `alias`.

@@ -1,5 +1,5 @@
 //! Wasmline's browser SDK: the Rust half of `wasmline_sdk.js` (`web/sdk`), compiled for
-//! `wasm32-unknown-unknown` and shrunk with binaryen's `wasm-opt` (`scripts/build-sdk`).
+//! `wasm32-unknown-unknown` and shrunk with binaryen's `wasm-opt` (`scripts/build-web`).
 //!
 //! ```js
 //! import init, { loadModel } from "/sdk/wasmline_sdk.js";

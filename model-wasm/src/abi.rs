@@ -44,7 +44,12 @@ pub mod export {
 /// The memory the module exports.
 pub const MEMORY_EXPORT: &str = export::MEMORY;
 
-/// The functions every module exports (all `() -> i32` but `predict`, which is `(i32) -> i32`).
+/// How many of [`FUNCTION_EXPORTS`] a [`Layout`] is read from.
+pub const LAYOUT_QUERIES: usize = 7;
+
+/// The functions every module exports (all `() -> i32` but `predict`, which is `(i32) -> i32`):
+/// first the [`LAYOUT_QUERIES`] queries a [`Layout`] holds, in its fields' order, then `predict`
+/// and the queries of its errors.
 pub const FUNCTION_EXPORTS: [&str; 12] = [
     export::ABI_VERSION,
     export::N_FEATURES,

@@ -11,7 +11,7 @@
 //! [`manifest`] (the view of `manifest.json` runtimes read, artifact digests), [`schema`] (rows
 //! checked by feature name) and [`telemetry`] (counts, latency histogram, drift windows).
 //! [`codegen`] compiles a [`ModelIr`] to such a module. The browser SDK is a crate of its own,
-//! `wasmline-sdk` (`web/sdk`, built with `wasm-pack`): a thin wasm-bindgen layer over these
+//! `wasmline-sdk` (`web/sdk`, compiled to a `no_std` wasm32 module under `wasmline_sdk.js`): these
 //! modules, `loadModel(baseUrl, signingKey)` and a `Model` with `predict`, `driftSnapshot` and
 //! `telemetry`.
 //!

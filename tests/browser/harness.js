@@ -1,6 +1,6 @@
 // The browser parity page: loads the SDK and a model, predicts the rows of a JSON file, and puts
 // everything on `window.__results` for tests/browser/parity.mjs (which compares it with the
-// reference evaluator). Query parameters: `sdk` (URL of the wasm-pack output's wasmline_sdk.js),
+// reference evaluator). Query parameters: `sdk` (URL of the browser SDK's wasmline_sdk.js),
 // `model` (the model directory: manifest.json, model.wasm), `key` (the control plane's signing
 // key, as GET /api/v1/signing-key returns it) and `rows` (a JSON array of rows).
 

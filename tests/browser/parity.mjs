@@ -9,7 +9,7 @@
 //
 //   node tests/browser/parity.mjs --sdk PKG_DIR --model MODEL_DIR --key KEY.json --expected PREDICT.json --out DIR
 //
-// PKG_DIR is wasm-pack's output (wasmline_sdk.js), MODEL_DIR holds manifest.json and model.wasm,
+// PKG_DIR is the browser SDK's build (wasmline_sdk.js, wasmline_sdk_bg.wasm), MODEL_DIR holds manifest.json and model.wasm,
 // KEY.json is the store's public key (keys/manifest-signing.pub.json, GET /api/v1/signing-key).
 // playwright-core is resolved through NODE_PATH (scripts/lib/tools.sh sets it). Exit status: 0 when
 // everything matches, 1 on a mismatch, 2 when the test cannot run (missing tool or file).

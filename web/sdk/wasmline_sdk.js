@@ -266,12 +266,14 @@ export class Model {
       if (typeof exports[name] !== "function") throw moduleError(`it does not export the function '${name}'`);
       return (...args) => call(name, exports[name], args);
     };
-    abi.functions.forEach(fn);
-    const layout = abi.layout.map((name) => fn(name)());
+    // Every function looked up before any is called, in the ABI's order: the first missing is named.
+    const queries = abi.layout.map(fn);
+    const calls = abi.calls.map(fn);
+    const layout = queries.map((query) => query());
     ok(w.sdk_start(handle, ...layout, memory.buffer.byteLength));
     const [, nFeatures, , stride, maxRows, input, output] = layout;
     this.#layout = { n: nFeatures, stride, maxRows, input, output, ok: abi.ok, nonFinite: abi.non_finite };
-    this.#calls = Object.fromEntries(abi.calls.map((name) => [name, fn(name)]));
+    this.#calls = Object.fromEntries(abi.calls.map((name, i) => [name, calls[i]]));
     this.#h = handle;
     this.#manifest = manifest;
     this.#memory = memory;

@@ -50,7 +50,7 @@ pub struct ServeCommand {
     #[arg(long, env = "WASMLINE_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
 
-    /// Serve the browser SDK from this folder (wasm-pack's output: wasmline_sdk.js,
+    /// Serve the browser SDK from this folder (scripts/build-web's output: wasmline_sdk.js,
     /// wasmline_sdk_bg.wasm) instead of the copy built into the binary.
     #[arg(long, env = "WASMLINE_SDK_DIR")]
     pub sdk_dir: Option<PathBuf>,

@@ -46,10 +46,9 @@ pub fn signature_refused(why: SignatureError) -> String {
     format!("manifest signature refused: {why}")
 }
 
-/// What JavaScript needs of the module ABI, as JSON: `{memory, layout: [7 export names, in
-/// `Layout`'s order], calls: [predict, error_row, error_feature, last_error_ptr,
-/// last_error_len], functions: [every function the ABI requires], ok, non_finite}` (the last
-/// two: `predict`'s statuses).
+/// What JavaScript needs of the module ABI, as JSON: `{memory, layout: [the queries of a
+/// `Layout`, in its fields' order], calls: [predict, error_row, error_feature, last_error_ptr,
+/// last_error_len], ok, non_finite}` (the last two: `predict`'s statuses).
 pub fn abi_names() -> String {
     let list = |names: &[&str]| {
         let mut list = String::from("[");
@@ -61,26 +60,12 @@ pub fn abi_names() -> String {
         }
         list + "]"
     };
+    let (layout, calls) = abi::FUNCTION_EXPORTS.split_at(abi::LAYOUT_QUERIES);
     format!(
-        "{{\"memory\":{},\"layout\":{},\"calls\":{},\"functions\":{},\"ok\":{},\"non_finite\":{}}}",
+        "{{\"memory\":{},\"layout\":{},\"calls\":{},\"ok\":{},\"non_finite\":{}}}",
         json::quoted(export::MEMORY),
-        list(&[
-            export::ABI_VERSION,
-            export::N_FEATURES,
-            export::N_OUTPUTS,
-            export::OUTPUT_STRIDE,
-            export::MAX_ROWS,
-            export::INPUT_PTR,
-            export::OUTPUT_PTR,
-        ]),
-        list(&[
-            export::PREDICT,
-            export::ERROR_ROW,
-            export::ERROR_FEATURE,
-            export::LAST_ERROR_PTR,
-            export::LAST_ERROR_LEN,
-        ]),
-        list(&abi::FUNCTION_EXPORTS),
+        list(layout),
+        list(calls),
         abi::STATUS_OK,
         abi::STATUS_NON_FINITE,
     )

@@ -141,6 +141,21 @@ fn run_sdk_in_node(ir: &ModelIr) -> Value {
     // Signed by the other key under the trusted key's id: the ed25519 check (WebCrypto) refuses it.
     write_model(&fixtures, "forged-id", &sign(&manifest, OTHER, &trusted.key_id), &wasm);
     write_model(&fixtures, "unsigned", &manifest, &wasm);
+    // A module that breaks the ABI (its `predict` export renamed), listed and signed as it is.
+    let at = wasm
+        .windows(8)
+        .position(|w| w == b"\x07predict")
+        .expect("the export's name");
+    let mut broken = wasm.clone();
+    broken[at + 7] = b'T';
+    let mut listed = manifest.clone();
+    listed["artifacts"]["model.wasm"] = json!({"size": broken.len(), "sha256": sha256_hex(&broken)});
+    write_model(
+        &fixtures,
+        "no-predict",
+        &sign(&listed, TRUSTED, &trusted.key_id),
+        &broken,
+    );
     let mut null = manifest.clone();
     null["signature"] = Value::Null;
     write_model(&fixtures, "null-signature", &null, &wasm);
@@ -345,6 +360,10 @@ fn load_model_trusts_only_a_manifest_signed_by_its_key() {
         (
             "/null-signature trusted",
             "/null-signature/manifest.json: manifest signature refused: it is not signed".into(),
+        ),
+        (
+            "/no-predict trusted",
+            "invalid model module: model.wasm: it does not export the function 'predict'".into(),
         ),
         (
             "/no-such-model trusted",

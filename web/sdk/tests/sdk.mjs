@@ -108,6 +108,7 @@ for (const [dir, key] of [
   ["/unsigned", "trusted"],
   ["/null-signature", "trusted"],
   ["/tampered-module", "trusted"],
+  ["/no-predict", "trusted"],
   ["/no-such-model", "trusted"],
 ]) {
   out.loads[`${dir} ${key}`] = await loadError(dir, keys[key]);

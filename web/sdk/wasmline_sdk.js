@@ -325,25 +325,26 @@ export class Model {
    * unknown feature, a value that is not a finite number, a missing value elsewhere) fails the
    * whole call with an error naming the row and the feature. */
   predict(rows) {
+    const h = this.#live;
     const start = performance.now();
     let x, results;
     try {
       [x, results] = this.#predict(rows);
     } catch (e) {
-      w.sdk_record_error(this.#h);
+      w.sdk_record_error(h);
       throw e;
     }
     const seconds = (performance.now() - start) / 1000;
-    const ptr = w.sdk_rows(this.#h, rows.length) >>> 0;
+    const ptr = w.sdk_rows(h, rows.length) >>> 0;
     new Float64Array(w.memory.buffer, ptr, x.length).set(x);
-    w.sdk_record_ok(this.#h, seconds);
+    w.sdk_record_ok(h, seconds);
     return results;
   }
 
   /** The drift of every monitored feature since the last reset:
    * `{threshold, drifted_ratio, features: [{name, counts, missing, observed, psi, drifted}]}`. */
   driftSnapshot() {
-    w.sdk_drift(this.#h);
+    w.sdk_drift(this.#live);
     return new Tape().drift();
   }
 
@@ -351,19 +352,28 @@ export class Model {
    * `{model, version, runtime: "browser", predictions: {ok, error, rows},
    * latency_seconds: {le, counts, sum, count}, drift}`. */
   telemetry() {
-    w.sdk_report(this.#h);
+    w.sdk_report(this.#live);
     return new Tape().report();
   }
 
   /** Starts a new telemetry window (call it once a report was delivered). */
   resetTelemetry() {
-    w.sdk_reset(this.#h);
+    w.sdk_reset(this.#live);
   }
 
-  /** Frees the model's state in the SDK (also done when the Model is garbage collected). */
+  /** Frees the model's state in the SDK (also done when the Model is garbage collected); the
+   * Model is of no use after. */
   free() {
+    if (this.#h < 0) return;
     freed?.unregister(this);
     w.sdk_free(this.#h);
+    this.#h = -1;
+  }
+
+  /** The model's handle in the SDK, or an error once freed (another model may hold it since). */
+  get #live() {
+    if (this.#h < 0) throw new Error("this Model was freed");
+    return this.#h;
   }
 
   /** The checked feature vectors (concatenated) and the results. */

@@ -373,6 +373,10 @@ fn load_model_trusts_only_a_manifest_signed_by_its_key() {
     for (case, message) in expected {
         assert_eq!(loads[case], json!(message), "{case}");
     }
+    assert_eq!(
+        out["freed"],
+        json!({"predict": "this Model was freed", "telemetry": "this Model was freed", "other": 1.625, "otherCalls": 1})
+    );
     let tampered = loads["/tampered-module trusted"].as_str().unwrap();
     assert!(
         tampered.starts_with("model.wasm does not match the manifest: sha256 is "),

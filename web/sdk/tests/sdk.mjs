@@ -118,4 +118,17 @@ for (const key of [undefined, null, {}, "not json", JSON.stringify(keys.wrongId)
   out.badKeys.push(await loadError("/genuine", key));
 }
 
+// A freed model refuses every call, even once another model holds its handle; freeing twice is
+// harmless.
+const first = await sdk.loadModel("/genuine", keys.trusted);
+first.free();
+first.free();
+const second = await sdk.loadModel("/genuine", keys.trusted);
+out.freed = {
+  predict: error(() => first.predict([[4, 0.5, 1]])),
+  telemetry: error(() => first.telemetry()),
+  other: second.predict([[4, 0.5, 1]])[0].value,
+  otherCalls: second.telemetry().predictions.ok,
+};
+
 console.log(JSON.stringify(out));

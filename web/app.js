@@ -90,6 +90,7 @@ addEventListener("hashchange", () => showTab(location.hash.slice(1)));
 const state = {
   registry: null, // [{name, latest_version, versions, aliases}] or null when unavailable
   loaded: new Map(), // "name@version" -> Model (kept: its telemetry is posted)
+  loading: new Map(), // "name@version" -> the loadModel promise while it runs
   model: null,
   choice: 0, // increases with every model choice; a slower earlier load does not win
   predictions: 0, // shown so far (each result carries its number)
@@ -208,7 +209,18 @@ async function chooseModel() {
         const why = await api("/sdk/wasmline_sdk.js").then(() => String(e), (e2) => e2.message);
         throw new Error(`The browser SDK cannot be loaded: ${why}`);
       }
-      model = await m.loadModel(`/api/v1/models/${enc(name)}/versions/${version}/artifacts`, signingKey);
+      // Choices of one version made while it loads share that load (two ran at once on a first
+      // visit, and fetched the manifest and the module twice).
+      let loading = state.loading.get(key);
+      if (!loading) {
+        loading = m.loadModel(`/api/v1/models/${enc(name)}/versions/${version}/artifacts`, signingKey);
+        state.loading.set(key, loading);
+      }
+      try {
+        model = await loading;
+      } finally {
+        state.loading.delete(key);
+      }
       state.loaded.set(key, model);
     }
     if (choice !== state.choice) return;

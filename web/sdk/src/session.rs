@@ -15,8 +15,7 @@ use model_wasm::schema::{Cell, InputSchema};
 use model_wasm::signature::{PublicKey, SignatureError, SignedMessage, manifest_signed_message};
 use model_wasm::telemetry::{DriftSnapshot, Telemetry, TelemetryReport};
 
-/// The file names a model directory holds.
-pub const MANIFEST_FILE: &str = "manifest.json";
+/// The module's file name in a model directory (beside `manifest.json`), as messages name it.
 pub const MODULE_FILE: &str = "model.wasm";
 
 /// The `runtime` label of a browser's telemetry.

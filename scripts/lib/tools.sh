@@ -158,12 +158,27 @@ tools_path() {
   export NODE_PATH="$CACHE/node/node_modules"
 }
 
-# Builds the browser SDK into CARGO_TARGET_DIR/pkg (web/sdk/wasmline_sdk.js minified by terser,
-# and the wasmline-sdk crate compiled for wasm32 and shrunk by binaryen's wasm-opt into
-# wasmline_sdk_bg.wasm), and
-# exports its path as WASMLINE_SDK_PKG for the browser tests. Paths are remapped so the bytes do
-# not depend on where the clone or ~/.cargo are: the build is reproducible, and web/sdk/dist (the
-# module the binary embeds) is checked against it.
+# The JavaScript file $1 (under the repository) minified by terser into $2, under a first line
+# naming what it is ($3) and its source.
+minify_js() {
+  {
+    echo "// $3: $1, minified by scripts/build-web (terser)."
+    terser "$ROOT/$1" --module --ecma 2022 --compress passes=2 --mangle
+  } >"$2"
+}
+
+# $1 gzipped ahead of time by zopfli into $1.gz, or into $2 when given: 4% smaller than gzip -9
+# and the same bytes every time; what the control plane sends a browser that takes gzip.
+zopfli_gz() {
+  zopfli --i15 -c "$1" >"${2:-$1.gz}"
+}
+
+# Builds the browser SDK into CARGO_TARGET_DIR/pkg (web/sdk/wasmline_sdk.js minified, and the
+# wasmline-sdk crate compiled for wasm32 and shrunk by binaryen's wasm-opt into
+# wasmline_sdk_bg.wasm, each with its gzip), and exports its path as WASMLINE_SDK_PKG for the
+# browser tests. Paths are remapped so the bytes do not depend on where the clone or ~/.cargo
+# are: the build is reproducible, and web/sdk/dist (the copy the binary embeds) is checked
+# against it.
 build_sdk() {
   local out="$CARGO_TARGET_DIR/pkg"
   log "cargo build -p wasmline-sdk (wasm32) and wasm-opt -Oz -> $out"
@@ -174,17 +189,10 @@ build_sdk() {
   wasm-opt -Oz --converge --strip-debug --strip-producers --strip-target-features --enable-bulk-memory --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
     "$CARGO_TARGET_DIR/wasm32-unknown-unknown/sdk/wasmline_sdk.wasm" -o "$out/wasmline_sdk_bg.wasm"
-  # The JavaScript, minified (a third of the bytes to download; the source is web/sdk/wasmline_sdk.js).
-  {
-    echo "// Wasmline's browser SDK: web/sdk/wasmline_sdk.js, minified by scripts/build-web (terser)."
-    terser "$ROOT/web/sdk/wasmline_sdk.js" --module --ecma 2022 --compress passes=2 --mangle
-  } >"$out/wasmline_sdk.js"
-  # Both gzipped by zopfli (4% smaller than gzip -9; the same bytes every time): what the
-  # control plane sends a browser that takes gzip.
-  local f
-  for f in wasmline_sdk.js wasmline_sdk_bg.wasm; do
-    zopfli --i15 -c "$out/$f" >"$out/$f.gz"
-  done
+  # The JavaScript, minified: a third of the bytes to download.
+  minify_js web/sdk/wasmline_sdk.js "$out/wasmline_sdk.js" "Wasmline's browser SDK"
+  zopfli_gz "$out/wasmline_sdk.js"
+  zopfli_gz "$out/wasmline_sdk_bg.wasm"
   export WASMLINE_SDK_PKG=$out
 }
 
@@ -198,13 +206,10 @@ build_page() {
   local out="$CARGO_TARGET_DIR/web" f
   log "terser web/app.js, zopfli the page -> $out"
   mkdir -p "$out"
-  {
-    echo "// Wasmline's web page: web/app.js, minified by scripts/build-web (terser)."
-    terser "$ROOT/web/app.js" --module --ecma 2022 --compress passes=2 --mangle
-  } >"$out/app.js"
-  zopfli --i15 -c "$out/app.js" >"$out/app.js.gz"
+  minify_js web/app.js "$out/app.js" "Wasmline's web page"
+  zopfli_gz "$out/app.js"
   for f in index.html style.css; do
-    zopfli --i15 -c "$ROOT/web/$f" >"$out/$f.gz"
+    zopfli_gz "$ROOT/web/$f" "$out/$f.gz"
   done
   export WASMLINE_PAGE_BUILD=$out
 }

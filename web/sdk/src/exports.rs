@@ -8,8 +8,8 @@
 //! - A call that can fail returns a negative status and leaves the message as the text.
 //! - Models are handles: indexes into the open sessions, freed by [`sdk_free`].
 //!
-//! This file is the workspace's second `unsafe` (after the allocator): exported unmangled
-//! symbols, and the module's state in a `static` (see [`State`]).
+//! One of the workspace's three `unsafe` places (with the SDK's allocator and model-wasm's decimal
+//! import): exported unmangled symbols, and the module's state in a `static` (see [`State`]).
 #![allow(unsafe_code)]
 
 use alloc::string::String;
